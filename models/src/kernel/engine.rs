@@ -1,0 +1,271 @@
+//! Run-time engine dispatch: the ONLY file of `models/` that names loom, shuttle or std
+//! synchronisation types.
+//!
+//! The checker picks the engine per run (`--engine loom|shuttle-*|os`), not per build. Every
+//! kernel type below holds one variant per engine and dispatches on it; the variant is chosen
+//! when the object is created, from the engine of the execution that creates it. Model code
+//! never sees the difference.
+//!
+//! Loom and shuttle run all threads of an execution as coroutines on one OS thread, so the
+//! execution context lives in an OS thread-local. The `os` engine runs real threads; `spawn`
+//! carries the context into each of them.
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::trace::Recorder;
+
+/// Which engine runs the current execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// loom: exhaustive DPOR over a C11-like memory model.
+    Loom,
+    /// shuttle: sampled (random, PCT) or exhaustive (DFS) schedules, sequentially consistent.
+    Shuttle,
+    /// Real OS threads and std atomics (the `os` engine), also used for sequential tests.
+    Std,
+}
+
+/// Everything an execution's threads share: the engine and the trace recorder.
+#[derive(Clone)]
+pub struct Context {
+    /// The engine that runs this execution.
+    pub engine: Engine,
+    /// The execution's trace and thread table.
+    pub recorder: Arc<Recorder>,
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    /// The model-thread index of an `os` engine thread (loom and shuttle ask their runtime).
+    static STD_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Install the context of a new execution on this OS thread (the engines call this at the
+/// start of every execution).
+pub fn enter(ctx: Context) {
+    STD_THREAD.with(|t| t.set(0));
+    CONTEXT.with(|c| *c.borrow_mut() = Some(ctx));
+}
+
+/// Remove the execution context from this OS thread.
+pub fn leave() {
+    CONTEXT.with(|c| *c.borrow_mut() = None);
+}
+
+/// The current execution's context. Panics outside an execution: kernel objects only exist
+/// inside one.
+pub fn context() -> Context {
+    CONTEXT.with(|c| {
+        c.borrow()
+            .clone()
+            .expect("kernel API used outside an execution (no engine context)")
+    })
+}
+
+/// The engine of the current execution.
+pub fn engine() -> Engine {
+    CONTEXT.with(|c| c.borrow().as_ref().map_or(Engine::Std, |c| c.engine))
+}
+
+/// Run `f` with the current recorder, if any (recording never schedules).
+pub(crate) fn with_recorder<R>(f: impl FnOnce(&Recorder) -> R) -> Option<R> {
+    CONTEXT.with(|c| c.borrow().as_ref().map(|c| f(&c.recorder)))
+}
+
+/// The model-thread index of the running thread: 0 is the setup (main) thread, then the
+/// scenario's threads in spawn order. Asking does not add a scheduling point.
+pub fn thread_index() -> usize {
+    match engine() {
+        Engine::Loom => {
+            let id = loom::thread::current().id();
+            with_recorder(|r| r.loom_index(id)).flatten().unwrap_or(0)
+        }
+        Engine::Shuttle => usize::from(shuttle::current::me()),
+        Engine::Std => STD_THREAD.with(|t| t.get()),
+    }
+}
+
+/// A spawned model thread.
+pub enum JoinHandle {
+    /// loom thread.
+    Loom(loom::thread::JoinHandle<()>),
+    /// shuttle thread.
+    Shuttle(shuttle::thread::JoinHandle<()>),
+    /// OS thread.
+    Std(std::thread::JoinHandle<()>),
+}
+
+/// Spawn model thread number `index` (1-based; 0 is the main thread) running `f`.
+pub fn spawn(index: usize, f: impl FnOnce() + Send + 'static) -> JoinHandle {
+    match engine() {
+        Engine::Loom => {
+            let h = loom::thread::spawn(f);
+            let id = h.thread().id();
+            with_recorder(|r| r.register_loom_thread(index, id));
+            JoinHandle::Loom(h)
+        }
+        Engine::Shuttle => JoinHandle::Shuttle(shuttle::thread::spawn(f)),
+        Engine::Std => {
+            let ctx = context();
+            JoinHandle::Std(std::thread::spawn(move || {
+                enter(ctx);
+                STD_THREAD.with(|t| t.set(index));
+                f()
+            }))
+        }
+    }
+}
+
+impl JoinHandle {
+    /// Wait for the thread; a panic in it (a violation) is passed on to the joiner.
+    pub fn join(self) {
+        let r = match self {
+            JoinHandle::Loom(h) => h.join(),
+            JoinHandle::Shuttle(h) => h.join(),
+            JoinHandle::Std(h) => h.join(),
+        };
+        if let Err(payload) = r {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// A 64-bit atomic cell of the running engine.
+pub(crate) enum RawAtomic {
+    Loom(loom::sync::atomic::AtomicU64),
+    Shuttle(shuttle::sync::atomic::AtomicU64),
+    Std(std::sync::atomic::AtomicU64),
+}
+
+macro_rules! dispatch {
+    ($self:expr, $a:ident => $e:expr) => {
+        match $self {
+            RawAtomic::Loom($a) => $e,
+            RawAtomic::Shuttle($a) => $e,
+            RawAtomic::Std($a) => $e,
+        }
+    };
+}
+
+impl RawAtomic {
+    pub(crate) fn new(v: u64) -> Self {
+        match engine() {
+            Engine::Loom => RawAtomic::Loom(loom::sync::atomic::AtomicU64::new(v)),
+            Engine::Shuttle => RawAtomic::Shuttle(shuttle::sync::atomic::AtomicU64::new(v)),
+            Engine::Std => RawAtomic::Std(std::sync::atomic::AtomicU64::new(v)),
+        }
+    }
+    pub(crate) fn load(&self, o: Ordering) -> u64 {
+        dispatch!(self, a => a.load(o))
+    }
+    pub(crate) fn store(&self, v: u64, o: Ordering) {
+        dispatch!(self, a => a.store(v, o))
+    }
+    pub(crate) fn swap(&self, v: u64, o: Ordering) -> u64 {
+        dispatch!(self, a => a.swap(v, o))
+    }
+    pub(crate) fn compare_exchange(&self, old: u64, new: u64, o: Ordering) -> u64 {
+        let fail = match o {
+            Ordering::AcqRel | Ordering::Acquire => Ordering::Acquire,
+            Ordering::SeqCst => Ordering::SeqCst,
+            _ => Ordering::Relaxed,
+        };
+        let r = dispatch!(self, a => a.compare_exchange(old, new, o, fail));
+        r.unwrap_or_else(|x| x)
+    }
+    pub(crate) fn fetch_or(&self, v: u64, o: Ordering) -> u64 {
+        dispatch!(self, a => a.fetch_or(v, o))
+    }
+    pub(crate) fn fetch_and(&self, v: u64, o: Ordering) -> u64 {
+        dispatch!(self, a => a.fetch_and(v, o))
+    }
+    pub(crate) fn fetch_add(&self, v: u64, o: Ordering) -> u64 {
+        dispatch!(self, a => a.fetch_add(v, o))
+    }
+    pub(crate) fn fetch_sub(&self, v: u64, o: Ordering) -> u64 {
+        dispatch!(self, a => a.fetch_sub(v, o))
+    }
+}
+
+/// A memory fence of the running engine.
+pub(crate) fn fence(o: Ordering) {
+    match engine() {
+        Engine::Loom => loom::sync::atomic::fence(o),
+        Engine::Shuttle => shuttle::sync::atomic::fence(o),
+        Engine::Std => std::sync::atomic::fence(o),
+    }
+}
+
+/// A blocking lock of the running engine: the body of `spinlock_t` and `struct mutex`.
+///
+/// Spinlocks are modelled as blocking locks: a spinning waiter and a blocked one reach the
+/// same states, and blocking keeps loom's exploration finite and lets it detect deadlock.
+pub(crate) enum RawLock {
+    Loom(loom::sync::Mutex<()>),
+    Shuttle(shuttle::sync::Mutex<()>),
+    Std(std::sync::Mutex<()>),
+}
+
+/// The held state of a [`RawLock`].
+#[allow(dead_code)] // each variant is held for its Drop
+pub(crate) enum RawGuard<'a> {
+    Loom(loom::sync::MutexGuard<'a, ()>),
+    Shuttle(shuttle::sync::MutexGuard<'a, ()>),
+    Std(std::sync::MutexGuard<'a, ()>),
+}
+
+impl RawLock {
+    pub(crate) fn new() -> Self {
+        match engine() {
+            Engine::Loom => RawLock::Loom(loom::sync::Mutex::new(())),
+            Engine::Shuttle => RawLock::Shuttle(shuttle::sync::Mutex::new(())),
+            Engine::Std => RawLock::Std(std::sync::Mutex::new(())),
+        }
+    }
+    pub(crate) fn lock(&self) -> RawGuard<'_> {
+        match self {
+            RawLock::Loom(m) => RawGuard::Loom(m.lock().unwrap()),
+            RawLock::Shuttle(m) => RawGuard::Shuttle(m.lock().unwrap_or_else(|e| e.into_inner())),
+            RawLock::Std(m) => RawGuard::Std(m.lock().unwrap_or_else(|e| e.into_inner())),
+        }
+    }
+}
+
+impl RawGuard<'_> {
+    /// Release, unless the thread is unwinding from a violation: then a loom or shuttle
+    /// guard is leaked, because their runtimes may already be torn down and a second panic
+    /// in a destructor would abort the process. The execution is over either way.
+    pub(crate) fn release(self) {
+        if std::thread::panicking() && !matches!(self, RawGuard::Std(_)) {
+            std::mem::forget(self);
+        }
+    }
+}
+
+/// Give other threads a chance to run (a scheduling point, as `cond_resched()`).
+pub fn yield_now() {
+    match engine() {
+        Engine::Loom => loom::thread::yield_now(),
+        Engine::Shuttle => shuttle::thread::yield_now(),
+        Engine::Std => std::thread::yield_now(),
+    }
+}
+
+/// Ghost state: the checker's own bookkeeping (trace, KASAN shadow, allocator free lists,
+/// the reference state of a model). It is behind a std mutex, never an engine type, so the
+/// model's threads cannot race on it and touching it is never a scheduling point.
+#[derive(Default)]
+pub struct Ghost<T>(std::sync::Mutex<T>);
+
+impl<T> Ghost<T> {
+    /// Wrap a value.
+    pub fn new(v: T) -> Self {
+        Ghost(std::sync::Mutex::new(v))
+    }
+    /// Run `f` on the value.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}

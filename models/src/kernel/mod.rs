@@ -1,0 +1,68 @@
+//! The kernel API that models are written in. Names mirror the kernel one to one, and each
+//! file is named after the header it mirrors, so `grep` finds the same name in the C and in
+//! the model.
+//!
+//! Every call records an event in the execution's trace (see [`crate::trace`]) and goes
+//! through [`engine`], which dispatches at run time to loom, shuttle or std.
+//!
+//! # Fidelity table
+//!
+//! What each primitive maps to under each engine, and in which direction the mapping can err.
+//! "Hides" means a real bug could go unseen; "invents" means a reported bug might not exist
+//! on real hardware.
+//!
+//! | kernel primitive | loom | shuttle | os | can err by |
+//! |---|---|---|---|---|
+//! | `READ_ONCE`/`WRITE_ONCE` | Relaxed load/store | SeqCst | Relaxed | loom: none known; shuttle hides every reordering |
+//! | `READ_ONCE` of a table pointer (`read_once_dep`) | Acquire load (address dependency) | SeqCst | Acquire | hides Alpha's dependent-load reordering |
+//! | `smp_wmb` | `fence(Release)` | SeqCst fence | `fence(Release)` | also orders earlier loads: hides a load->store reordering |
+//! | `smp_rmb` | `fence(Acquire)` | SeqCst fence | `fence(Acquire)` | also orders later stores: hides a load->store reordering |
+//! | `smp_mb` | `fence(SeqCst)` | SeqCst fence | `fence(SeqCst)` | none known |
+//! | `dma_wmb` | `fence(Release)` | SeqCst fence | `fence(Release)` | the device is a thread with acquiring pointer loads |
+//! | `smp_store_release`/`smp_load_acquire` | Release/Acquire | SeqCst | Release/Acquire | none known |
+//! | `cmpxchg`, `xchg`, `test_and_set_bit`, `atomic64_*_return` | SeqCst RMW (loom treats SeqCst as AcqRel) | SeqCst | SeqCst | loom can invent a bug that needs SeqCst's total order |
+//! | `set_bit`, `clear_bit` | Relaxed RMW | SeqCst | Relaxed | none known |
+//! | `spin_lock`/`spin_unlock` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen |
+//! | page allocator | ghost bookkeeping, LIFO reuse, `PAGE_POISON` on free | same | same | allocator-internal races are not modelled |
+//! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |
+//!
+//! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
+//! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic
+//! (7), which can hide a read of a store older than that.
+
+pub mod atomic;
+pub mod barrier;
+pub mod engine;
+pub mod errno;
+pub mod kasan;
+pub mod page_alloc;
+pub mod rwonce;
+pub mod spinlock;
+
+pub use atomic::{
+    atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, set_bit, test_and_set_bit, xchg,
+    Atomic64,
+};
+pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
+pub use errno::Errno;
+pub use page_alloc::{Frame, PagePool};
+pub use rwonce::{read_once, read_once_dep, write_once};
+pub use spinlock::{
+    assert_spin_locked, lockdep_assert_held, spin_lock, spin_lock_irqsave, spin_unlock,
+    spin_unlock_irqrestore, SpinGuard, SpinLock,
+};
+
+/// Rows of the fidelity table that a report quotes, keyed by what the trace shows:
+/// `(key, row)`. Keys: a barrier's kernel name, `cmpxchg`, `spin_lock`, `pointer-load`,
+/// `shuttle`, `os`.
+pub const FIDELITY: &[(&str, &str)] = &[
+    ("pointer-load", "READ_ONCE of a table pointer is an Acquire load (address dependency): exact on every architecture but Alpha"),
+    ("smp_wmb", "smp_wmb is fence(Release): it also orders earlier loads, so it can hide a load->store reordering"),
+    ("smp_rmb", "smp_rmb is fence(Acquire): it also orders later stores"),
+    ("dma_wmb", "dma_wmb is fence(Release) against the device's acquiring pointer loads"),
+    ("cmpxchg", "cmpxchg/xchg are SeqCst read-modify-writes; loom treats SeqCst as AcqRel"),
+    ("spin_lock", "spinlocks are blocking locks: a livelock while spinning is not seen"),
+    ("loom", "loom explores the C11 model, weaker than x86-TSO: a store->store reordering it reports happens on x86 only if the compiler makes it"),
+    ("shuttle", "shuttle runs every access sequentially consistently: it cannot see a memory-ordering bug"),
+    ("os", "os runs real threads: a pass proves nothing, a failure is real on this machine"),
+];

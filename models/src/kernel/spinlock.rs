@@ -1,0 +1,119 @@
+//! `spinlock_t` (include/linux/spinlock.h).
+//!
+//! A spinlock is modelled as a blocking lock of the engine: a spinning waiter and a blocked
+//! one reach the same states, and blocking keeps loom's exploration finite and lets the
+//! engines detect a realized deadlock. The holder is ghost state, for `assert_spin_locked`
+//! and `lockdep_assert_held`.
+
+use crate::check::{raise, Kind};
+use crate::kernel::engine::{thread_index, Ghost, RawGuard, RawLock};
+use crate::trace::{record, Obj, Op};
+
+/// A spinlock, named as in the kernel source (`page_table_lock`).
+pub struct SpinLock {
+    raw: RawLock,
+    name: &'static str,
+    holder: Ghost<Option<usize>>,
+}
+
+impl SpinLock {
+    /// `spin_lock_init`.
+    pub fn new(name: &'static str) -> Self {
+        SpinLock {
+            raw: RawLock::new(),
+            name,
+            holder: Ghost::new(None),
+        }
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+/// A held spinlock; released by [`spin_unlock`] or [`spin_unlock_irqrestore`] (or when
+/// dropped, as the kernel's scoped guards do).
+pub struct SpinGuard<'a> {
+    lock: &'a SpinLock,
+    raw: Option<RawGuard<'a>>,
+    unlock_name: &'static str,
+}
+
+#[track_caller]
+fn acquire<'a>(lock: &'a SpinLock, name: &'static str, unlock_name: &'static str) -> SpinGuard<'a> {
+    let raw = lock.raw.lock();
+    lock.holder.with(|h| *h = Some(thread_index()));
+    record(Op::Lock(name), Obj::Named(lock.name));
+    SpinGuard {
+        lock,
+        raw: Some(raw),
+        unlock_name,
+    }
+}
+
+/// `spin_lock(lock)`.
+#[track_caller]
+pub fn spin_lock(lock: &SpinLock) -> SpinGuard<'_> {
+    acquire(lock, "spin_lock", "spin_unlock")
+}
+
+/// `spin_lock_irqsave(lock, flags)`.
+#[track_caller]
+pub fn spin_lock_irqsave(lock: &SpinLock) -> SpinGuard<'_> {
+    acquire(lock, "spin_lock_irqsave", "spin_unlock_irqrestore")
+}
+
+/// `spin_unlock(lock)`.
+#[track_caller]
+pub fn spin_unlock(g: SpinGuard<'_>) {
+    drop(g)
+}
+
+/// `spin_unlock_irqrestore(lock, flags)`.
+#[track_caller]
+pub fn spin_unlock_irqrestore(g: SpinGuard<'_>) {
+    drop(g)
+}
+
+impl Drop for SpinGuard<'_> {
+    #[track_caller]
+    fn drop(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            if !std::thread::panicking() {
+                record(Op::Unlock(self.unlock_name), Obj::Named(self.lock.name));
+            }
+            self.lock.holder.with(|h| *h = None);
+            raw.release();
+        }
+    }
+}
+
+/// `assert_spin_locked(lock)`: the lock is held (by anyone), else `lock-not-held`.
+#[track_caller]
+pub fn assert_spin_locked(lock: &SpinLock) {
+    if lock.holder.with(|h| h.is_none()) {
+        raise(
+            Kind::LockNotHeld,
+            format!(
+                "assert_spin_locked({}) failed: the lock is not held",
+                lock.name
+            ),
+        );
+    }
+}
+
+/// `lockdep_assert_held(lock)`: the current thread holds the lock, else `lock-not-held`.
+#[track_caller]
+pub fn lockdep_assert_held(lock: &SpinLock) {
+    let me = thread_index();
+    if lock.holder.with(|h| *h != Some(me)) {
+        raise(
+            Kind::LockNotHeld,
+            format!(
+                "lockdep_assert_held({}) failed: not held by this thread",
+                lock.name
+            ),
+        );
+    }
+}

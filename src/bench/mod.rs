@@ -1,0 +1,99 @@
+//! `iommu-mc bench`: per scenario and engine, executions, wall time, executions per second,
+//! and for violated scenarios the executions or iterations until the first counterexample;
+//! then the cost of the kernel API and trace, as a ratio against a bare-loom twin measured in
+//! the same run. Timings go here, never into reports. Medians of `repeat` runs.
+
+pub mod bare_loom;
+
+use std::time::{Duration, Instant};
+
+use crate::engine::{self, Settings, Verdict};
+use crate::scenario::Scenario;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+/// Run the benchmark over `scenarios`, printing a table.
+pub fn run(scenarios: &[Scenario], repeat: usize) {
+    let settings = Settings::default();
+    println!("median of {repeat} runs per row; wall times are this machine's, compare ratios");
+    println!(
+        "{:<44} {:<14} {:<10} {:>8} {:>10} {:>10} {:>9}",
+        "scenario [variant]", "engine", "verdict", "execs", "median ms", "execs/s", "to first"
+    );
+    for sc in scenarios {
+        for &e in &sc.expect.engines {
+            let mut times = Vec::new();
+            let mut last = None;
+            for _ in 0..repeat {
+                let out = engine::run(sc, e, &settings);
+                times.push(out.elapsed);
+                last = Some(out);
+            }
+            let out = last.expect("repeat >= 1");
+            let t = median(times);
+            let first = match out.verdict {
+                Verdict::Violated(_) => out.executions.to_string(),
+                _ => "-".into(),
+            };
+            println!(
+                "{:<44} {:<14} {:<10} {:>8} {:>10} {:>10.0} {:>9}",
+                format!("{} [{}]", sc.id(), sc.variant),
+                e.name(),
+                out.verdict.name(),
+                out.executions,
+                ms(t),
+                out.executions as f64 / t.as_secs_f64().max(1e-9),
+                first
+            );
+        }
+    }
+    overhead(repeat);
+}
+
+/// The kernel API + trace against the bare-loom twin, on the reclaim-race scenario pair.
+fn overhead(repeat: usize) {
+    println!();
+    println!("kernel API + trace cost against bare loom (reclaim-race, exhaustive loom, no preemption bound):");
+    for (variant, reclaim) in [("no-reclaim", false), ("rfc", true)] {
+        let path = format!("scenarios/vtd-first-level/reclaim-race-{variant}.toml");
+        let Ok(sc) = crate::scenario::load(std::path::Path::new(&path)) else {
+            println!("  {path}: not found, skipped");
+            continue;
+        };
+        let s = Settings {
+            deepen_to: 0,
+            preemption_bound: None,
+            ..Settings::default()
+        };
+        let mut ours = Vec::new();
+        let mut bare = Vec::new();
+        let mut execs = (0, 0);
+        for _ in 0..repeat {
+            // Unbounded only: skip deepening so both explore the same tree once.
+            let t = Instant::now();
+            let out = engine::loom::run_unbounded(&sc, &s);
+            ours.push(t.elapsed());
+            let t = Instant::now();
+            let (n, _) = bare_loom::reclaim_race(reclaim);
+            bare.push(t.elapsed());
+            execs = (out.executions, n);
+        }
+        let (o, b) = (median(ours), median(bare));
+        let per = |d: Duration, n: u64| d.as_secs_f64() / n.max(1) as f64;
+        println!(
+            "  {variant:<11} iommu-mc {} execs {} ms | bare loom {} execs {} ms | time per execution ratio {:.2}",
+            execs.0,
+            ms(o),
+            execs.1,
+            ms(b),
+            per(o, execs.0) / per(b, execs.1)
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! Engines: run a scenario's threads under loom, shuttle or real threads, and turn whatever
+//! happens (a violation, a deadlock, a limit, a bug in a model) into exactly one verdict.
+//!
+//! Every engine runs the same execution body, [`execute`]: build the model's world, run the
+//! setup, spawn the threads, join them, run the model's final checks.
+
+pub mod loom;
+pub mod os;
+pub mod shuttle;
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+use iommu_models::check::{Kind, Violation, PANIC_PREFIX};
+use iommu_models::kernel::engine::{self as kengine, Context, Engine};
+use iommu_models::trace::{Event, Recorder};
+
+use crate::scenario::Scenario;
+
+/// An engine, as named on the command line and in scenario files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EngineKind {
+    /// Exhaustive DPOR with iterative preemption deepening.
+    Loom,
+    /// Shuttle's probabilistic concurrency testing scheduler.
+    ShuttlePct,
+    /// Shuttle's uniformly random scheduler.
+    ShuttleRandom,
+    /// Shuttle's exhaustive depth-first scheduler (no reduction).
+    ShuttleDfs,
+    /// Real threads, many repetitions.
+    Os,
+}
+
+impl EngineKind {
+    /// Every engine name.
+    pub const NAMES: [&'static str; 5] =
+        ["loom", "shuttle-pct", "shuttle-random", "shuttle-dfs", "os"];
+
+    /// The name (`shuttle-pct`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Loom => "loom",
+            EngineKind::ShuttlePct => "shuttle-pct",
+            EngineKind::ShuttleRandom => "shuttle-random",
+            EngineKind::ShuttleDfs => "shuttle-dfs",
+            EngineKind::Os => "os",
+        }
+    }
+
+    /// Parse a name.
+    pub fn from_name(s: &str) -> Option<EngineKind> {
+        [
+            EngineKind::Loom,
+            EngineKind::ShuttlePct,
+            EngineKind::ShuttleRandom,
+            EngineKind::ShuttleDfs,
+            EngineKind::Os,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
+/// Limits and knobs of one run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// loom: deepen the preemption bound 0, 1, ... up to this, then stop (bounded) if given;
+    /// without it, deepen to [`Settings::deepen_to`] and then explore without a bound.
+    pub preemption_bound: Option<usize>,
+    /// loom: bounds tried before the unbounded run.
+    pub deepen_to: usize,
+    /// loom: branches per execution before loom gives up (inconclusive).
+    pub max_branches: usize,
+    /// shuttle / os: iterations (shuttle-dfs: the most it may take before being bounded).
+    pub iterations: usize,
+    /// shuttle-pct: bug depth.
+    pub pct_depth: usize,
+    /// shuttle: seed of the scheduler.
+    pub seed: u64,
+    /// Wall-clock limit of the whole run (inconclusive past it).
+    pub max_time: Option<Duration>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            preemption_bound: None,
+            deepen_to: 2,
+            max_branches: 10_000,
+            iterations: 1_000,
+            pct_depth: 3,
+            seed: 0x10_3300,
+            max_time: Some(Duration::from_secs(120)),
+        }
+    }
+}
+
+/// How much of the state space a `holds` covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every execution (loom unbounded, shuttle-dfs to the end).
+    Complete,
+    /// Only part; says by what.
+    Bounded(String),
+}
+
+/// The one verdict a run ends in.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// No explored execution violated anything.
+    Holds(Coverage),
+    /// An execution violated something; its trace is in the outcome.
+    Violated(Violation),
+    /// A limit was reached before a verdict: which.
+    Inconclusive(String),
+    /// A panic that is not a check: a bug in a model.
+    ModelError(String),
+}
+
+impl Verdict {
+    /// `holds`, `violated`, `inconclusive`, `model-error`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Holds(_) => "holds",
+            Verdict::Violated(_) => "violated",
+            Verdict::Inconclusive(_) => "inconclusive",
+            Verdict::ModelError(_) => "model-error",
+        }
+    }
+}
+
+/// What a run found, and how.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The engine.
+    pub engine: EngineKind,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Executions (loom) or iterations (shuttle, os) run in all, up to and including the
+    /// failing one.
+    pub executions: u64,
+    /// loom: preemptions the counterexample needs (the bound it was first found at).
+    pub preemptions: Option<usize>,
+    /// shuttle: the schedule string that replays the failing execution.
+    pub schedule: Option<String>,
+    /// The settings used (seed, bounds), for the report's replay line.
+    pub settings: Settings,
+    /// The trace of the failing execution (empty for `holds`).
+    pub trace: Vec<Event>,
+    /// Wall time (for the benchmark; never in reports).
+    pub elapsed: Duration,
+}
+
+/// The scenario as the execution body needs it: shared by every execution of a run.
+pub(crate) struct Program {
+    pub(crate) scenario: Scenario,
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) executions: AtomicU64,
+}
+
+impl Program {
+    pub(crate) fn new(scenario: &Scenario) -> Arc<Program> {
+        Arc::new(Program {
+            scenario: scenario.clone(),
+            recorder: Arc::new(Recorder::default()),
+            executions: AtomicU64::new(0),
+        })
+    }
+}
+
+/// One execution of a scenario under `engine`: the body every engine runs.
+pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
+    p.executions.fetch_add(1, Ordering::Relaxed);
+    p.recorder.reset();
+    kengine::enter(Context {
+        engine,
+        recorder: p.recorder.clone(),
+    });
+    let sc = &p.scenario;
+    let world: Arc<dyn iommu_models::registry::World> =
+        Arc::from((sc.model.build)(&sc.variant, &sc.geometry));
+    for call in &sc.setup {
+        world.run(call);
+    }
+    let handles: Vec<_> = sc
+        .threads
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let w = world.clone();
+            let calls = t.calls.clone();
+            kengine::spawn(i + 1, move || {
+                for c in &calls {
+                    w.run(c);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join();
+    }
+    world.finish();
+}
+
+/// Run `scenario` under `engine`.
+pub fn run(scenario: &Scenario, engine: EngineKind, settings: &Settings) -> Outcome {
+    quiet_panics();
+    let start = Instant::now();
+    let mut out = match engine {
+        EngineKind::Loom => loom::run(scenario, settings),
+        EngineKind::ShuttlePct | EngineKind::ShuttleRandom | EngineKind::ShuttleDfs => {
+            shuttle::run(scenario, engine, settings)
+        }
+        EngineKind::Os => os::run(scenario, settings),
+    };
+    out.elapsed = start.elapsed();
+    kengine::leave();
+    out
+}
+
+/// What a panic that escaped an execution means.
+pub(crate) fn classify(payload: &(dyn Any + Send), recorder: &Recorder) -> Verdict {
+    let msg = panic_message(payload);
+    if let Some(v) = recorder.violation() {
+        return Verdict::Violated(v);
+    }
+    if msg.contains("deadlock") {
+        return Verdict::Violated(Violation {
+            kind: Kind::Deadlock,
+            message: "every live thread is blocked: a deadlock".into(),
+            event: recorder.len().checked_sub(1),
+            thread: 0,
+        });
+    }
+    if msg.contains("Model exceeded maximum number of branches") {
+        return Verdict::Inconclusive(
+            "loom's branch limit (an execution took more steps than --max-branches)".into(),
+        );
+    }
+    if msg.contains("exceeded max_steps") {
+        return Verdict::Inconclusive("shuttle's step limit per execution".into());
+    }
+    let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let original = msg
+        .lines()
+        .find_map(|l| l.strip_prefix("original panic: "))
+        .unwrap_or(first);
+    Verdict::ModelError(format!("panic in a model: {original}"))
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        "(non-string panic)".into()
+    }
+}
+
+thread_local! {
+    static EXPLORING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Mark this OS thread as exploring: panics on it are verdicts, not crashes, and are not
+/// printed.
+pub(crate) struct Exploring;
+
+impl Exploring {
+    pub(crate) fn start() -> Exploring {
+        EXPLORING.with(|e| e.set(true));
+        Exploring
+    }
+}
+
+impl Drop for Exploring {
+    fn drop(&mut self) {
+        EXPLORING.with(|e| e.set(false));
+    }
+}
+
+/// Install, once, a panic hook that keeps exploration quiet: a panic raised while exploring
+/// (a violation, loom's deadlock or branch-limit panic) becomes a verdict and is not printed.
+/// Every other panic goes to the previous hook.
+fn quiet_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let ours = info
+                .payload()
+                .downcast_ref::<String>()
+                .is_some_and(|s| s.starts_with(PANIC_PREFIX));
+            if !ours && !EXPLORING.with(|e| e.get()) {
+                prev(info);
+            }
+        }));
+    });
+}

@@ -1,0 +1,47 @@
+//! os: the same code on real threads, many repetitions. A smoke test on real hardware: it
+//! proves nothing when it passes, and a failure it finds is real on this machine.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use iommu_models::kernel::engine::Engine;
+
+use super::{
+    classify, execute, Coverage, EngineKind, Exploring, Outcome, Program, Settings, Verdict,
+};
+use crate::scenario::Scenario;
+
+/// Run `scenario` `settings.iterations` times on real threads.
+pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
+    let start = Instant::now();
+    let p = Program::new(scenario);
+    let _quiet = Exploring::start();
+    let mut verdict = Verdict::Holds(Coverage::Bounded(format!(
+        "{} runs on real threads (a smoke test)",
+        s.iterations
+    )));
+    let mut trace = vec![];
+    for _ in 0..s.iterations {
+        if s.max_time.is_some_and(|t| start.elapsed() >= t) {
+            let n = p.executions.load(Ordering::Relaxed);
+            verdict = Verdict::Inconclusive(format!("time limit reached after {n} runs"));
+            break;
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| execute(&p, Engine::Std))) {
+            verdict = classify(&*payload, &p.recorder);
+            trace = p.recorder.events();
+            break;
+        }
+    }
+    Outcome {
+        engine: EngineKind::Os,
+        verdict,
+        executions: p.executions.load(Ordering::Relaxed),
+        preemptions: None,
+        schedule: None,
+        settings: s.clone(),
+        trace,
+        elapsed: start.elapsed(),
+    }
+}

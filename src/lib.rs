@@ -1,0 +1,15 @@
+//! iommu-mc: a deterministic concurrency model checker for Linux IOMMU algorithms.
+//!
+//! Data flows one way: a scenario file is parsed and validated ([`scenario`]), an engine runs
+//! the model's threads ([`engine`]), the kernel API records every step and raises violations
+//! (crate `iommu-models`), the verdict is judged against the expectation ([`judge`]), and a
+//! report is written ([`report`]).
+
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod check;
+pub mod engine;
+pub mod judge;
+pub mod report;
+pub mod scenario;

@@ -1,0 +1,295 @@
+//! The `iommu-mc` command line: check, explore, list, replay, report, bench.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use iommu_mc::engine::{self, EngineKind, Settings};
+use iommu_mc::scenario::{self, Scenario};
+use iommu_mc::{bench, check, judge, report};
+use iommu_models::registry;
+
+/// A deterministic concurrency model checker for Linux IOMMU algorithms.
+///
+/// Scenario files (scenarios/<model>/<name>.toml) describe threads running a model's
+/// operations and the verdict expected; the checker explores their interleavings and writes a
+/// race report for each finding.
+#[derive(Parser)]
+#[command(name = "iommu-mc", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check every scenario under each engine it names, write the reports, exit 0 only when
+    /// every verdict is the expected one.
+    Check {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Where to write the reports and their index.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
+        /// Run only this engine.
+        #[arg(long)]
+        engine: Option<EngineArg>,
+        #[command(flatten)]
+        limits: Limits,
+    },
+    /// Explore one scenario with one engine and print its report.
+    Explore {
+        /// The scenario file.
+        file: PathBuf,
+        /// The engine.
+        #[arg(long, default_value = "loom")]
+        engine: EngineArg,
+        /// Report format.
+        #[arg(long, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        limits: Limits,
+    },
+    /// List the models, their variants, operations and invariants.
+    List,
+    /// Replay a shuttle schedule string of a failure and print its report.
+    Replay {
+        /// The scenario file.
+        file: PathBuf,
+        /// The schedule string from a report's replay line.
+        #[arg(long)]
+        schedule: String,
+        /// Report format.
+        #[arg(long, default_value = "text")]
+        format: Format,
+    },
+    /// Write the reports of some scenarios (every engine each names) without judging them.
+    Report {
+        /// Scenario files or folders.
+        paths: Vec<PathBuf>,
+        /// Report format printed to stdout.
+        #[arg(long, default_value = "text")]
+        format: Format,
+    },
+    /// Measure every scenario: executions, wall time, executions per second, executions to
+    /// the first counterexample; and the cost of the kernel API against bare loom.
+    Bench {
+        /// Scenario files or folders (default: scenarios/).
+        paths: Vec<PathBuf>,
+        /// Repetitions of each measurement (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineArg {
+    Loom,
+    ShuttlePct,
+    ShuttleRandom,
+    ShuttleDfs,
+    Os,
+}
+
+impl From<EngineArg> for EngineKind {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Loom => EngineKind::Loom,
+            EngineArg::ShuttlePct => EngineKind::ShuttlePct,
+            EngineArg::ShuttleRandom => EngineKind::ShuttleRandom,
+            EngineArg::ShuttleDfs => EngineKind::ShuttleDfs,
+            EngineArg::Os => EngineKind::Os,
+        }
+    }
+}
+
+#[derive(Args)]
+struct Limits {
+    /// loom: explore with at most this many preemptions (deepening 0, 1, ... up to it).
+    #[arg(long)]
+    preemption_bound: Option<usize>,
+    /// loom: branches per execution before giving up.
+    #[arg(long)]
+    max_branches: Option<usize>,
+    /// shuttle and os: iterations.
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// shuttle: scheduler seed (decimal or 0x-hex).
+    #[arg(long, value_parser = parse_seed)]
+    seed: Option<u64>,
+    /// Wall-clock limit per run, in seconds.
+    #[arg(long)]
+    max_time: Option<u64>,
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    scenario::parse_number(s).ok_or_else(|| format!("{s:?} is not a number"))
+}
+
+impl Limits {
+    fn settings(&self) -> Settings {
+        let mut s = Settings::default();
+        s.preemption_bound = self.preemption_bound;
+        if let Some(b) = self.max_branches {
+            s.max_branches = b;
+        }
+        if let Some(i) = self.iterations {
+            s.iterations = i;
+        }
+        if let Some(x) = self.seed {
+            s.seed = x;
+        }
+        if let Some(t) = self.max_time {
+            s.max_time = Some(Duration::from_secs(t));
+        }
+        s
+    }
+}
+
+/// Load scenarios or print every error (one line each) and exit 2.
+fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    };
+    check::load_all(&paths).map_err(|errs| {
+        for e in errs {
+            eprintln!("{e}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+fn print_report(sc: &Scenario, out: &engine::Outcome, format: Format) {
+    let r = report::build(sc, out);
+    match format {
+        Format::Text => print!("{}", report::text::render(&r)),
+        Format::Json => print!("{}", report::json::render(&r)),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(c) | Err(c) => c,
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
+    match cli.cmd {
+        Cmd::Check {
+            paths,
+            reports,
+            engine,
+            limits,
+        } => {
+            let scenarios = load(&paths)?;
+            let rows = check::run_all(
+                &scenarios,
+                engine.map(Into::into),
+                &limits.settings(),
+                |r| println!("{}", r.line()),
+            );
+            if let Err(e) = check::write_reports(&reports, &rows) {
+                eprintln!("{}: cannot write the reports: {e}", reports.display());
+                return Err(ExitCode::from(2));
+            }
+            let failed = rows.iter().filter(|r| !r.judgement.passed()).count();
+            println!(
+                "{} passed, {} failed; reports in {}/ (index: {}/README.md)",
+                rows.len() - failed,
+                failed,
+                reports.display(),
+                reports.display()
+            );
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Cmd::Explore {
+            file,
+            engine,
+            format,
+            limits,
+        } => {
+            let sc = load(&[file])?.remove(0);
+            let out = engine::run(&sc, engine.into(), &limits.settings());
+            print_report(&sc, &out, format);
+            Ok(if judge::judge(&sc, &out).passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Cmd::List => {
+            for m in registry::models() {
+                println!("{}: {}", m.name, m.about);
+                println!("  seed:    {}", m.seed);
+                println!("  mirrors: {}", m.mirrors);
+                println!(
+                    "  default geometry: {} levels of {} entries",
+                    m.default_geometry.levels, m.default_geometry.entries
+                );
+                println!("  variants:");
+                for v in m.variants {
+                    println!("    {:<12} {}", v.name, v.about);
+                }
+                println!("  operations:");
+                for o in m.ops {
+                    let mut u = o.name.to_string();
+                    for (i, a) in o.args.iter().enumerate() {
+                        if i >= o.args.len() - o.optional {
+                            u += &format!(" [{a}]");
+                        } else {
+                            u += &format!(" {a}");
+                        }
+                    }
+                    for f in o.flags {
+                        u += &format!(" [{f}]");
+                    }
+                    let hw = if o.hardware { " (hardware)" } else { "" };
+                    println!("    {u:<28} {}{hw}", o.about);
+                }
+                println!("  invariants:");
+                for (k, what) in m.invariants {
+                    println!("    {k:<20} {what}");
+                }
+            }
+            println!("engines: {}", EngineKind::NAMES.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Replay {
+            file,
+            schedule,
+            format,
+        } => {
+            let sc = load(&[file])?.remove(0);
+            let out = engine::shuttle::replay(&sc, &schedule, &Settings::default());
+            print_report(&sc, &out, format);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Report { paths, format } => {
+            let scenarios = load(&paths)?;
+            let rows = check::run_all(&scenarios, None, &Settings::default(), |_| {});
+            for row in rows {
+                print_report(&row.scenario, &row.outcome, format);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Bench { paths, repeat } => {
+            let scenarios = load(&paths)?;
+            bench::run(&scenarios, repeat.max(1));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

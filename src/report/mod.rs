@@ -1,0 +1,359 @@
+//! One [`Report`] value per run, rendered as plain text for email ([`text`]) and as JSON
+//! ([`json`]). Reports are deterministic: no timings, no host names, no absolute paths.
+
+pub mod json;
+pub mod text;
+
+use iommu_models::kernel::kasan::PAGE_POISON;
+use iommu_models::kernel::page_alloc::PagePool;
+use iommu_models::kernel::FIDELITY;
+use iommu_models::trace::{Event, Obj, Op};
+use serde::Serialize;
+
+use crate::engine::{Coverage, EngineKind, Outcome, Verdict};
+use crate::judge::{self, Judgement};
+use crate::scenario::Scenario;
+
+/// A thread of the scenario, as the report shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ThreadInfo {
+    /// Name (`A`).
+    pub name: String,
+    /// Its operations.
+    pub ops: Vec<String>,
+    /// True for a hardware agent.
+    pub hardware: bool,
+}
+
+/// One line of the interleaving.
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    /// Thread name, or `end` for the checks after every thread finished.
+    pub thread: String,
+    /// A model step (in the thread's own words) or a kernel call under it.
+    pub step: bool,
+    /// The text.
+    pub text: String,
+    /// Model source location.
+    pub location: String,
+}
+
+/// Everything a reviewer needs about one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `model/name`.
+    pub scenario: String,
+    /// Scenario file, relative as given.
+    pub path: String,
+    /// Title of the scenario.
+    pub title: String,
+    /// Seed thread.
+    pub source: Option<String>,
+    /// Scenario note.
+    pub note: Option<String>,
+    /// Model name.
+    pub model: String,
+    /// Variant.
+    pub variant: String,
+    /// Geometry in words.
+    pub geometry: String,
+    /// Engine name.
+    pub engine: String,
+    /// `holds`, `violated`, `inconclusive`, `model-error`.
+    pub verdict: String,
+    /// The verdict in one phrase with its detail.
+    pub verdict_detail: String,
+    /// The expectation in one phrase.
+    pub expected: String,
+    /// Whether the verdict matches the expectation.
+    pub as_expected: bool,
+    /// Violation kind.
+    pub kind: Option<String>,
+    /// Violation message.
+    pub message: Option<String>,
+    /// Executions or iterations run.
+    pub executions: u64,
+    /// loom: preemptions the counterexample needs.
+    pub preemptions: Option<usize>,
+    /// shuttle: the failing schedule.
+    pub schedule: Option<String>,
+    /// The engine's settings in words (coverage of a holds, how a violation was found).
+    pub search: String,
+    /// Setup operations.
+    pub setup: Vec<String>,
+    /// The threads.
+    pub threads: Vec<ThreadInfo>,
+    /// The failing interleaving.
+    pub lines: Vec<Line>,
+    /// Index in `lines` of the offending access.
+    pub violation_line: Option<usize>,
+    /// The command that reproduces this run.
+    pub replay: String,
+    /// Fidelity notes that bear on this run.
+    pub fidelity: Vec<String>,
+}
+
+/// A physical address or entry value, annotated when it points at a table frame or is poison.
+pub fn value(v: u64) -> String {
+    if v == PAGE_POISON {
+        return format!("{v:#x} (PAGE_POISON)");
+    }
+    // Page-table entries keep the address in bits 12-51 on x86 and ARM alike.
+    let pa = v & 0x000f_ffff_ffff_f000;
+    let frame = (pa >> 12).checked_sub(iommu_models::kernel::page_alloc::FRAME_BASE_PFN);
+    match frame {
+        Some(f) if v & 1 == 1 && f < 4096 && PagePool::pa_of_frame(f as u32) == pa => {
+            format!("{v:#x} (table, frame {f})")
+        }
+        _ => format!("{v:#x}"),
+    }
+}
+
+fn obj(o: Obj) -> String {
+    iommu_models::kernel::kasan::describe(o)
+}
+
+/// One kernel event in words.
+pub fn describe_event(e: &Event) -> String {
+    match &e.op {
+        Op::Step(s) => s.to_string(),
+        Op::Load(v) => format!("read {} = {}", obj(e.obj), value(*v)),
+        Op::Store(v) => format!("write {} = {}", obj(e.obj), value(*v)),
+        Op::Cmpxchg { old, new, found } => format!(
+            "cmpxchg {} {old:#x} -> {new:#x}: {}",
+            obj(e.obj),
+            if found == old {
+                "done".to_string()
+            } else {
+                format!("found {}", value(*found))
+            }
+        ),
+        Op::Rmw {
+            name,
+            before,
+            after,
+        } => {
+            format!("{name} {}: {before:#x} -> {after:#x}", obj(e.obj))
+        }
+        Op::Barrier(n) => format!("{n}()"),
+        Op::Lock(n) | Op::Unlock(n) => format!("{n}({})", obj(e.obj)),
+        Op::Alloc => format!("alloc {}", obj(e.obj)),
+        Op::Free => format!("free {}", obj(e.obj)),
+        Op::AllocFail => "alloc_pgtable_page: -ENOMEM".into(),
+    }
+}
+
+fn fidelity(out: &Outcome) -> Vec<String> {
+    let mut keys: Vec<&str> = vec![match out.engine {
+        EngineKind::Loom => "loom",
+        EngineKind::Os => "os",
+        _ => "shuttle",
+    }];
+    for e in &out.trace {
+        let k = match &e.op {
+            Op::Barrier(n) => *n,
+            Op::Cmpxchg { .. } => "cmpxchg",
+            Op::Rmw { name: "xchg", .. } => "cmpxchg",
+            Op::Lock(_) => "spin_lock",
+            Op::Load(_) if matches!(e.obj, Obj::Entry { .. }) => "pointer-load",
+            _ => continue,
+        };
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    FIDELITY
+        .iter()
+        .filter(|(k, _)| keys.contains(k))
+        .map(|(_, row)| row.to_string())
+        .collect()
+}
+
+/// The command that reproduces `out`.
+pub fn replay_command(sc: &Scenario, out: &Outcome) -> String {
+    let path = sc.path.display();
+    match (out.engine, &out.schedule) {
+        (EngineKind::Loom, _) => match out.settings.preemption_bound {
+            Some(b) => format!("iommu-mc explore {path} --engine loom --preemption-bound {b}"),
+            None => format!("iommu-mc explore {path} --engine loom"),
+        },
+        (_, Some(s)) => format!("iommu-mc replay {path} --schedule {s}"),
+        (EngineKind::Os, None) => format!(
+            "iommu-mc explore {path} --engine os --iterations {}",
+            out.settings.iterations
+        ),
+        (e, None) => format!(
+            "iommu-mc explore {path} --engine {} --seed {:#x} --iterations {}",
+            e.name(),
+            out.settings.seed,
+            out.settings.iterations
+        ),
+    }
+}
+
+fn search(out: &Outcome) -> String {
+    let n = out.executions;
+    match (&out.verdict, out.engine) {
+        (Verdict::Holds(Coverage::Complete), EngineKind::Loom) => {
+            format!("loom exhaustive, {n} executions, complete")
+        }
+        (Verdict::Holds(Coverage::Complete), e) => format!("{} complete, {n} schedules", e.name()),
+        (Verdict::Holds(Coverage::Bounded(b)), e) => {
+            format!("{} bounded ({b}), {n} executions", e.name())
+        }
+        (_, EngineKind::Loom) => match out.preemptions {
+            Some(p) => format!(
+                "loom exhaustive, execution {n}, {p} preemption{}",
+                if p == 1 { "" } else { "s" }
+            ),
+            None => format!("loom exhaustive, execution {n}"),
+        },
+        (_, EngineKind::Os) => format!("os, run {n} of {}", out.settings.iterations),
+        (_, e) => format!(
+            "{} seed {:#x}, iteration {n} of {}",
+            e.name(),
+            out.settings.seed,
+            out.settings.iterations
+        ),
+    }
+}
+
+/// For each load in `trace` that did not return the latest write to its object in trace
+/// order (a weak-memory read, as loom explores them), the note to print beside it.
+///
+/// Allocation zeroes a frame and free poisons it, as the page allocator does.
+fn stale_reads(trace: &[Event], name_of: &dyn Fn(usize) -> String) -> Vec<Option<String>> {
+    use std::collections::BTreeMap;
+    // (event index, value, thread) of the latest write to an entry, and to a whole frame.
+    let mut entry: BTreeMap<Obj, (usize, u64, usize)> = BTreeMap::new();
+    let mut frame: BTreeMap<u32, (usize, u64, usize)> = BTreeMap::new();
+    trace
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let written = match &e.op {
+                Op::Store(v) => Some(*v),
+                Op::Cmpxchg { old, new, found } if found == old => Some(*new),
+                Op::Rmw { after, .. } => Some(*after),
+                Op::Alloc | Op::Free => {
+                    if let Obj::Frame(f) = e.obj {
+                        let v = if e.op == Op::Alloc { 0 } else { PAGE_POISON };
+                        frame.insert(f, (i, v, e.thread));
+                    }
+                    None
+                }
+                Op::Load(v) => {
+                    let Obj::Entry { frame: f, .. } = e.obj else {
+                        return None;
+                    };
+                    let latest = match (entry.get(&e.obj), frame.get(&f)) {
+                        (Some(a), Some(b)) => Some(if a.0 > b.0 { *a } else { *b }),
+                        (a, b) => a.or(b).copied(),
+                    };
+                    return match latest {
+                        Some((_, w, t)) if w != *v => Some(format!(
+                            "(not the latest write: {} wrote {}; that write is not yet visible here)",
+                            name_of(t),
+                            value(w)
+                        )),
+                        _ => None,
+                    };
+                }
+                _ => None,
+            };
+            if let Some(v) = written {
+                entry.insert(e.obj, (i, v, e.thread));
+            }
+            None
+        })
+        .collect()
+}
+
+/// Build the report of `out`, a run of `sc`.
+pub fn build(sc: &Scenario, out: &Outcome) -> Report {
+    let name_of = |t: usize| -> String {
+        if t == 0 {
+            "end".into()
+        } else {
+            sc.threads[t - 1].name.clone()
+        }
+    };
+    // Events of the main thread before any other thread ran are the setup: the report lists
+    // setup operations instead.
+    let first_thread = out.trace.iter().position(|e| e.thread != 0);
+    let violation = match &out.verdict {
+        Verdict::Violated(v) => Some(v.clone()),
+        _ => None,
+    };
+    let stale = stale_reads(&out.trace, &|t| {
+        if t == 0 {
+            "setup".into()
+        } else {
+            name_of(t)
+        }
+    });
+    let mut lines = Vec::new();
+    let mut violation_line = None;
+    for (i, e) in out.trace.iter().enumerate() {
+        let setup = first_thread.is_none_or(|f| i < f) && e.thread == 0;
+        let offending = violation.as_ref().and_then(|v| v.event) == Some(i);
+        if setup && !offending {
+            continue;
+        }
+        if offending {
+            violation_line = Some(lines.len());
+        }
+        lines.push(Line {
+            thread: name_of(e.thread),
+            step: matches!(e.op, Op::Step(_)),
+            text: match &stale[i] {
+                Some(note) => format!("{} {note}", describe_event(e)),
+                None => describe_event(e),
+            },
+            location: format!("{}:{}", e.location.file(), e.location.line()),
+        });
+    }
+    let geometry = format!(
+        "{} levels of {} entries",
+        sc.geometry.levels, sc.geometry.entries
+    );
+    Report {
+        scenario: sc.id(),
+        path: sc.path.display().to_string(),
+        title: sc.title.clone(),
+        source: sc.source.clone(),
+        note: sc.note.clone(),
+        model: sc.model.name.into(),
+        variant: sc.variant.clone(),
+        geometry,
+        engine: out.engine.name().into(),
+        verdict: out.verdict.name().into(),
+        verdict_detail: judge::describe(&out.verdict),
+        expected: judge::expected(sc),
+        as_expected: judge::judge(sc, out) == Judgement::Pass,
+        kind: violation.as_ref().map(|v| v.kind.name().to_string()),
+        message: match &out.verdict {
+            Verdict::Violated(v) => Some(v.message.clone()),
+            Verdict::Inconclusive(m) | Verdict::ModelError(m) => Some(m.clone()),
+            Verdict::Holds(_) => None,
+        },
+        executions: out.executions,
+        preemptions: out.preemptions,
+        schedule: out.schedule.clone(),
+        search: search(out),
+        setup: sc.setup.iter().map(|c| c.to_string()).collect(),
+        threads: sc
+            .threads
+            .iter()
+            .map(|t| ThreadInfo {
+                name: t.name.clone(),
+                ops: t.calls.iter().map(|c| c.to_string()).collect(),
+                hardware: t.hardware,
+            })
+            .collect(),
+        lines,
+        violation_line,
+        replay: replay_command(sc, out),
+        fidelity: fidelity(out),
+    }
+}

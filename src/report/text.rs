@@ -1,0 +1,225 @@
+//! The email form of a report: plain ASCII, at most 72 columns, one column per thread, the
+//! model's own step labels first and the kernel calls under them.
+
+use super::{Line, Report};
+
+/// Width of a report line.
+pub const WIDTH: usize = 72;
+const INDENT: &str = "  ";
+const GAP: usize = 2;
+
+/// Wrap `text` to `width`, continuation lines indented by `cont` spaces.
+fn wrap(text: &str, width: usize, cont: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let lead = if out.is_empty() { 0 } else { cont };
+        if !cur.is_empty() && lead + cur.len() + 1 + word.len() > width {
+            out.push(format!("{}{}", " ".repeat(lead), cur));
+            cur.clear();
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+        // A single word longer than the column is cut.
+        while (if out.is_empty() { 0 } else { cont }) + cur.len() > width {
+            let lead = if out.is_empty() { 0 } else { cont };
+            let cut = width - lead;
+            out.push(format!("{}{}", " ".repeat(lead), &cur[..cut]));
+            cur = cur[cut..].to_string();
+        }
+    }
+    if !cur.is_empty() || out.is_empty() {
+        let lead = if out.is_empty() { 0 } else { cont };
+        out.push(format!("{}{}", " ".repeat(lead), cur));
+    }
+    out
+}
+
+fn paragraph(out: &mut String, text: &str) {
+    for l in wrap(text, WIDTH - INDENT.len(), 0) {
+        out.push_str(INDENT);
+        out.push_str(&l);
+        out.push('\n');
+    }
+}
+
+fn field(out: &mut String, name: &str, value: &str) {
+    let head = format!("{name}: ");
+    let lines = wrap(value, WIDTH - INDENT.len() - head.len(), 0);
+    for (i, l) in lines.iter().enumerate() {
+        out.push_str(INDENT);
+        if i == 0 {
+            out.push_str(&head);
+        } else {
+            out.push_str(&" ".repeat(head.len()));
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+}
+
+/// One row of the thread columns: a cell per column.
+fn push_row(out: &mut String, cells: &[Vec<String>], width: usize) {
+    let rows = cells.iter().map(|c| c.len()).max().unwrap_or(0);
+    for r in 0..rows {
+        let mut line = String::from(INDENT);
+        for (i, c) in cells.iter().enumerate() {
+            let text = c.get(r).map(String::as_str).unwrap_or("");
+            line.push_str(text);
+            if i + 1 < cells.len() {
+                line.push_str(&" ".repeat(width + GAP - text.len()));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+fn cell(l: &Line, width: usize) -> Vec<String> {
+    let (lead, cont) = if l.step { (0, 2) } else { (2, 4) };
+    wrap(&l.text, width - lead, cont - lead)
+        .into_iter()
+        .map(|s| format!("{}{}", " ".repeat(lead), s))
+        .collect()
+}
+
+/// Render `r` as the text of an email reply.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let what = match &r.kind {
+        Some(k) => k.clone(),
+        None => r.verdict.clone(),
+    };
+    out.push_str(&format!(
+        "iommu-mc: {what} in {} (variant {})\n\n",
+        r.scenario, r.variant
+    ));
+    match &r.message {
+        Some(m) => paragraph(&mut out, m),
+        None => paragraph(&mut out, &r.title),
+    }
+    out.push('\n');
+    if r.message.is_some() {
+        field(&mut out, "scenario", &r.title);
+    }
+    if let Some(s) = &r.source {
+        field(&mut out, "source", s);
+    }
+    field(&mut out, "geometry", &r.geometry);
+    if !r.setup.is_empty() {
+        field(&mut out, "setup", &r.setup.join("; "));
+    }
+    if let Some(n) = &r.note {
+        field(&mut out, "note", n);
+    }
+    out.push('\n');
+
+    let n = r.threads.len().max(1);
+    let width = (WIDTH - INDENT.len() - GAP * (n - 1)) / n;
+    let col = |name: &str| r.threads.iter().position(|t| t.name == name);
+
+    // Headers: "A: first op", further ops under it; hardware agents say so.
+    let headers: Vec<Vec<String>> = r
+        .threads
+        .iter()
+        .map(|t| {
+            let who = if t.hardware {
+                format!("{} (hardware)", t.name)
+            } else {
+                t.name.clone()
+            };
+            let mut h = wrap(&format!("{who}: {}", t.ops[0]), width, 2);
+            for op in &t.ops[1..] {
+                h.extend(wrap(&format!("   {op}"), width, 5));
+            }
+            h
+        })
+        .collect();
+    push_row(&mut out, &headers, width);
+    let rules: Vec<Vec<String>> = (0..n).map(|_| vec!["-".repeat(width)]).collect();
+    push_row(&mut out, &rules, width);
+
+    let mut end_lines = Vec::new();
+    for (i, l) in r.lines.iter().enumerate() {
+        let mark = r.violation_line == Some(i);
+        let Some(c) = col(&l.thread) else {
+            end_lines.push((l, mark));
+            continue;
+        };
+        let mut cells: Vec<Vec<String>> = vec![vec![]; n];
+        cells[c] = cell(l, width);
+        if mark {
+            let lead = if l.step { 0 } else { 2 };
+            cells[c].push(format!(
+                "{}^ {}",
+                " ".repeat(lead),
+                r.kind.as_deref().unwrap_or("here")
+            ));
+        }
+        push_row(&mut out, &cells, width);
+    }
+    if r.lines.is_empty() {
+        paragraph(
+            &mut out,
+            "(no counterexample: every explored execution kept every invariant)",
+        );
+    }
+    if !end_lines.is_empty() {
+        out.push('\n');
+        paragraph(&mut out, "after every thread finished:");
+        let full = WIDTH - INDENT.len();
+        for (l, mark) in end_lines {
+            push_row(&mut out, &[cell(l, full)], full);
+            if mark {
+                let lead = if l.step { "" } else { "  " };
+                push_row(
+                    &mut out,
+                    &[vec![format!(
+                        "{lead}^ {}",
+                        r.kind.as_deref().unwrap_or("here")
+                    )]],
+                    full,
+                );
+            }
+        }
+    }
+    out.push('\n');
+    field(
+        &mut out,
+        "verdict",
+        &format!("{} (expected {})", r.verdict_detail, r.expected),
+    );
+    field(&mut out, "engine", &r.search);
+    field(&mut out, "replay", &r.replay);
+    if !r.fidelity.is_empty() {
+        out.push_str(INDENT);
+        out.push_str("fidelity:\n");
+        for f in &r.fidelity {
+            for (i, l) in wrap(f, WIDTH - 6, 0).iter().enumerate() {
+                out.push_str(if i == 0 { "  - " } else { "    " });
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_keeps_every_line_within_width() {
+        let text = "read frame 3 [2] = 0xaaaaaaaaaaaaaaaa (PAGE_POISON) after a long word";
+        for w in [10, 16, 22, 34] {
+            for l in wrap(text, w, 2) {
+                assert!(l.len() <= w, "{l:?} is longer than {w}");
+            }
+        }
+        assert_eq!(wrap("a b", 10, 2), vec!["a b"]);
+        assert_eq!(wrap("aaaa bbbb", 6, 2), vec!["aaaa", "  bbbb"]);
+    }
+}

@@ -1,0 +1,499 @@
+//! Scenario files: a litmus test over one model. Setup operations, one short program per
+//! thread (hardware agents are threads too), and the expected verdict.
+//!
+//! Bad input is refused before anything runs, with `file:line:col` and what was expected.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use iommu_models::check::Kind;
+use iommu_models::registry::{self, Call, Geometry, ModelSpec};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::engine::EngineKind;
+
+/// Most threads a scenario may have: loom models at most `loom::MAX_THREADS` threads,
+/// the setup (main) thread included.
+pub const MAX_THREADS: usize = loom::MAX_THREADS - 1;
+
+/// A parsed, validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// File stem (`reclaim-race`).
+    pub name: String,
+    /// One line saying what it shows.
+    pub title: String,
+    /// Seed thread it comes from.
+    pub source: Option<String>,
+    /// Free text for the reader (why an engine is left out, ...).
+    pub note: Option<String>,
+    /// The model.
+    pub model: &'static ModelSpec,
+    /// Its variant.
+    pub variant: String,
+    /// Page-table geometry.
+    pub geometry: Geometry,
+    /// Operations run before the threads start.
+    pub setup: Vec<Call>,
+    /// The threads, in file order.
+    pub threads: Vec<Thread>,
+    /// What the checker should find.
+    pub expect: Expect,
+}
+
+/// One thread of a scenario.
+#[derive(Clone, Debug)]
+pub struct Thread {
+    /// Its name (`A`, `B`, `W`).
+    pub name: String,
+    /// Its operations, in order.
+    pub calls: Vec<Call>,
+    /// True if it runs hardware operations (the walker).
+    pub hardware: bool,
+}
+
+/// The verdict a scenario expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// Every explored execution keeps every invariant.
+    Holds,
+    /// Some execution violates one of `kinds`.
+    Violated,
+}
+
+/// A scenario's expectation.
+#[derive(Clone, Debug)]
+pub struct Expect {
+    /// Holds or violated.
+    pub verdict: Expected,
+    /// Acceptable violation kinds (empty for `holds`).
+    pub kinds: Vec<Kind>,
+    /// The engines that must reach this verdict.
+    pub engines: Vec<EngineKind>,
+}
+
+impl Scenario {
+    /// `model/name`, as reports and the CLI print it.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.model.name, self.name)
+    }
+}
+
+/// A refused scenario file: where, and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    title: Spanned<String>,
+    source: Option<Spanned<String>>,
+    note: Option<String>,
+    model: Spanned<String>,
+    variant: Spanned<String>,
+    geometry: Option<Spanned<RawGeometry>>,
+    #[serde(default)]
+    setup: Vec<Spanned<String>>,
+    threads: Spanned<IndexMap<Spanned<String>, Vec<Spanned<String>>>>,
+    expect: Spanned<RawExpect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeometry {
+    levels: Spanned<i64>,
+    entries: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    verdict: Spanned<String>,
+    kind: Option<Spanned<toml::Value>>,
+    engines: Spanned<Vec<Spanned<String>>>,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ScenarioError {
+            file: self.file.to_path_buf(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+}
+
+/// Read and validate the scenario at `path`.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        line: 1,
+        col: 1,
+        message: format!("cannot read the scenario: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parse and validate scenario `text`, reporting errors against `file`.
+pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let cx = Ctx { file, text };
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let msg = e.message().trim().replace('\n', " ");
+        cx.err(e.span().unwrap_or(0..0), msg)
+    })?;
+
+    let model = registry::model(raw.model.get_ref()).ok_or_else(|| {
+        let known: Vec<&str> = registry::models().iter().map(|m| m.name).collect();
+        cx.err(
+            raw.model.span(),
+            format!(
+                "unknown model {:?}; expected one of: {}",
+                raw.model.get_ref(),
+                known.join(", ")
+            ),
+        )
+    })?;
+    if model.variant(raw.variant.get_ref()).is_none() {
+        let known: Vec<&str> = model.variants.iter().map(|v| v.name).collect();
+        return Err(cx.err(
+            raw.variant.span(),
+            format!(
+                "model {} has no variant {:?}; expected one of: {}",
+                model.name,
+                raw.variant.get_ref(),
+                known.join(", ")
+            ),
+        ));
+    }
+
+    let geometry = match &raw.geometry {
+        None => model.default_geometry,
+        Some(g) => {
+            let g = g.get_ref();
+            let levels = *g.levels.get_ref();
+            if !(2..=5).contains(&levels) {
+                return Err(cx.err(
+                    g.levels.span(),
+                    format!("levels = {levels}; expected 2 to 5"),
+                ));
+            }
+            let entries = *g.entries.get_ref();
+            if !(2..=512).contains(&entries) || (entries & (entries - 1)) != 0 {
+                return Err(cx.err(
+                    g.entries.span(),
+                    format!("entries = {entries}; expected a power of two from 2 to 512"),
+                ));
+            }
+            let geo = Geometry {
+                levels: levels as u32,
+                entries: entries as u32,
+            };
+            if 12 + geo.bits() * geo.levels > 57 {
+                return Err(cx.err(
+                    g.levels.span(),
+                    "the geometry spans more than a 57-bit IOVA space",
+                ));
+            }
+            geo
+        }
+    };
+
+    let setup = raw
+        .setup
+        .iter()
+        .map(|s| parse_call(&cx, model, s, false))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut threads = Vec::new();
+    if raw.threads.get_ref().is_empty() {
+        return Err(cx.err(raw.threads.span(), "no threads; expected at least one"));
+    }
+    for (name, ops) in raw.threads.get_ref() {
+        if threads.len() == MAX_THREADS {
+            return Err(cx.err(
+                name.span(),
+                format!(
+                    "thread {} is one too many: loom models at most {MAX_THREADS} threads besides setup",
+                    name.get_ref()
+                ),
+            ));
+        }
+        if ops.is_empty() {
+            return Err(cx.err(
+                name.span(),
+                format!("thread {} has no operations", name.get_ref()),
+            ));
+        }
+        let calls = ops
+            .iter()
+            .map(|s| parse_call(&cx, model, s, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hw: Vec<bool> = calls
+            .iter()
+            .map(|c| model.op(c.op).is_some_and(|o| o.hardware))
+            .collect();
+        if hw.iter().any(|&h| h) && !hw.iter().all(|&h| h) {
+            let i = hw.iter().position(|&h| h != hw[0]).unwrap_or(0);
+            return Err(cx.err(
+                ops[i].span(),
+                format!(
+                    "thread {} mixes CPU and hardware operations; expected a thread to be one or the other",
+                    name.get_ref()
+                ),
+            ));
+        }
+        threads.push(Thread {
+            name: name.get_ref().clone(),
+            calls,
+            hardware: hw[0],
+        });
+    }
+
+    let progs: Vec<Vec<Call>> = threads.iter().map(|t| t.calls.clone()).collect();
+    if let Err(r) = (model.validate)(&geometry, &setup, &progs) {
+        let span = match r.thread {
+            None => raw.setup[r.op].span(),
+            Some(t) => raw.threads.get_ref()[t][r.op].span(),
+        };
+        return Err(cx.err(span, r.message));
+    }
+
+    let expect = parse_expect(&cx, raw.expect.get_ref())?;
+    let name = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Scenario {
+        path: file.to_path_buf(),
+        name,
+        title: raw.title.into_inner(),
+        source: raw.source.map(|s| s.into_inner()),
+        note: raw.note,
+        model,
+        variant: raw.variant.into_inner(),
+        geometry,
+        setup,
+        threads,
+        expect,
+    })
+}
+
+fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
+    let verdict = match e.verdict.get_ref().as_str() {
+        "holds" => Expected::Holds,
+        "violated" => Expected::Violated,
+        other => {
+            return Err(cx.err(
+                e.verdict.span(),
+                format!("verdict {other:?}; expected \"holds\" or \"violated\""),
+            ))
+        }
+    };
+    let all: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+    let mut kinds = Vec::new();
+    if let Some(k) = &e.kind {
+        let names: Vec<&toml::Value> = match k.get_ref() {
+            toml::Value::Array(a) => a.iter().collect(),
+            v => vec![v],
+        };
+        for n in names {
+            let kind = n.as_str().and_then(Kind::from_name).ok_or_else(|| {
+                cx.err(
+                    k.span(),
+                    format!(
+                        "unknown violation kind {n}; expected one of: {} (or a list of them)",
+                        all.join(", ")
+                    ),
+                )
+            })?;
+            kinds.push(kind);
+        }
+    }
+    if verdict == Expected::Violated && kinds.is_empty() {
+        return Err(cx.err(
+            e.verdict.span(),
+            "verdict \"violated\" needs a kind (the violation the checker must find)",
+        ));
+    }
+    if verdict == Expected::Holds && !kinds.is_empty() {
+        return Err(cx.err(e.verdict.span(), "verdict \"holds\" takes no kind"));
+    }
+    if e.engines.get_ref().is_empty() {
+        return Err(cx.err(e.engines.span(), "no engines; expected at least one"));
+    }
+    let mut engines = Vec::new();
+    for en in e.engines.get_ref() {
+        let k = EngineKind::from_name(en.get_ref()).ok_or_else(|| {
+            cx.err(
+                en.span(),
+                format!(
+                    "unknown engine {:?}; expected one of: {}",
+                    en.get_ref(),
+                    EngineKind::NAMES.join(", ")
+                ),
+            )
+        })?;
+        engines.push(k);
+    }
+    Ok(Expect {
+        verdict,
+        kinds,
+        engines,
+    })
+}
+
+/// Parse one operation string (`"unmap 0x1000 0x1000 reclaim"`), pointing errors at the
+/// offending word inside the string.
+fn parse_call(
+    cx: &Ctx,
+    model: &ModelSpec,
+    s: &Spanned<String>,
+    in_thread: bool,
+) -> Result<Call, ScenarioError> {
+    let text = s.get_ref();
+    // Columns inside the string: the span starts at the opening quote.
+    let at = |offset: usize| s.span().start + 1 + offset..s.span().end;
+    let words: Vec<(usize, &str)> = text
+        .split_whitespace()
+        .map(|w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+        .collect();
+    let Some(&(_, name)) = words.first() else {
+        return Err(cx.err(
+            s.span(),
+            "empty operation; expected e.g. \"map 0x1000 0xa000\"",
+        ));
+    };
+    let spec = model.op(name).ok_or_else(|| {
+        let known: Vec<&str> = model.ops.iter().map(|o| o.name).collect();
+        cx.err(
+            at(0),
+            format!(
+                "unknown operation {name:?} for model {}; expected one of: {}",
+                model.name,
+                known.join(", ")
+            ),
+        )
+    })?;
+    if !in_thread && spec.hardware {
+        return Err(cx.err(
+            at(0),
+            format!("{name} is a hardware operation; expected it in a thread, not in setup"),
+        ));
+    }
+    let usage = {
+        let mut u = spec.name.to_string();
+        for (i, a) in spec.args.iter().enumerate() {
+            if i >= spec.args.len() - spec.optional {
+                u += &format!(" [{a}]");
+            } else {
+                u += &format!(" {a}");
+            }
+        }
+        for f in spec.flags {
+            u += &format!(" [{f}]");
+        }
+        u
+    };
+    let mut args = Vec::new();
+    let mut flags = Vec::new();
+    for &(off, w) in &words[1..] {
+        if let Some(&f) = spec.flags.iter().find(|&&f| f == w) {
+            flags.push(f);
+            continue;
+        }
+        if !flags.is_empty() || args.len() == spec.args.len() {
+            return Err(cx.err(at(off), format!("unexpected {w:?}; expected: {usage}")));
+        }
+        let n = parse_number(w).ok_or_else(|| {
+            cx.err(
+                at(off),
+                format!(
+                    "{} {w:?} is not a number; expected decimal or 0x-hex (usage: {usage})",
+                    spec.args[args.len()]
+                ),
+            )
+        })?;
+        args.push(n);
+    }
+    if args.len() < spec.args.len() - spec.optional {
+        return Err(cx.err(
+            at(0),
+            format!(
+                "{name} takes {} argument(s), got {}; expected: {usage}",
+                spec.args.len() - spec.optional,
+                args.len()
+            ),
+        ));
+    }
+    Ok(Call {
+        op: spec.name,
+        args,
+        flags,
+    })
+}
+
+/// A number as scenarios write it: decimal, or hex with `0x`; `_` separators allowed.
+pub fn parse_number(w: &str) -> Option<u64> {
+    let w = w.replace('_', "");
+    match w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => w.parse().ok(),
+    }
+}
+
+/// Every scenario file under `dir`, sorted by path.
+pub fn find(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -415,6 +415,10 @@ impl FirstLevel {
 
     /// `mmunmap(domain, iova, size, reclaim)`.
     pub fn mmunmap(&self, iova: u64, size: u64, reclaim: bool) {
+        step(format!(
+            "unmap {iova:#x}+{size:#x}, reclaim = {}",
+            reclaim as u8
+        ));
         let mut freelist = Vec::new();
         let top = self.geo.levels;
         self.mmunmap_range(self.pgd, top, 0, iova, iova + size, reclaim, &mut freelist);

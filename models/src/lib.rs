@@ -4,12 +4,13 @@
 //!   run-time dispatch to loom, shuttle or std in [`kernel::engine`] alone.
 //! - [`trace`]: the per-execution event recorder; [`check`]: the violation vocabulary.
 //! - [`hw`]: simulated IOMMU hardware, running as threads of its own.
-//! - [`vtd`]: Intel VT-d algorithms, one module per kernel file.
+//! - [`vtd`], [`dma`]: kernel algorithms, one module per kernel file.
 //! - [`registry`]: model name -> variants, operations, invariants.
 
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod dma;
 pub mod hw;
 pub mod kernel;
 pub mod registry;

@@ -145,7 +145,8 @@ pub struct ModelSpec {
     /// Geometry when a scenario gives none.
     pub default_geometry: Geometry,
     /// Refuse what the model forbids (unaligned or overlapping ranges, ...).
-    pub validate: fn(&Geometry, setup: &[Call], threads: &[Vec<Call>]) -> Result<(), Refusal>,
+    pub validate:
+        fn(variant: &str, &Geometry, setup: &[Call], threads: &[Vec<Call>]) -> Result<(), Refusal>,
     /// Build the world of one execution; runs inside the engine's execution.
     pub build: fn(variant: &str, geometry: &Geometry) -> Box<dyn World>,
 }
@@ -169,7 +170,10 @@ impl ModelSpec {
 
 /// Every model iommu-mc knows.
 pub fn models() -> &'static [&'static ModelSpec] {
-    &[&crate::vtd::intel_pgtable::MODEL]
+    &[
+        &crate::vtd::intel_pgtable::MODEL,
+        &crate::dma::reserved_iommu::MODEL,
+    ]
 }
 
 /// The model called `name`.

@@ -28,6 +28,13 @@ pub enum Obj {
     Frame(u32),
     /// A named kernel object (`page_table_lock`, `reserved_lock`).
     Named(&'static str),
+    /// Object number `id` of a slab class (`binding 2`, `iova_domain 0`).
+    Object {
+        /// The class (struct name).
+        class: &'static str,
+        /// Allocation number within the execution.
+        id: u32,
+    },
 }
 
 /// What an event did.
@@ -69,6 +76,8 @@ pub enum Op {
     Free,
     /// An allocation that failed (-ENOMEM).
     AllocFail,
+    /// A call that matters for context checks (`kzalloc(GFP_KERNEL)`, `iommu_map`).
+    Call(&'static str),
 }
 
 /// One recorded kernel call or step.
@@ -84,11 +93,43 @@ pub struct Event {
     pub location: &'static Location<'static>,
 }
 
+/// A lock a thread holds or waits for, and where it was taken.
+#[derive(Clone, Debug)]
+pub struct HeldLock {
+    /// Lock (class) name.
+    pub name: &'static str,
+    /// How it was taken (`spin_lock_irqsave`, `mutex_lock`).
+    pub how: &'static str,
+    /// True if holding it makes the context atomic (a spinlock).
+    pub atomic: bool,
+    /// Where.
+    pub location: &'static Location<'static>,
+}
+
+/// An edge of the lock-order graph: `to` was taken while `from` was held.
+#[derive(Clone, Debug)]
+pub struct OrderEdge {
+    /// The lock held.
+    pub from: HeldLock,
+    /// The lock taken under it.
+    pub to: HeldLock,
+    /// Thread index that did it.
+    pub thread: usize,
+}
+
 #[derive(Default)]
 struct Inner {
     events: Vec<Event>,
     violation: Option<Violation>,
     loom_threads: Vec<(usize, loom::thread::ThreadId)>,
+    /// Per thread: locks held, innermost last.
+    held: std::collections::BTreeMap<usize, Vec<HeldLock>>,
+    /// Per thread: the lock it is blocked on.
+    waiting: std::collections::BTreeMap<usize, HeldLock>,
+    /// Per thread: declared atomic contexts (`msi_domain_activate`), innermost last.
+    atomic: std::collections::BTreeMap<usize, Vec<(&'static str, &'static Location<'static>)>>,
+    /// Lock-order edges seen in any execution of the run (lockdep): kept across `reset`.
+    order: Vec<OrderEdge>,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -104,6 +145,9 @@ impl Recorder {
             g.events.clear();
             g.violation = None;
             g.loom_threads.clear();
+            g.held.clear();
+            g.waiting.clear();
+            g.atomic.clear();
         })
     }
 
@@ -139,6 +183,95 @@ impl Recorder {
     /// The violation raised in this execution, if any.
     pub fn violation(&self) -> Option<Violation> {
         self.inner.with(|g| g.violation.clone())
+    }
+
+    /// Locks `thread` holds, innermost last.
+    pub fn held(&self, thread: usize) -> Vec<HeldLock> {
+        self.inner
+            .with(|g| g.held.get(&thread).cloned().unwrap_or_default())
+    }
+
+    /// The atomic contexts `thread` declared, innermost last.
+    pub fn atomic_contexts(&self, thread: usize) -> Vec<(&'static str, &'static Location<'static>)> {
+        self.inner
+            .with(|g| g.atomic.get(&thread).cloned().unwrap_or_default())
+    }
+
+    /// Enter or leave a declared atomic context.
+    pub fn set_atomic(&self, thread: usize, ctx: Option<(&'static str, &'static Location<'static>)>) {
+        self.inner.with(|g| {
+            let v = g.atomic.entry(thread).or_default();
+            match ctx {
+                Some(c) => v.push(c),
+                None => {
+                    v.pop();
+                }
+            }
+        })
+    }
+
+    /// `thread` is about to block on `lock`: record the wait and the lock-order edges from
+    /// every lock it holds. Returns an earlier edge in the opposite order, if any (lockdep's
+    /// "possible circular locking dependency").
+    pub fn acquiring(&self, thread: usize, lock: HeldLock) -> Option<(OrderEdge, OrderEdge)> {
+        self.inner.with(|g| {
+            g.waiting.insert(thread, lock.clone());
+            let held = g.held.get(&thread).cloned().unwrap_or_default();
+            for h in held {
+                if h.name == lock.name {
+                    continue;
+                }
+                let new = OrderEdge {
+                    from: h.clone(),
+                    to: lock.clone(),
+                    thread,
+                };
+                if let Some(old) = g
+                    .order
+                    .iter()
+                    .find(|e| e.from.name == lock.name && e.to.name == h.name)
+                {
+                    return Some((old.clone(), new));
+                }
+                if !g
+                    .order
+                    .iter()
+                    .any(|e| e.from.name == h.name && e.to.name == lock.name)
+                {
+                    g.order.push(new);
+                }
+            }
+            None
+        })
+    }
+
+    /// `thread` now holds `lock`.
+    pub fn acquired(&self, thread: usize, lock: HeldLock) {
+        self.inner.with(|g| {
+            g.waiting.remove(&thread);
+            g.held.entry(thread).or_default().push(lock);
+        })
+    }
+
+    /// `thread` released `name`.
+    pub fn released(&self, thread: usize, name: &'static str) {
+        self.inner.with(|g| {
+            if let Some(v) = g.held.get_mut(&thread) {
+                if let Some(i) = v.iter().rposition(|h| h.name == name) {
+                    v.remove(i);
+                }
+            }
+        })
+    }
+
+    /// Who waits for what while holding what: the description of a realized deadlock.
+    pub fn blocked(&self) -> Vec<(usize, HeldLock, Vec<HeldLock>)> {
+        self.inner.with(|g| {
+            g.waiting
+                .iter()
+                .map(|(t, w)| (*t, w.clone(), g.held.get(t).cloned().unwrap_or_default()))
+                .collect()
+        })
     }
 
     pub(crate) fn register_loom_thread(&self, index: usize, id: loom::thread::ThreadId) {

@@ -289,7 +289,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let progs: Vec<Vec<Call>> = threads.iter().map(|t| t.calls.clone()).collect();
-    if let Err(r) = (model.validate)(&geometry, &setup, &progs) {
+    if let Err(r) = (model.validate)(raw.variant.get_ref(), &geometry, &setup, &progs) {
         let span = match r.thread {
             None => raw.setup[r.op].span(),
             Some(t) => raw.threads.get_ref()[t][r.op].span(),

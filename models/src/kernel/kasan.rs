@@ -102,5 +102,6 @@ pub fn describe(obj: Obj) -> String {
         Obj::Entry { frame, index } => format!("frame {frame} [{index}]"),
         Obj::Frame(f) => format!("frame {f}"),
         Obj::Named(n) => n.into(),
+        Obj::Object { class, id } => format!("{class} {id}"),
     }
 }

@@ -23,6 +23,11 @@
 //! | `cmpxchg`, `xchg`, `test_and_set_bit`, `atomic64_*_return` | SeqCst RMW (loom treats SeqCst as AcqRel) | SeqCst | SeqCst | loom can invent a bug that needs SeqCst's total order |
 //! | `set_bit`, `clear_bit` | Relaxed RMW | SeqCst | Relaxed | none known |
 //! | `spin_lock`/`spin_unlock` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen |
+//! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
+//! | `kref` (refcount_t) | SeqCst add/sub-return | SeqCst | SeqCst | a get from zero is reported, not saturated |
+//! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
+//! | lockdep | order graph across all executions of a run, class = lock name | same | same | no lock subclasses or nesting annotations |
+//! | `kzalloc`/`kfree` | ghost shadow per object | same | same | allocation never sleeps for real |
 //! | page allocator | ghost bookkeeping, LIFO reuse, `PAGE_POISON` on free | same | same | allocator-internal races are not modelled |
 //! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |
 //!
@@ -34,9 +39,16 @@ pub mod atomic;
 pub mod barrier;
 pub mod engine;
 pub mod errno;
+pub mod iommu;
+pub mod iova;
 pub mod kasan;
+pub mod kref;
+pub mod lockdep;
+pub mod mutex;
 pub mod page_alloc;
 pub mod rwonce;
+pub mod sched;
+pub mod slab;
 pub mod spinlock;
 
 pub use atomic::{
@@ -45,7 +57,11 @@ pub use atomic::{
 };
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
 pub use errno::Errno;
+pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
+pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
+pub use sched::{in_atomic_context, might_sleep};
+pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
 pub use rwonce::{read_once, read_once_dep, write_once};
 pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, spin_lock, spin_lock_irqsave, spin_unlock,

@@ -7,7 +7,7 @@
 
 use crate::check::{raise, Kind};
 use crate::kernel::engine::{thread_index, Ghost, RawGuard, RawLock};
-use crate::trace::{record, Obj, Op};
+use crate::kernel::lockdep;
 
 /// A spinlock, named as in the kernel source (`page_table_lock`).
 pub struct SpinLock {
@@ -42,9 +42,8 @@ pub struct SpinGuard<'a> {
 
 #[track_caller]
 fn acquire<'a>(lock: &'a SpinLock, name: &'static str, unlock_name: &'static str) -> SpinGuard<'a> {
-    let raw = lock.raw.lock();
+    let raw = lockdep::lock(&lock.raw, lock.name, name, true);
     lock.holder.with(|h| *h = Some(thread_index()));
-    record(Op::Lock(name), Obj::Named(lock.name));
     SpinGuard {
         lock,
         raw: Some(raw),
@@ -80,11 +79,8 @@ impl Drop for SpinGuard<'_> {
     #[track_caller]
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
-            if !std::thread::panicking() {
-                record(Op::Unlock(self.unlock_name), Obj::Named(self.lock.name));
-            }
             self.lock.holder.with(|h| *h = None);
-            raw.release();
+            lockdep::unlock(raw, self.lock.name, self.unlock_name);
         }
     }
 }

@@ -574,7 +574,12 @@ impl FirstLevel {
 /// Refuse unaligned ranges, ranges outside the IOVA space, and ranges that two threads
 /// touch at once: the IOVA allocator never hands out overlapping ranges, and the RFC sets
 /// leaf PTEs without a lock on that promise.
-fn validate(geo: &Geometry, setup: &[Call], threads: &[Vec<Call>]) -> Result<(), Refusal> {
+fn validate(
+    _variant: &str,
+    geo: &Geometry,
+    setup: &[Call],
+    threads: &[Vec<Call>],
+) -> Result<(), Refusal> {
     let space = geo.space();
     let range = |c: &Call| -> Option<(u64, u64)> {
         match c.op {

@@ -1,0 +1,709 @@
+//! `reserved-iova`: refcounted reserved-IOVA bindings for MSI doorbells.
+//!
+//! Seed: 001_a9a2ad11b9731478.txt, "[PATCH v6 6/7] dma-reserved-iommu:
+//! iommu_get/put_single_reserved" (Eric Auger; Alex Williamson, Jean-Philippe Brucker).
+//!
+//! Mirrors drivers/iommu/dma-reserved-iommu.c of v6: `iommu_get_reserved_iova`,
+//! `iommu_put_reserved_iova`, `find_reserved_binding`, `delete_reserved_binding`,
+//! `iommu_free_reserved_iova_domain`; and Jean-Philippe's proposal (as later merged upstream
+//! in spirit): map in a sleepable prepare step (`msi_domain_prepare_irqs`), look up only in
+//! the atomic activate step (`msi_domain_activate`), keep pages until the domain is freed.
+//!
+//! Property: the returned IOVA plus the offset translates to the requested PA; at most one
+//! binding per aligned PA and size; a binding exists exactly while its refcount is above zero;
+//! after every get has been put, no mapping and no IOVA remain; no use-after-free of a binding
+//! or of the iova domain; no sleep in atomic context; no deadlock or lock-order inversion.
+//!
+//! One bad interleaving (variant `v6`, Alex's "we're using iovad outside of the locking"):
+//!
+//! ```text
+//! Thread A (get 0x8000000)                 Thread B (free_domain)
+//! iovad = domain->reserved_iova_cookie
+//! spin_unlock_irqrestore(reserved_lock)
+//!                                          spin_lock_irqsave(reserved_lock)
+//!                                          put_iova_domain(iovad); kfree(iovad)
+//! alloc_iova(iovad, ...)   <- use-after-free
+//! ```
+
+use std::collections::BTreeMap;
+
+use crate::check::{raise, Kind};
+use crate::kernel::engine::Ghost;
+use crate::kernel::iommu::{iommu_iova_to_phys, iommu_map, iommu_unmap, IommuDomain};
+use crate::kernel::iova::{alloc_iova, free_iova, iova_dma_addr, IovaDomain};
+use crate::kernel::{
+    in_atomic_context, kfree, kref_get, kref_init, kref_put, kref_read, kzalloc, mutex_lock,
+    mutex_unlock, read_once, spin_lock_irqsave, spin_unlock_irqrestore, write_once, Atomic64,
+    Errno, Gfp, KBox, Kref, Mutex, Slab, SpinLock,
+};
+use crate::registry::{Call, Geometry, ModelSpec, OpSpec, Refusal, VariantSpec, World};
+use crate::trace::{step, Obj};
+
+/// The variants of this model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// As posted: `reserved_lock` dropped around `alloc_iova`, `kzalloc(GFP_KERNEL)` and
+    /// `iommu_map`; re-locked to insert, taking a binding inserted meanwhile.
+    V6,
+    /// `GFP_ATOMIC`, as agreed in the thread; `iommu_map` may still sleep.
+    V6Atomic,
+    /// Jean-Philippe's proposal: map in a sleepable prepare step under a mutex; activate only
+    /// looks up; pages stay until the domain is freed.
+    Prepare,
+    /// Mutant of v6: the put drops `reserved_lock` before `kref_put`, so the release unlinks
+    /// the binding after a concurrent get could find it at zero.
+    UnlockedRelease,
+    /// Mutant of v6: insert without looking again, so two gets of one page make two bindings.
+    NoRecheck,
+}
+
+const VARIANTS: &[VariantSpec] = &[
+    VariantSpec {
+        name: "v6",
+        about: "as posted: reserved_lock dropped around alloc_iova, kzalloc(GFP_KERNEL) and iommu_map; iovad read outside the lock; re-lock, recheck, insert",
+    },
+    VariantSpec {
+        name: "v6-atomic",
+        about: "v6 with kzalloc(GFP_ATOMIC), as agreed in the thread; iommu_map may still sleep",
+    },
+    VariantSpec {
+        name: "prepare",
+        about: "Jean-Philippe's proposal: map in a sleepable prepare step under reserved_mutex; activate only looks up; pages stay until the domain is freed",
+    },
+    VariantSpec {
+        name: "unlocked-release",
+        about: "mutant of v6: kref_put outside reserved_lock; the release unlinks the binding later",
+    },
+    VariantSpec {
+        name: "no-recheck",
+        about: "mutant of v6: insert the new binding without looking again under the lock",
+    },
+];
+
+const OPS: &[OpSpec] = &[
+    OpSpec {
+        name: "get",
+        args: &["PA", "SIZE"],
+        optional: 0,
+        flags: &["atomic"],
+        hardware: false,
+        about: "iommu_get_reserved_iova(domain, PA, SIZE); atomic: called from msi_domain_activate under irq_desc->lock",
+    },
+    OpSpec {
+        name: "put",
+        args: &["PA", "SIZE"],
+        optional: 0,
+        flags: &[],
+        hardware: false,
+        about: "iommu_put_reserved_iova on the IOVA this thread's get of PA returned",
+    },
+    OpSpec {
+        name: "prepare",
+        args: &["PA", "SIZE"],
+        optional: 0,
+        flags: &[],
+        hardware: false,
+        about: "variant prepare: msi_domain_prepare_irqs maps the doorbell (sleepable)",
+    },
+    OpSpec {
+        name: "free_domain",
+        args: &[],
+        optional: 0,
+        flags: &[],
+        hardware: false,
+        about: "iommu_free_reserved_iova_domain(domain)",
+    },
+];
+
+/// The model, as the registry lists it.
+pub const MODEL: ModelSpec = ModelSpec {
+    name: "reserved-iova",
+    about: "refcounted reserved-IOVA bindings for MSI doorbells, and the kernel's context checks",
+    seed: "001_a9a2ad11b9731478.txt",
+    mirrors: "drivers/iommu/dma-reserved-iommu.c (v6, 2016): iommu_get_reserved_iova, iommu_put_reserved_iova, find_reserved_binding, delete_reserved_binding, iommu_free_reserved_iova_domain",
+    variants: VARIANTS,
+    ops: OPS,
+    invariants: &[
+        ("lost-mapping", "the returned IOVA plus the offset translates to the requested PA"),
+        ("duplicate-binding", "at most one binding per aligned PA and size"),
+        ("refcount", "no kref_get from zero, no underflow; a binding's count is the gets not yet put"),
+        ("leak", "after every get is put and the domain freed, no binding, IOVA or mapping remains"),
+        ("use-after-free", "no use of a freed binding or iova_domain"),
+        ("sleep-in-atomic", "no sleeping call under reserved_lock or in msi_domain_activate"),
+        ("deadlock", "no realized deadlock"),
+        ("lock-order", "no lock-order inversion across executions"),
+    ],
+    // The reserved window is one table of pages: levels are not used by this model.
+    default_geometry: Geometry {
+        levels: 2,
+        entries: 16,
+    },
+    validate,
+    build,
+};
+
+/// `struct iommu_reserved_binding`.
+pub struct Binding {
+    kref: Kref,
+    /// `b->iova`.
+    iova: u64,
+    /// `b->addr`: the aligned PA.
+    addr: u64,
+    /// `b->size`.
+    size: u64,
+}
+
+/// Base IOVA of the reserved window (`iommu_alloc_reserved_iova_domain`).
+pub const WINDOW_BASE: u64 = 0x800_0000;
+const SHIFT: u32 = 12;
+
+#[derive(Default)]
+struct Reference {
+    /// (aligned PA, size) -> gets not yet put.
+    outstanding: BTreeMap<(u64, u64), u64>,
+    /// (thread, aligned PA, size) -> IOVAs this thread's gets returned, not yet put.
+    returned: BTreeMap<(usize, u64, u64), Vec<u64>>,
+    /// Set once the domain was freed.
+    freed: bool,
+}
+
+/// The domain with its reserved IOVA domain and bindings.
+pub struct ReservedIova {
+    variant: Variant,
+    domain: IommuDomain,
+    /// `domain->reserved_lock`: protects the binding tree and the cookie.
+    reserved_lock: SpinLock,
+    /// `prepare`: serialises the sleepable prepare step and the domain's release.
+    reserved_mutex: Mutex,
+    /// `domain->reserved_iova_cookie`: nonzero while the iova domain exists.
+    cookie: Atomic64,
+    /// What the cookie points to (the pointer's target; ghost).
+    iovad: Ghost<Option<KBox<IovaDomain>>>,
+    /// `domain->reserved_binding_list`: an rb-tree in the kernel, under `reserved_lock`.
+    bindings: Ghost<Vec<KBox<Binding>>>,
+    iovad_cache: Slab,
+    binding_cache: Slab,
+    reference: Ghost<Reference>,
+}
+
+fn parse_variant(name: &str) -> Variant {
+    match name {
+        "v6" => Variant::V6,
+        "v6-atomic" => Variant::V6Atomic,
+        "prepare" => Variant::Prepare,
+        "unlocked-release" => Variant::UnlockedRelease,
+        "no-recheck" => Variant::NoRecheck,
+        other => panic!("reserved-iova has no variant {other:?}"),
+    }
+}
+
+fn build(variant: &str, geo: &Geometry) -> Box<dyn World> {
+    Box::new(ReservedIova::new(parse_variant(variant), geo.entries))
+}
+
+/// Binding page arithmetic of `iommu_get_reserved_iova` for an IOMMU page of `1 << order`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// `base_pfn = addr >> order`.
+    pub base_pfn: u64,
+    /// `end_pfn = (addr + size - 1) >> order`.
+    pub end_pfn: u64,
+    /// `nb_iommu_pages = end_pfn - base_pfn + 1`.
+    pub nb_iommu_pages: u64,
+    /// `aligned_base = base_pfn << order`.
+    pub aligned_base: u64,
+    /// `offset = addr - aligned_base`.
+    pub offset: u64,
+    /// `binding_size = nb_iommu_pages * iommu_page_size`.
+    pub binding_size: u64,
+}
+
+impl Span {
+    /// The arithmetic, as v6 writes it. `size` must be nonzero.
+    pub fn of(addr: u64, size: u64, order: u32) -> Span {
+        let base_pfn = addr >> order;
+        let end_pfn = (addr + size - 1) >> order;
+        let nb_iommu_pages = end_pfn - base_pfn + 1;
+        let aligned_base = base_pfn << order;
+        Span {
+            base_pfn,
+            end_pfn,
+            nb_iommu_pages,
+            aligned_base,
+            offset: addr - aligned_base,
+            binding_size: nb_iommu_pages << order,
+        }
+    }
+}
+
+impl ReservedIova {
+    /// A domain with a reserved window of `pages` IOMMU pages
+    /// (`iommu_alloc_reserved_iova_domain`).
+    pub fn new(variant: Variant, pages: u32) -> Self {
+        let iovad_cache = Slab::new("iova_domain");
+        let base_pfn = WINDOW_BASE >> SHIFT;
+        let iovad = kzalloc(&iovad_cache, Gfp::Kernel, |obj, shadow| {
+            IovaDomain::new(obj, shadow, SHIFT, base_pfn, base_pfn + pages as u64 - 1)
+        })
+        .expect("the first allocation does not fail");
+        ReservedIova {
+            variant,
+            domain: IommuDomain::new(WINDOW_BASE, pages, SHIFT),
+            reserved_lock: SpinLock::new("reserved_lock"),
+            reserved_mutex: Mutex::new("reserved_mutex"),
+            cookie: Atomic64::new(Obj::Named("reserved_iova_cookie"), 1),
+            iovad: Ghost::new(Some(iovad)),
+            bindings: Ghost::new(Vec::new()),
+            iovad_cache,
+            binding_cache: Slab::new("binding"),
+            reference: Ghost::new(Reference::default()),
+        }
+    }
+
+    /// The binding cache (tests make its allocations fail).
+    pub fn binding_cache(&self) -> &Slab {
+        &self.binding_cache
+    }
+
+    /// `(struct iova_domain *)domain->reserved_iova_cookie`: a plain read of the pointer.
+    fn iovad(&self) -> Option<KBox<IovaDomain>> {
+        if read_once(&self.cookie) == 0 {
+            return None;
+        }
+        self.iovad.with(|i| i.clone())
+    }
+
+    /// `find_reserved_binding(domain, addr, size)`; caller holds `reserved_lock`.
+    fn find_reserved_binding(&self, addr: u64, size: u64) -> Option<KBox<Binding>> {
+        self.bindings.with(|bs| {
+            bs.iter()
+                .find(|b| {
+                    let v = b.get();
+                    v.addr < addr + size && addr < v.addr + v.size
+                })
+                .cloned()
+        })
+    }
+
+    fn find_by_iova(&self, iova: u64) -> Option<KBox<Binding>> {
+        self.bindings.with(|bs| {
+            bs.iter()
+                .find(|b| {
+                    let v = b.get();
+                    v.iova <= iova && iova < v.iova + v.size
+                })
+                .cloned()
+        })
+    }
+
+    fn link(&self, b: &KBox<Binding>) {
+        let (addr, size) = (b.get().addr, b.get().size);
+        let dup = self.bindings.with(|bs| {
+            let dup = bs.iter().any(|o| o.get().addr == addr && o.get().size == size);
+            bs.push(b.clone());
+            dup
+        });
+        if dup {
+            raise(
+                Kind::DuplicateBinding,
+                format!("a second binding of PA {addr:#x}+{size:#x} was inserted"),
+            );
+        }
+    }
+
+    fn unlink(&self, b: &KBox<Binding>) {
+        self.bindings.with(|bs| bs.retain(|o| !o.same(b)));
+    }
+
+    /// `delete_reserved_binding(domain, b)`: unmap, free the IOVA, free the binding.
+    fn delete_reserved_binding(&self, b: &KBox<Binding>) {
+        step("delete_reserved_binding: iommu_unmap, free_iova, kfree");
+        let (iova, size) = (b.get().iova, b.get().size);
+        iommu_unmap(&self.domain, iova, size);
+        if let Some(iovad) = self.iovad() {
+            free_iova(iovad.get(), iova >> SHIFT);
+        }
+        kfree(b);
+    }
+
+    /// `iommu_get_reserved_iova(domain, addr, size, prot, &iova)` of v6 and its mutants.
+    fn get_v6(&self, addr: u64, size: u64) -> Result<u64, Errno> {
+        // v6 read the cookie and its shift before the !iovad check (Jean-Philippe's nit);
+        // the model checks first, as he asked, to study the lock rather than a NULL deref.
+        let Some(iovad) = self.iovad() else {
+            return Err(Errno::EINVAL);
+        };
+        let sp = Span::of(addr, size, iovad.get().shift);
+
+        step("get: spin_lock_irqsave(reserved_lock), find_reserved_binding");
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        if let Some(b) = self.find_reserved_binding(sp.aligned_base, sp.binding_size) {
+            step("get: found, kref_get");
+            kref_get(&b.get().kref);
+            let iova = b.get().iova + sp.offset;
+            self.check_translates(iova, addr);
+            spin_unlock_irqrestore(g);
+            return Ok(iova);
+        }
+        spin_unlock_irqrestore(g);
+
+        // "no reserved IOVA was found for this PA, start allocating and registering one
+        // while the spin-lock is not held" -- and with iovad read outside the lock.
+        step("get: alloc_iova with reserved_lock dropped");
+        let Some(p_iova) = alloc_iova(iovad.get(), sp.nb_iommu_pages, iovad.get().dma_32bit_pfn, true)
+        else {
+            return Err(Errno::ENOMEM);
+        };
+        let iova = iova_dma_addr(iovad.get(), &p_iova);
+        let gfp = if self.variant == Variant::V6Atomic {
+            Gfp::Atomic
+        } else {
+            Gfp::Kernel
+        };
+        step("get: kzalloc the new binding");
+        let newb = match kzalloc(&self.binding_cache, gfp, |obj, shadow| Binding {
+            kref: kref_init(obj, shadow),
+            iova,
+            addr: sp.aligned_base,
+            size: sp.binding_size,
+        }) {
+            Ok(b) => b,
+            Err(e) => {
+                free_iova(iovad.get(), p_iova.pfn_lo);
+                return Err(e);
+            }
+        };
+        step("get: iommu_map");
+        if let Err(e) = iommu_map(&self.domain, iova, sp.aligned_base, sp.binding_size) {
+            free_iova(iovad.get(), p_iova.pfn_lo);
+            kfree(&newb);
+            return Err(e);
+        }
+
+        step("get: re-lock and insert");
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        let existing = if self.variant == Variant::NoRecheck {
+            None
+        } else {
+            self.find_reserved_binding(sp.aligned_base, sp.binding_size)
+        };
+        let out = match &existing {
+            Some(b) => {
+                step("get: another thread inserted one meanwhile: take it");
+                kref_get(&b.get().kref);
+                b.get().iova + sp.offset
+            }
+            None => {
+                self.link(&newb);
+                iova + sp.offset
+            }
+        };
+        self.check_translates(out, addr);
+        spin_unlock_irqrestore(g);
+        if existing.is_some() {
+            iommu_unmap(&self.domain, iova, sp.binding_size);
+            free_iova(iovad.get(), p_iova.pfn_lo);
+            kfree(&newb);
+        }
+        Ok(out)
+    }
+
+    /// `iommu_put_reserved_iova(domain, iova)` of v6 and its mutants.
+    fn put_v6(&self, iova: u64) {
+        step("put: spin_lock_irqsave(reserved_lock), find the binding");
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        let Some(b) = self.find_by_iova(iova) else {
+            spin_unlock_irqrestore(g);
+            return;
+        };
+        let released = if self.variant == Variant::UnlockedRelease {
+            spin_unlock_irqrestore(g);
+            step("put: kref_put outside reserved_lock");
+            kref_put(&b.get().kref, || {
+                step("release: re-lock, unlink");
+                let g = spin_lock_irqsave(&self.reserved_lock);
+                self.unlink(&b);
+                spin_unlock_irqrestore(g);
+            })
+        } else {
+            step("put: kref_put under reserved_lock");
+            let r = kref_put(&b.get().kref, || {
+                step("release: unlink");
+                self.unlink(&b);
+            });
+            spin_unlock_irqrestore(g);
+            r
+        };
+        if released {
+            self.delete_reserved_binding(&b);
+        }
+    }
+
+    /// `prepare`: `msi_domain_prepare_irqs` maps the doorbell in a sleepable context.
+    fn prepare(&self, addr: u64, size: u64) -> Result<(), Errno> {
+        let m = mutex_lock(&self.reserved_mutex);
+        let r = (|| {
+            let iovad = self.iovad().ok_or(Errno::EINVAL)?;
+            let sp = Span::of(addr, size, iovad.get().shift);
+            let g = spin_lock_irqsave(&self.reserved_lock);
+            let found = self.find_reserved_binding(sp.aligned_base, sp.binding_size);
+            spin_unlock_irqrestore(g);
+            if found.is_some() {
+                return Ok(());
+            }
+            step("prepare: alloc_iova, kzalloc(GFP_KERNEL), iommu_map (may sleep)");
+            let p_iova = alloc_iova(iovad.get(), sp.nb_iommu_pages, iovad.get().dma_32bit_pfn, true)
+                .ok_or(Errno::ENOMEM)?;
+            let iova = iova_dma_addr(iovad.get(), &p_iova);
+            let newb = kzalloc(&self.binding_cache, Gfp::Kernel, |obj, shadow| Binding {
+                kref: kref_init(obj, shadow),
+                iova,
+                addr: sp.aligned_base,
+                size: sp.binding_size,
+            })
+            .inspect_err(|_| free_iova(iovad.get(), p_iova.pfn_lo))?;
+            iommu_map(&self.domain, iova, sp.aligned_base, sp.binding_size)?;
+            let g = spin_lock_irqsave(&self.reserved_lock);
+            self.link(&newb);
+            spin_unlock_irqrestore(g);
+            // The prepare step holds no reference: the binding lives until the domain goes.
+            Ok(())
+        })();
+        mutex_unlock(m);
+        r
+    }
+
+    /// `prepare`: the activate step only looks the binding up.
+    fn get_prepared(&self, addr: u64, size: u64) -> Result<u64, Errno> {
+        step("activate: spin_lock_irqsave(reserved_lock), look up");
+        let sp = Span::of(addr, size, SHIFT);
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        let r = match self.find_reserved_binding(sp.aligned_base, sp.binding_size) {
+            Some(b) => {
+                kref_get(&b.get().kref);
+                let iova = b.get().iova + sp.offset;
+                self.check_translates(iova, addr);
+                Ok(iova)
+            }
+            None => Err(Errno::ENOENT),
+        };
+        spin_unlock_irqrestore(g);
+        r
+    }
+
+    fn put_prepared(&self, iova: u64) {
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        if let Some(b) = self.find_by_iova(iova) {
+            // The prepare step's own reference (the count's initial 1) keeps it above zero.
+            kref_put(&b.get().kref, || {
+                raise(
+                    Kind::Refcount,
+                    "a prepared binding's count reached zero before the domain was freed",
+                )
+            });
+        }
+        spin_unlock_irqrestore(g);
+    }
+
+    /// `iommu_free_reserved_iova_domain(domain)`.
+    fn free_domain(&self) {
+        let m = (self.variant == Variant::Prepare).then(|| mutex_lock(&self.reserved_mutex));
+        if self.variant == Variant::Prepare {
+            // Pages stay until the domain is freed: unlink every binding under the lock,
+            // then delete them.
+            let g = spin_lock_irqsave(&self.reserved_lock);
+            let all = self.bindings.with(std::mem::take);
+            spin_unlock_irqrestore(g);
+            for b in &all {
+                self.delete_reserved_binding(b);
+            }
+        }
+        step("free_domain: spin_lock_irqsave(reserved_lock), put_iova_domain, kfree(iovad)");
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        if let Some(iovad) = self.iovad() {
+            write_once(&self.cookie, 0);
+            kfree(&iovad);
+        }
+        spin_unlock_irqrestore(g);
+        if let Some(m) = m {
+            mutex_unlock(m);
+        }
+        self.reference.with(|r| r.freed = true);
+    }
+
+    fn get(&self, addr: u64, size: u64) -> Result<u64, Errno> {
+        match self.variant {
+            Variant::Prepare => self.get_prepared(addr, size),
+            _ => self.get_v6(addr, size),
+        }
+    }
+
+    /// The IOVA a get returns, plus the offset, translates to the requested PA. Checked under
+    /// `reserved_lock`, where the get takes effect.
+    fn check_translates(&self, iova: u64, addr: u64) {
+        match iommu_iova_to_phys(&self.domain, iova) {
+            Some(pa) if pa == addr => {}
+            got => raise(
+                Kind::LostMapping,
+                format!(
+                    "get of PA {addr:#x} returns IOVA {iova:#x}, which {}",
+                    match got {
+                        Some(pa) => format!("translates to {pa:#x}"),
+                        None => "does not translate".into(),
+                    }
+                ),
+            ),
+        }
+    }
+
+    fn run_get(&self, addr: u64, size: u64) {
+        let Ok(iova) = self.get(addr, size) else {
+            return;
+        };
+        let sp = Span::of(addr, size, SHIFT);
+        let me = crate::kernel::engine::thread_index();
+        self.reference.with(|r| {
+            *r.outstanding.entry((sp.aligned_base, sp.binding_size)).or_default() += 1;
+            r.returned
+                .entry((me, sp.aligned_base, sp.binding_size))
+                .or_default()
+                .push(iova);
+        });
+    }
+
+    fn run_put(&self, addr: u64, size: u64) {
+        let sp = Span::of(addr, size, SHIFT);
+        let me = crate::kernel::engine::thread_index();
+        // This thread's own reference first, else one taken in setup (handed to the threads).
+        let Some(iova) = self.reference.with(|r| {
+            [me, 0].into_iter().find_map(|t| {
+                r.returned
+                    .get_mut(&(t, sp.aligned_base, sp.binding_size))
+                    .and_then(|v| v.pop())
+            })
+        }) else {
+            step("put: this thread holds no IOVA for that PA (its get failed): nothing to put");
+            return;
+        };
+        match self.variant {
+            Variant::Prepare => self.put_prepared(iova),
+            _ => self.put_v6(iova),
+        }
+        self.reference.with(|r| {
+            if let Some(n) = r.outstanding.get_mut(&(sp.aligned_base, sp.binding_size)) {
+                *n -= 1;
+            }
+        });
+    }
+
+    /// After the threads: every binding's count is the references held; once every get is
+    /// put nothing remains mapped or allocated; teardown frees the domain; no object leaks.
+    fn check_final(&self) {
+        let (freed, outstanding) = self.reference.with(|r| (r.freed, r.outstanding.clone()));
+        let all_put = outstanding.values().all(|&n| n == 0);
+        if !freed {
+            step("final check: bindings against the references held");
+            // A prepared binding also holds the prepare step's own reference.
+            let base = u64::from(self.variant == Variant::Prepare);
+            let bindings = self.bindings.with(|b| b.clone());
+            for b in &bindings {
+                let v = b.get();
+                let want = outstanding.get(&(v.addr, v.size)).copied().unwrap_or(0) + base;
+                let have = kref_read(&v.kref);
+                if have != want {
+                    raise(
+                        Kind::Refcount,
+                        format!(
+                            "binding of PA {:#x}+{:#x} has refcount {have}, but {want} reference(s) are held",
+                            v.addr, v.size
+                        ),
+                    );
+                }
+            }
+            if all_put && self.variant != Variant::Prepare {
+                let mapped = self.domain.mapped().len();
+                let iovas = self.iovad().map_or(0, |i| i.get().allocated().len());
+                if mapped + iovas + bindings.len() > 0 {
+                    raise(
+                        Kind::Leak,
+                        format!(
+                            "every get was put, but {mapped} mapping(s), {iovas} IOVA range(s) and {} binding(s) remain",
+                            bindings.len()
+                        ),
+                    );
+                }
+            }
+            if all_put {
+                self.free_domain();
+            }
+        }
+        if all_put {
+            self.binding_cache.check_no_leak("every get was put and the domain freed");
+        }
+        if self.reference.with(|r| r.freed) {
+            self.iovad_cache.check_no_leak("the domain was freed");
+        }
+    }
+}
+
+impl World for ReservedIova {
+    fn run(&self, call: &Call) {
+        match call.op {
+            "get" => {
+                let (addr, size) = (call.args[0], call.args[1]);
+                if call.has("atomic") {
+                    in_atomic_context("msi_domain_activate (irq_desc->lock held)", || {
+                        self.run_get(addr, size)
+                    });
+                } else {
+                    self.run_get(addr, size);
+                }
+            }
+            "put" => self.run_put(call.args[0], call.args[1]),
+            "prepare" => {
+                let _ = self.prepare(call.args[0], call.args[1]);
+            }
+            "free_domain" => self.free_domain(),
+            other => panic!("reserved-iova has no operation {other:?}"),
+        }
+    }
+
+    fn finish(&self) {
+        self.check_final();
+    }
+}
+
+fn validate(variant: &str, geo: &Geometry, setup: &[Call], threads: &[Vec<Call>]) -> Result<(), Refusal> {
+    let all = setup
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (None, i, c))
+        .chain(
+            threads
+                .iter()
+                .enumerate()
+                .flat_map(|(t, ops)| ops.iter().enumerate().map(move |(i, c)| (Some(t), i, c))),
+        );
+    for (thread, op, c) in all {
+        let refuse = |message: String| Err(Refusal { thread, op, message });
+        if c.op == "prepare" && variant != "prepare" {
+            return refuse(format!(
+                "variant {variant} has no prepare step; expected variant \"prepare\""
+            ));
+        }
+        if matches!(c.op, "get" | "put" | "prepare") {
+            let (addr, size) = (c.args[0], c.args[1]);
+            if size == 0 {
+                return refuse("SIZE is 0; expected at least 1 byte".into());
+            }
+            let sp = Span::of(addr, size, SHIFT);
+            if sp.nb_iommu_pages > geo.entries as u64 {
+                return refuse(format!(
+                    "PA {addr:#x}+{size:#x} needs {} IOMMU pages, more than the reserved window's {}",
+                    sp.nb_iommu_pages, geo.entries
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! `struct mutex` (include/linux/mutex.h): a sleeping lock. `mutex_lock` may sleep.
+
+use crate::kernel::engine::{RawGuard, RawLock};
+use crate::kernel::lockdep;
+use crate::kernel::sched::might_sleep;
+
+/// A mutex, named as in the kernel source.
+pub struct Mutex {
+    raw: RawLock,
+    name: &'static str,
+}
+
+impl Mutex {
+    /// `mutex_init`.
+    pub fn new(name: &'static str) -> Self {
+        Mutex {
+            raw: RawLock::new(),
+            name,
+        }
+    }
+}
+
+/// A held mutex; released by [`mutex_unlock`] or when dropped.
+pub struct MutexGuard<'a> {
+    lock: &'a Mutex,
+    raw: Option<RawGuard<'a>>,
+}
+
+/// `mutex_lock(lock)`: may sleep.
+#[track_caller]
+pub fn mutex_lock(lock: &Mutex) -> MutexGuard<'_> {
+    might_sleep("mutex_lock");
+    let raw = lockdep::lock(&lock.raw, lock.name, "mutex_lock", false);
+    MutexGuard {
+        lock,
+        raw: Some(raw),
+    }
+}
+
+/// `mutex_unlock(lock)`.
+#[track_caller]
+pub fn mutex_unlock(g: MutexGuard<'_>) {
+    drop(g)
+}
+
+impl Drop for MutexGuard<'_> {
+    #[track_caller]
+    fn drop(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            lockdep::unlock(raw, self.lock.name, "mutex_unlock");
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Execution context (include/linux/sched.h, kernel.h, preempt.h): `might_sleep()` and the
+//! atomic contexts that forbid it.
+//!
+//! A context is atomic while the thread holds a spinlock (with or without irqsave), or while
+//! it runs inside a context the scenario declares atomic: `msi_domain_activate` is called
+//! under the irq descriptor's raw spinlock. `might_sleep()` there is `sleep-in-atomic`,
+//! naming the sleeping call and what made the context atomic, and where.
+
+use std::panic::Location;
+
+use crate::check::{raise, Kind};
+use crate::kernel::engine::{thread_index, with_recorder};
+use crate::trace::{record, Obj, Op};
+
+/// `might_sleep()`, on behalf of `call` (`kzalloc(GFP_KERNEL)`, `mutex_lock`, `iommu_map`).
+#[track_caller]
+pub fn might_sleep(call: &'static str) {
+    record(Op::Call(call), Obj::None);
+    let me = thread_index();
+    let why = with_recorder(|r| {
+        let held = r.held(me);
+        if let Some(h) = held.iter().rev().find(|h| h.atomic) {
+            return Some(format!(
+                "{}({}) taken at {}:{}",
+                h.how,
+                h.name,
+                h.location.file(),
+                h.location.line()
+            ));
+        }
+        r.atomic_contexts(me)
+            .last()
+            .map(|(what, l)| format!("called in atomic context: {what} ({}:{})", l.file(), l.line()))
+    })
+    .flatten();
+    if let Some(why) = why {
+        raise(
+            Kind::SleepInAtomic,
+            format!("{call} may sleep, but the context is atomic: {why}"),
+        );
+    }
+}
+
+/// Run `f` in an atomic context the caller is known to run in (`msi_domain_activate`, under
+/// `irq_desc->lock`), as `in_atomic()` would report it.
+#[track_caller]
+pub fn in_atomic_context<R>(what: &'static str, f: impl FnOnce() -> R) -> R {
+    let me = thread_index();
+    let loc = Location::caller();
+    record(Op::Call(what), Obj::None);
+    with_recorder(|r| r.set_atomic(me, Some((what, loc))));
+    let out = f();
+    with_recorder(|r| r.set_atomic(me, None));
+    out
+}

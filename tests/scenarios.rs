@@ -1,0 +1,249 @@
+//! Every scenario under scenarios/, under every engine it names, judged against its own
+//! `[expect]`; loom's execution counts of the holding scenarios, pinned; and every fix's
+//! twin: for each family of scenarios (same file name up to the variant), the checker must
+//! tell a holding variant from a violated one.
+//!
+//! Verdicts come only from the scenario files. Nothing here sleeps or looks at wall time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use iommu_mc::check;
+use iommu_mc::engine::{self, EngineKind, Outcome, Settings, Verdict};
+use iommu_mc::judge::{self, Judgement};
+use iommu_mc::scenario::{Expected, Scenario};
+
+/// loom's executions for each holding scenario under `Settings::default()`: iterative
+/// deepening with preemption bounds 0, 1 and 2, then one unbounded run; the number is the sum
+/// over the four runs, as `iommu-mc check` prints it.
+///
+/// The pinned count is part of the contract. It is the size of the state space loom explores:
+/// a change in the model's operations (a new atomic access, lock or scheduling point, or one
+/// taken away), in the kernel API's mapping to loom, or in loom itself changes it. Such a
+/// change must be reviewed (did the model gain or lose an interleaving it should not?) and
+/// the table updated in the same commit, with the reason.
+///
+/// Measured with `cargo run --release -- check` (loom 0.7).
+const LOOM_EXECUTIONS: &[(&str, u64)] = &[
+    ("vtd-first-level/populate-race-cmpxchg", 60),
+    ("vtd-first-level/populate-race-rfc", 61),
+    ("vtd-first-level/populate-walk-rfc", 82),
+    ("vtd-first-level/reclaim-at-one-rfc", 14),
+    ("vtd-first-level/reclaim-at-zero-no-reclaim", 14),
+    ("vtd-first-level/reclaim-race-cmpxchg", 14),
+    ("vtd-first-level/reclaim-race-no-reclaim", 14),
+];
+
+/// Scenarios that are not one of a fix/bug pair, and why. Each is a control of another
+/// family: it must exist, and be alone in its family (otherwise it belongs to the pair rule).
+const CONTROLS: &[(&str, &str)] = &[(
+    "vtd-first-level/reclaim-at-one-rfc",
+    "control of reclaim-at-zero-rfc: the same unmap one page higher, where \
+     reclaim = !start_addr is false; same variant, so it has no fix twin",
+)];
+
+/// One judged run.
+struct Run {
+    scenario: Scenario,
+    engine: EngineKind,
+    outcome: Outcome,
+    judgement: Judgement,
+}
+
+/// Every scenario, loaded once for every test in this file.
+fn scenarios() -> &'static [Scenario] {
+    static S: OnceLock<Vec<Scenario>> = OnceLock::new();
+    S.get_or_init(|| {
+        let s = check::load_all(&[PathBuf::from("scenarios")]).unwrap_or_else(|errs| {
+            let lines: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            panic!("scenarios/ does not load:\n{}", lines.join("\n"))
+        });
+        assert!(!s.is_empty(), "no scenario under scenarios/");
+        s
+    })
+}
+
+/// Every scenario under every engine it names, run once for every test in this file.
+fn runs() -> &'static [Run] {
+    static R: OnceLock<Vec<Run>> = OnceLock::new();
+    R.get_or_init(|| {
+        let settings = Settings::default();
+        let mut out = Vec::new();
+        for sc in scenarios() {
+            assert!(
+                !sc.expect.engines.is_empty(),
+                "{} names no engine",
+                sc.id()
+            );
+            for &e in &sc.expect.engines {
+                let outcome = engine::run(sc, e, &settings);
+                let judgement = judge::judge(sc, &outcome);
+                out.push(Run {
+                    scenario: sc.clone(),
+                    engine: e,
+                    outcome,
+                    judgement,
+                });
+            }
+        }
+        out
+    })
+}
+
+#[test]
+fn every_scenario_passes_under_every_engine_it_names() {
+    let mut failed = Vec::new();
+    for r in runs() {
+        let status = if r.judgement.passed() { "ok  " } else { "FAIL" };
+        println!(
+            "{status} {:<45} {:<12} {} [{} exec]",
+            r.scenario.id(),
+            r.engine.name(),
+            judge::describe(&r.outcome.verdict),
+            r.outcome.executions
+        );
+        if let Judgement::Fail(why) = &r.judgement {
+            failed.push(format!("{} under {}: {why}", r.scenario.id(), r.engine.name()));
+        }
+        // A run that passes did run: at least one execution, and a violation carries the
+        // trace of the failing execution.
+        assert!(r.outcome.executions > 0, "{}: no execution", r.scenario.id());
+        if let Verdict::Violated(_) = r.outcome.verdict {
+            assert!(
+                !r.outcome.trace.is_empty(),
+                "{} under {}: a violation without a trace",
+                r.scenario.id(),
+                r.engine.name()
+            );
+        }
+    }
+    let expected_runs: usize = scenarios().iter().map(|s| s.expect.engines.len()).sum();
+    assert_eq!(runs().len(), expected_runs);
+    assert!(
+        failed.is_empty(),
+        "{} run(s) not as expected:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn loom_execution_counts_of_holding_scenarios_are_pinned() {
+    let pinned: BTreeMap<&str, u64> = LOOM_EXECUTIONS.iter().copied().collect();
+    assert_eq!(pinned.len(), LOOM_EXECUTIONS.len(), "a scenario is pinned twice");
+    let mut measured = BTreeMap::new();
+    for r in runs() {
+        if r.engine == EngineKind::Loom && r.scenario.expect.verdict == Expected::Holds {
+            measured.insert(r.scenario.id(), r.outcome.executions);
+        }
+    }
+    let mut problems = Vec::new();
+    for (id, &n) in &measured {
+        match pinned.get(id.as_str()) {
+            Some(&p) if p == n => {}
+            Some(&p) => problems.push(format!("{id}: {n} executions, pinned {p}")),
+            None => problems.push(format!("{id}: {n} executions, not pinned")),
+        }
+    }
+    for id in pinned.keys() {
+        if !measured.contains_key(*id) {
+            problems.push(format!(
+                "{id}: pinned, but no holding scenario runs under loom by that name"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "loom's state space changed; review the change, then update LOOM_EXECUTIONS:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Whether a scenario holds or is violated, as observed: every engine it names must agree.
+fn observed(id: &str) -> Expected {
+    let verdicts: Vec<(&'static str, Option<Expected>)> = runs()
+        .iter()
+        .filter(|r| r.scenario.id() == id)
+        .map(|r| {
+            let v = match r.outcome.verdict {
+                Verdict::Holds(_) => Some(Expected::Holds),
+                Verdict::Violated(_) => Some(Expected::Violated),
+                _ => None,
+            };
+            (r.engine.name(), v)
+        })
+        .collect();
+    assert!(!verdicts.is_empty(), "{id} was not run");
+    let first = verdicts[0].1;
+    assert!(
+        first.is_some() && verdicts.iter().all(|(_, v)| *v == first),
+        "{id}: the engines disagree or did not conclude: {verdicts:?}"
+    );
+    first.unwrap()
+}
+
+#[test]
+fn every_fix_has_a_twin_the_checker_tells_apart() {
+    // Family: the file name up to the variant (reclaim-race-rfc -> model/reclaim-race).
+    let mut families: BTreeMap<String, Vec<&Scenario>> = BTreeMap::new();
+    for sc in scenarios() {
+        let suffix = format!("-{}", sc.variant);
+        let prefix = sc.name.strip_suffix(&suffix).unwrap_or_else(|| {
+            panic!(
+                "{}: the file name must end with its variant ({:?})",
+                sc.path.display(),
+                suffix
+            )
+        });
+        assert!(!prefix.is_empty(), "{}: nothing before the variant", sc.id());
+        families
+            .entry(format!("{}/{prefix}", sc.model.name))
+            .or_default()
+            .push(sc);
+    }
+    for (id, why) in CONTROLS {
+        assert!(
+            scenarios().iter().any(|s| s.id() == *id),
+            "control {id} ({why}) does not exist; remove it from CONTROLS"
+        );
+    }
+    let mut problems = Vec::new();
+    for (family, members) in &families {
+        let names: Vec<String> = members.iter().map(|s| s.name.clone()).collect();
+        if members.len() == 1 {
+            let id = members[0].id();
+            if !CONTROLS.iter().any(|(c, _)| *c == id) {
+                problems.push(format!(
+                    "{family}: {id} has no twin (a variant of the same scenario with the \
+                     opposite verdict)"
+                ));
+            }
+            println!("{family}: {} (control, no twin)", names.join(", "));
+            continue;
+        }
+        if let Some(c) = members
+            .iter()
+            .find(|s| CONTROLS.iter().any(|(id, _)| *id == s.id()))
+        {
+            problems.push(format!(
+                "{}: listed as a control but its family {family} has twins",
+                c.id()
+            ));
+        }
+        let verdicts: Vec<(String, Expected)> = members
+            .iter()
+            .map(|s| (s.variant.clone(), observed(&s.id())))
+            .collect();
+        println!("{family}: {verdicts:?}");
+        let holds = verdicts.iter().any(|(_, v)| *v == Expected::Holds);
+        let violated = verdicts.iter().any(|(_, v)| *v == Expected::Violated);
+        if !(holds && violated) {
+            problems.push(format!(
+                "{family}: the checker does not tell its variants apart: {verdicts:?}"
+            ));
+        }
+    }
+    assert!(families.len() >= 2, "fewer than two scenario families");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -135,8 +135,10 @@ fn parse_seed(s: &str) -> Result<u64, String> {
 
 impl Limits {
     fn settings(&self) -> Settings {
-        let mut s = Settings::default();
-        s.preemption_bound = self.preemption_bound;
+        let mut s = Settings {
+            preemption_bound: self.preemption_bound,
+            ..Settings::default()
+        };
         if let Some(b) = self.max_branches {
             s.max_branches = b;
         }

@@ -126,6 +126,9 @@ pub trait World: Send + Sync {
     fn finish(&self);
 }
 
+/// A model's check of a scenario's operations: variant, geometry, setup, threads.
+pub type Validate = fn(&str, &Geometry, &[Call], &[Vec<Call>]) -> Result<(), Refusal>;
+
 /// A model, as the checker sees it.
 pub struct ModelSpec {
     /// Name in scenario files (`vtd-first-level`).
@@ -145,8 +148,7 @@ pub struct ModelSpec {
     /// Geometry when a scenario gives none.
     pub default_geometry: Geometry,
     /// Refuse what the model forbids (unaligned or overlapping ranges, ...).
-    pub validate:
-        fn(variant: &str, &Geometry, setup: &[Call], threads: &[Vec<Call>]) -> Result<(), Refusal>,
+    pub validate: Validate,
     /// Build the world of one execution; runs inside the engine's execution.
     pub build: fn(variant: &str, geometry: &Geometry) -> Box<dyn World>,
 }

@@ -192,13 +192,20 @@ impl Recorder {
     }
 
     /// The atomic contexts `thread` declared, innermost last.
-    pub fn atomic_contexts(&self, thread: usize) -> Vec<(&'static str, &'static Location<'static>)> {
+    pub fn atomic_contexts(
+        &self,
+        thread: usize,
+    ) -> Vec<(&'static str, &'static Location<'static>)> {
         self.inner
             .with(|g| g.atomic.get(&thread).cloned().unwrap_or_default())
     }
 
     /// Enter or leave a declared atomic context.
-    pub fn set_atomic(&self, thread: usize, ctx: Option<(&'static str, &'static Location<'static>)>) {
+    pub fn set_atomic(
+        &self,
+        thread: usize,
+        ctx: Option<(&'static str, &'static Location<'static>)>,
+    ) {
         self.inner.with(|g| {
             let v = g.atomic.entry(thread).or_default();
             match ctx {

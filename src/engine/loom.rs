@@ -118,6 +118,6 @@ fn once(
                 (Verdict::Holds(Coverage::Complete), execs, vec![])
             }
         }
-        Err(payload) => (classify(&*payload, &p.recorder), execs, p.recorder.events()),
+        Err(payload) => (classify(&*payload, &p), execs, p.recorder.events()),
     }
 }

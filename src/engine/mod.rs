@@ -222,15 +222,51 @@ pub fn run(scenario: &Scenario, engine: EngineKind, settings: &Settings) -> Outc
 }
 
 /// What a panic that escaped an execution means.
-pub(crate) fn classify(payload: &(dyn Any + Send), recorder: &Recorder) -> Verdict {
+pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
+    let recorder = &p.recorder;
     let msg = panic_message(payload);
     if let Some(v) = recorder.violation() {
         return Verdict::Violated(v);
     }
     if msg.contains("deadlock") {
+        let name = |t: usize| match t {
+            0 => "setup".to_string(),
+            t => p.scenario.threads[t - 1].name.clone(),
+        };
+        let who: Vec<String> = recorder
+            .blocked()
+            .into_iter()
+            .map(|(t, wants, held)| {
+                let held: Vec<String> = held
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{} ({} at {}:{})",
+                            h.name,
+                            h.how,
+                            h.location.file(),
+                            h.location.line()
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} waits for {} ({} at {}:{}) holding {}",
+                    name(t),
+                    wants.name,
+                    wants.how,
+                    wants.location.file(),
+                    wants.location.line(),
+                    if held.is_empty() {
+                        "nothing".into()
+                    } else {
+                        held.join(", ")
+                    }
+                )
+            })
+            .collect();
         return Verdict::Violated(Violation {
             kind: Kind::Deadlock,
-            message: "every live thread is blocked: a deadlock".into(),
+            message: format!("deadlock: {}", who.join("; ")),
             event: recorder.len().checked_sub(1),
             thread: 0,
         });

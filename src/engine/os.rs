@@ -29,7 +29,7 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
             break;
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| execute(&p, Engine::Std))) {
-            verdict = classify(&*payload, &p.recorder);
+            verdict = classify(&*payload, &p);
             trace = p.recorder.events();
             break;
         }

@@ -142,7 +142,7 @@ fn drive(
         Err(payload) => {
             let msg = super::panic_message(&*payload);
             (
-                classify(&*payload, &p.recorder),
+                classify(&*payload, &p),
                 schedule_of(&msg),
                 p.recorder.events(),
             )

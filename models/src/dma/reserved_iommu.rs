@@ -299,7 +299,9 @@ impl ReservedIova {
     fn link(&self, b: &KBox<Binding>) {
         let (addr, size) = (b.get().addr, b.get().size);
         let dup = self.bindings.with(|bs| {
-            let dup = bs.iter().any(|o| o.get().addr == addr && o.get().size == size);
+            let dup = bs
+                .iter()
+                .any(|o| o.get().addr == addr && o.get().size == size);
             bs.push(b.clone());
             dup
         });
@@ -350,8 +352,12 @@ impl ReservedIova {
         // "no reserved IOVA was found for this PA, start allocating and registering one
         // while the spin-lock is not held" -- and with iovad read outside the lock.
         step("get: alloc_iova with reserved_lock dropped");
-        let Some(p_iova) = alloc_iova(iovad.get(), sp.nb_iommu_pages, iovad.get().dma_32bit_pfn, true)
-        else {
+        let Some(p_iova) = alloc_iova(
+            iovad.get(),
+            sp.nb_iommu_pages,
+            iovad.get().dma_32bit_pfn,
+            true,
+        ) else {
             return Err(Errno::ENOMEM);
         };
         let iova = iova_dma_addr(iovad.get(), &p_iova);
@@ -452,8 +458,13 @@ impl ReservedIova {
                 return Ok(());
             }
             step("prepare: alloc_iova, kzalloc(GFP_KERNEL), iommu_map (may sleep)");
-            let p_iova = alloc_iova(iovad.get(), sp.nb_iommu_pages, iovad.get().dma_32bit_pfn, true)
-                .ok_or(Errno::ENOMEM)?;
+            let p_iova = alloc_iova(
+                iovad.get(),
+                sp.nb_iommu_pages,
+                iovad.get().dma_32bit_pfn,
+                true,
+            )
+            .ok_or(Errno::ENOMEM)?;
             let iova = iova_dma_addr(iovad.get(), &p_iova);
             let newb = kzalloc(&self.binding_cache, Gfp::Kernel, |obj, shadow| Binding {
                 kref: kref_init(obj, shadow),
@@ -563,7 +574,9 @@ impl ReservedIova {
         let sp = Span::of(addr, size, SHIFT);
         let me = crate::kernel::engine::thread_index();
         self.reference.with(|r| {
-            *r.outstanding.entry((sp.aligned_base, sp.binding_size)).or_default() += 1;
+            *r.outstanding
+                .entry((sp.aligned_base, sp.binding_size))
+                .or_default() += 1;
             r.returned
                 .entry((me, sp.aligned_base, sp.binding_size))
                 .or_default()
@@ -638,7 +651,8 @@ impl ReservedIova {
             }
         }
         if all_put {
-            self.binding_cache.check_no_leak("every get was put and the domain freed");
+            self.binding_cache
+                .check_no_leak("every get was put and the domain freed");
         }
         if self.reference.with(|r| r.freed) {
             self.iovad_cache.check_no_leak("the domain was freed");
@@ -673,19 +687,26 @@ impl World for ReservedIova {
     }
 }
 
-fn validate(variant: &str, geo: &Geometry, setup: &[Call], threads: &[Vec<Call>]) -> Result<(), Refusal> {
-    let all = setup
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (None, i, c))
-        .chain(
-            threads
-                .iter()
-                .enumerate()
-                .flat_map(|(t, ops)| ops.iter().enumerate().map(move |(i, c)| (Some(t), i, c))),
-        );
+fn validate(
+    variant: &str,
+    geo: &Geometry,
+    setup: &[Call],
+    threads: &[Vec<Call>],
+) -> Result<(), Refusal> {
+    let all = setup.iter().enumerate().map(|(i, c)| (None, i, c)).chain(
+        threads
+            .iter()
+            .enumerate()
+            .flat_map(|(t, ops)| ops.iter().enumerate().map(move |(i, c)| (Some(t), i, c))),
+    );
     for (thread, op, c) in all {
-        let refuse = |message: String| Err(Refusal { thread, op, message });
+        let refuse = |message: String| {
+            Err(Refusal {
+                thread,
+                op,
+                message,
+            })
+        };
         if c.op == "prepare" && variant != "prepare" {
             return refuse(format!(
                 "variant {variant} has no prepare step; expected variant \"prepare\""

@@ -23,7 +23,15 @@ impl IommuDomain {
     pub fn new(base: u64, pages: u32, shift: u32) -> Self {
         IommuDomain {
             ptes: (0..pages)
-                .map(|i| Atomic64::new(Obj::Object { class: "domain pte", id: i }, 0))
+                .map(|i| {
+                    Atomic64::new(
+                        Obj::Object {
+                            class: "domain pte",
+                            id: i,
+                        },
+                        0,
+                    )
+                })
                 .collect(),
             base,
             shift,

@@ -71,7 +71,12 @@ pub fn iova_dma_addr(iovad: &IovaDomain, iova: &Iova) -> u64 {
 /// `alloc_iova(iovad, size, limit_pfn, size_aligned)`: the highest free range of `size`
 /// pages ending at or below `limit_pfn`, aligned to its size if asked.
 #[track_caller]
-pub fn alloc_iova(iovad: &IovaDomain, size: u64, limit_pfn: u64, size_aligned: bool) -> Option<Iova> {
+pub fn alloc_iova(
+    iovad: &IovaDomain,
+    size: u64,
+    limit_pfn: u64,
+    size_aligned: bool,
+) -> Option<Iova> {
     let g = spin_lock_irqsave(&iovad.lock);
     let gen = read_once(&iovad.rbroot);
     let align = if size_aligned {

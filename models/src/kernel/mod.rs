@@ -60,9 +60,9 @@ pub use errno::Errno;
 pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
 pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
+pub use rwonce::{read_once, read_once_dep, write_once};
 pub use sched::{in_atomic_context, might_sleep};
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
-pub use rwonce::{read_once, read_once_dep, write_once};
 pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, spin_lock, spin_lock_irqsave, spin_unlock,
     spin_unlock_irqrestore, SpinGuard, SpinLock,

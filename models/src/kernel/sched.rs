@@ -28,9 +28,13 @@ pub fn might_sleep(call: &'static str) {
                 h.location.line()
             ));
         }
-        r.atomic_contexts(me)
-            .last()
-            .map(|(what, l)| format!("called in atomic context: {what} ({}:{})", l.file(), l.line()))
+        r.atomic_contexts(me).last().map(|(what, l)| {
+            format!(
+                "called in atomic context: {what} ({}:{})",
+                l.file(),
+                l.line()
+            )
+        })
     })
     .flatten();
     if let Some(why) = why {

@@ -131,7 +131,9 @@ pub fn kzalloc<T>(
         id,
     };
     if fail {
-        cache.book.with(|b| b.objects.push(Arc::new(Shadow::new(obj))));
+        cache
+            .book
+            .with(|b| b.objects.push(Arc::new(Shadow::new(obj))));
         record(Op::AllocFail, obj);
         return Err(Errno::ENOMEM);
     }

@@ -205,6 +205,13 @@ struct Reference {
     torn_down: bool,
 }
 
+/// One unmap request: `[start, end)` and the reclaim flag.
+struct Unmap {
+    start: u64,
+    end: u64,
+    reclaim: bool,
+}
+
 /// The first-level page table of one domain.
 pub struct FirstLevel {
     variant: Variant,
@@ -364,16 +371,8 @@ impl FirstLevel {
 
     /// `mmunmap_*_range` at `level` for table `frame` covering `base..`: clear `[start, end)`,
     /// collecting freed tables in `freelist`.
-    fn mmunmap_range(
-        &self,
-        frame: u32,
-        level: u32,
-        base: u64,
-        start: u64,
-        end: u64,
-        reclaim: bool,
-        freelist: &mut Vec<u32>,
-    ) {
+    fn mmunmap_range(&self, frame: u32, level: u32, base: u64, u: &Unmap, freelist: &mut Vec<u32>) {
+        let (start, end, reclaim) = (u.start, u.end, u.reclaim);
         let span = self.geo.span(level);
         let first = self.geo.index(start.max(base), level);
         let last = self.geo.index(
@@ -393,7 +392,7 @@ impl FirstLevel {
             }
             let child = self.frame_of(v);
             let child_base = base + idx as u64 * span;
-            self.mmunmap_range(child, level - 1, child_base, start, end, reclaim, freelist);
+            self.mmunmap_range(child, level - 1, child_base, u, freelist);
             if !self.may_reclaim(level, child_base, start, end, reclaim) {
                 continue;
             }
@@ -421,7 +420,12 @@ impl FirstLevel {
         ));
         let mut freelist = Vec::new();
         let top = self.geo.levels;
-        self.mmunmap_range(self.pgd, top, 0, iova, iova + size, reclaim, &mut freelist);
+        let u = Unmap {
+            start: iova,
+            end: iova + size,
+            reclaim,
+        };
+        self.mmunmap_range(self.pgd, top, 0, &u, &mut freelist);
         // dma_free_pagelist(freelist), after the IOTLB flush.
         for f in freelist {
             step(format!("A3 reclaim the page (frame {f})"));
@@ -595,7 +599,7 @@ fn validate(
             op,
             message,
         };
-        if c.op == "map" && c.args[1] % PAGE != 0 {
+        if c.op == "map" && !c.args[1].is_multiple_of(PAGE) {
             return Err(refuse(format!(
                 "PA {:#x} is not page aligned (expected a multiple of 0x1000)",
                 c.args[1]

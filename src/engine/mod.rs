@@ -303,11 +303,12 @@ thread_local! {
 }
 
 /// Mark this OS thread as exploring: panics on it are verdicts, not crashes, and are not
-/// printed.
-pub(crate) struct Exploring;
+/// printed (once [`run`] has installed the quiet hook).
+pub struct Exploring;
 
 impl Exploring {
-    pub(crate) fn start() -> Exploring {
+    /// Start exploring on this OS thread (until the value is dropped).
+    pub fn start() -> Exploring {
         EXPLORING.with(|e| e.set(true));
         Exploring
     }

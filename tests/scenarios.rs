@@ -26,6 +26,10 @@ use iommu_mc::scenario::{Expected, Scenario};
 ///
 /// Measured with `cargo run --release -- check` (loom 0.7).
 const LOOM_EXECUTIONS: &[(&str, u64)] = &[
+    ("reserved-iova/get-atomic-prepare", 290),
+    ("reserved-iova/get-vs-free-domain-prepare", 76),
+    ("reserved-iova/get-vs-last-put-v6", 77),
+    ("reserved-iova/two-gets-v6", 1600),
     ("vtd-first-level/populate-race-cmpxchg", 60),
     ("vtd-first-level/populate-race-rfc", 61),
     ("vtd-first-level/populate-walk-rfc", 82),
@@ -71,11 +75,7 @@ fn runs() -> &'static [Run] {
         let settings = Settings::default();
         let mut out = Vec::new();
         for sc in scenarios() {
-            assert!(
-                !sc.expect.engines.is_empty(),
-                "{} names no engine",
-                sc.id()
-            );
+            assert!(!sc.expect.engines.is_empty(), "{} names no engine", sc.id());
             for &e in &sc.expect.engines {
                 let outcome = engine::run(sc, e, &settings);
                 let judgement = judge::judge(sc, &outcome);
@@ -104,11 +104,19 @@ fn every_scenario_passes_under_every_engine_it_names() {
             r.outcome.executions
         );
         if let Judgement::Fail(why) = &r.judgement {
-            failed.push(format!("{} under {}: {why}", r.scenario.id(), r.engine.name()));
+            failed.push(format!(
+                "{} under {}: {why}",
+                r.scenario.id(),
+                r.engine.name()
+            ));
         }
         // A run that passes did run: at least one execution, and a violation carries the
         // trace of the failing execution.
-        assert!(r.outcome.executions > 0, "{}: no execution", r.scenario.id());
+        assert!(
+            r.outcome.executions > 0,
+            "{}: no execution",
+            r.scenario.id()
+        );
         if let Verdict::Violated(_) = r.outcome.verdict {
             assert!(
                 !r.outcome.trace.is_empty(),
@@ -131,7 +139,11 @@ fn every_scenario_passes_under_every_engine_it_names() {
 #[test]
 fn loom_execution_counts_of_holding_scenarios_are_pinned() {
     let pinned: BTreeMap<&str, u64> = LOOM_EXECUTIONS.iter().copied().collect();
-    assert_eq!(pinned.len(), LOOM_EXECUTIONS.len(), "a scenario is pinned twice");
+    assert_eq!(
+        pinned.len(),
+        LOOM_EXECUTIONS.len(),
+        "a scenario is pinned twice"
+    );
     let mut measured = BTreeMap::new();
     for r in runs() {
         if r.engine == EngineKind::Loom && r.scenario.expect.verdict == Expected::Holds {
@@ -196,7 +208,11 @@ fn every_fix_has_a_twin_the_checker_tells_apart() {
                 suffix
             )
         });
-        assert!(!prefix.is_empty(), "{}: nothing before the variant", sc.id());
+        assert!(
+            !prefix.is_empty(),
+            "{}: nothing before the variant",
+            sc.id()
+        );
         families
             .entry(format!("{}/{prefix}", sc.model.name))
             .or_default()

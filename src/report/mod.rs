@@ -251,8 +251,10 @@ fn stale_reads(trace: &[Event], name_of: &dyn Fn(usize) -> String) -> Vec<Option
                         (Some(a), Some(b)) => Some(if a.0 > b.0 { *a } else { *b }),
                         (a, b) => a.or(b).copied(),
                     };
+                    // Only another thread's write can be not yet visible; after every
+                        // thread joined (thread 0 at the end), trace order is not write order.
                     return match latest {
-                        Some((_, w, t)) if w != *v => Some(format!(
+                        Some((_, w, t)) if w != *v && t != e.thread && e.thread != 0 => Some(format!(
                             "(not the latest write: {} wrote {}; that write is not yet visible here)",
                             name_of(t),
                             value(w)

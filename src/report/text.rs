@@ -92,10 +92,12 @@ pub fn render(r: &Report) -> String {
         Some(k) => k.clone(),
         None => r.verdict.clone(),
     };
-    out.push_str(&format!(
-        "iommu-mc: {what} in {} (variant {})\n\n",
-        r.scenario, r.variant
-    ));
+    let title = format!("iommu-mc: {what} in {} (variant {})", r.scenario, r.variant);
+    for l in wrap(&title, WIDTH, 2) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out.push('\n');
     match &r.message {
         Some(m) => paragraph(&mut out, m),
         None => paragraph(&mut out, &r.title),

@@ -243,9 +243,10 @@ const PAGE: u64 = 0x1000;
 
 impl FirstLevel {
     /// A domain with an empty root table (`domain_init`). `frames` bounds the page pool; by
-    /// default, room for a full tree plus one racing page per level.
+    /// default, room for a full tree (at most 64 tables: scenarios touch few) plus racing
+    /// pages, so that a large geometry does not allocate millions of simulated frames.
     pub fn new(variant: Variant, geo: Geometry, frames: Option<usize>) -> Self {
-        let frames = frames.unwrap_or((geo.max_tables() + 4 * geo.levels as u64) as usize);
+        let frames = frames.unwrap_or((geo.max_tables().min(64) + 4 * geo.levels as u64) as usize);
         let pool = PagePool::new(frames, geo.entries as usize);
         let pgd = pool
             .alloc_pgtable_page()

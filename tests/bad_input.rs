@@ -1,0 +1,316 @@
+//! Bad input: each malformed scenario under tests/bad-scenarios/ is refused before anything
+//! runs, with exactly one line `file:line:col: message`, through the library and through the
+//! binary (exit status 2, that line alone on stderr, no panic, no backtrace).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use iommu_mc::check;
+use iommu_mc::scenario;
+use iommu_models::registry;
+
+const DIR: &str = "tests/bad-scenarios";
+
+/// Each malformed file, next to the one line it must produce.
+const CASES: &[(&str, &str)] = &[
+    (
+        "syntax-error.toml",
+        // The array of `setup` is not closed on line 5; the parser notices at line 7.
+        "tests/bad-scenarios/syntax-error.toml:7:1: invalid array expected `]`",
+    ),
+    (
+        "unknown-key.toml",
+        "tests/bad-scenarios/unknown-key.toml:6:1: unknown field `seed`, expected one of \
+         `title`, `source`, `note`, `model`, `variant`, `geometry`, `setup`, `threads`, \
+         `expect`",
+    ),
+    (
+        "missing-title.toml",
+        "tests/bad-scenarios/missing-title.toml:1:1: missing field `title`",
+    ),
+    (
+        "unknown-model.toml",
+        // {models}: every model of the registry, in its order (the list grows with it).
+        "tests/bad-scenarios/unknown-model.toml:2:11: unknown model \"vtd-second-level\"; \
+         expected one of: {models}",
+    ),
+    (
+        "unknown-variant.toml",
+        "tests/bad-scenarios/unknown-variant.toml:3:11: model vtd-first-level has no variant \
+         \"v7\"; expected one of: rfc, no-reclaim, cmpxchg, no-wmb, no-lock",
+    ),
+    (
+        "entries-not-power-of-two.toml",
+        "tests/bad-scenarios/entries-not-power-of-two.toml:4:36: entries = 6; expected a \
+         power of two from 2 to 512",
+    ),
+    (
+        "unknown-op.toml",
+        "tests/bad-scenarios/unknown-op.toml:7:28: unknown operation \"remap\" for model \
+         vtd-first-level; expected one of: map, unmap, iova_to_phys, teardown, walk",
+    ),
+    (
+        "bad-number.toml",
+        "tests/bad-scenarios/bad-number.toml:7:18: PA \"0xzz\" is not a number; expected \
+         decimal or 0x-hex (usage: map IOVA PA [SIZE])",
+    ),
+    (
+        "missing-arg.toml",
+        "tests/bad-scenarios/missing-arg.toml:7:7: map takes 2 argument(s), got 1; expected: \
+         map IOVA PA [SIZE]",
+    ),
+    (
+        "extra-arg.toml",
+        "tests/bad-scenarios/extra-arg.toml:7:27: unexpected \"0x1000\"; expected: unmap \
+         IOVA SIZE [reclaim]",
+    ),
+    (
+        "unaligned-range.toml",
+        "tests/bad-scenarios/unaligned-range.toml:8:6: range 0x3800+0x1000 is not page \
+         aligned (expected IOVA and SIZE multiples of 0x1000, SIZE > 0)",
+    ),
+    (
+        "unaligned-pa.toml",
+        "tests/bad-scenarios/unaligned-pa.toml:7:6: PA 0xb080 is not page aligned (expected \
+         a multiple of 0x1000)",
+    ),
+    (
+        "outside-space.toml",
+        "tests/bad-scenarios/outside-space.toml:7:6: range 0x10000+0x1000 is outside the \
+         IOVA space 0x0-0xffff of 2 levels of 4 entries",
+    ),
+    (
+        "overlapping-ranges.toml",
+        "tests/bad-scenarios/overlapping-ranges.toml:8:6: range 0x2000-0x2fff overlaps \
+         0x1000-0x2fff of another thread: the IOVA allocator never hands out overlapping \
+         ranges",
+    ),
+    (
+        "too-many-threads.toml",
+        "tests/bad-scenarios/too-many-threads.toml:11:1: thread E is one too many: loom \
+         models at most 4 threads besides setup",
+    ),
+    (
+        "no-threads.toml",
+        "tests/bad-scenarios/no-threads.toml:6:1: no threads; expected at least one",
+    ),
+    (
+        "mixed-thread.toml",
+        "tests/bad-scenarios/mixed-thread.toml:7:27: thread A mixes CPU and hardware \
+         operations; expected a thread to be one or the other",
+    ),
+    (
+        "walk-in-setup.toml",
+        "tests/bad-scenarios/walk-in-setup.toml:5:34: walk is a hardware operation; expected \
+         it in a thread, not in setup",
+    ),
+    (
+        "unknown-engine.toml",
+        "tests/bad-scenarios/unknown-engine.toml:11:20: unknown engine \"shuttle-bfs\"; \
+         expected one of: loom, shuttle-pct, shuttle-random, shuttle-dfs, os",
+    ),
+    (
+        "unknown-kind.toml",
+        "tests/bad-scenarios/unknown-kind.toml:11:11: unknown violation kind \
+         \"use-after-frees\"; expected one of: use-after-free, double-free, leak, \
+         uninitialized-read, lost-mapping, stale-translation, lost-dirty, false-dirty, \
+         refcount, duplicate-binding, quota-exceeded, sleep-in-atomic, lock-not-held, \
+         deadlock, lock-order, invariant (or a list of them)",
+    ),
+    (
+        "violated-without-kind.toml",
+        "tests/bad-scenarios/violated-without-kind.toml:10:11: verdict \"violated\" needs a \
+         kind (the violation the checker must find)",
+    ),
+    (
+        "holds-with-kind.toml",
+        "tests/bad-scenarios/holds-with-kind.toml:10:11: verdict \"holds\" takes no kind",
+    ),
+];
+
+/// The line `file` must produce: its table entry, with `{models}` filled in from the registry.
+fn expected(line: &str) -> String {
+    let models: Vec<&str> = registry::models().iter().map(|m| m.name).collect();
+    line.replace("{models}", &models.join(", "))
+}
+
+fn path(file: &str) -> PathBuf {
+    Path::new(DIR).join(file)
+}
+
+/// A fresh, empty folder under the system's temp dir for this test.
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("iommu-mc-bad-input-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn assert_clean_stderr(stderr: &str, what: &str) {
+    for bad in ["panicked", "backtrace", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(
+            !stderr.contains(bad),
+            "{what}: stderr mentions {bad:?}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn every_file_has_its_expected_line_and_every_line_its_file() {
+    let listed: BTreeSet<&str> = CASES.iter().map(|(f, _)| *f).collect();
+    assert_eq!(listed.len(), CASES.len(), "a file is listed twice");
+    let present: BTreeSet<String> = std::fs::read_dir(DIR)
+        .expect("tests/bad-scenarios/ exists")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    let present: BTreeSet<&str> = present.iter().map(String::as_str).collect();
+    assert_eq!(
+        present, listed,
+        "files on disk vs the table of expected lines"
+    );
+    assert!(CASES.len() >= 12);
+    for (file, line) in CASES {
+        assert!(
+            line.starts_with(&format!("{DIR}/{file}:")),
+            "{file}: its line names another file"
+        );
+        assert!(
+            !line.contains('\n'),
+            "{file}: the expected error is not one line"
+        );
+    }
+}
+
+#[test]
+fn library_refuses_each_file_with_its_line() {
+    let mut wrong = Vec::new();
+    for (file, line) in CASES {
+        let line = expected(line);
+        match scenario::load(&path(file)) {
+            Ok(sc) => wrong.push(format!("{file}: accepted as {}", sc.id())),
+            Err(e) => {
+                let got = e.to_string();
+                if got != line {
+                    wrong.push(format!("{file}:\n  expected {line}\n  got      {got}"));
+                }
+                // The parts of the error agree with its one line.
+                assert_eq!(e.file, path(file));
+                assert!(e.line >= 1 && e.col >= 1, "{file}: {e:?}");
+                assert!(got.ends_with(&e.message), "{file}: {e:?}");
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn binary_exits_2_with_exactly_the_line_and_runs_nothing() {
+    let reports = temp_dir("one");
+    let mut wrong = Vec::new();
+    for (file, line) in CASES {
+        let line = expected(line);
+        let p = path(file);
+        let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("check")
+            .arg("--reports")
+            .arg(&reports)
+            .arg(&p)
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_clean_stderr(&stderr, file);
+        if out.status.code() != Some(2) {
+            wrong.push(format!("{file}: exit status {:?}, expected 2", out.status));
+        }
+        if stderr != format!("{line}\n") {
+            wrong.push(format!("{file}:\n  expected {line}\n  stderr   {stderr:?}"));
+        }
+        if !stdout.is_empty() {
+            wrong.push(format!("{file}: stdout is not empty: {stdout:?}"));
+        }
+    }
+    // Refused before anything ran: no report was written.
+    assert!(
+        !reports.exists(),
+        "a report folder was written for bad input"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_whole_folder_gives_every_error_not_just_the_first() {
+    // Library: one error per file, in path order.
+    let errs = match check::load_all(&[PathBuf::from(DIR)]) {
+        Ok(s) => panic!("{} bad scenario(s) accepted", s.len()),
+        Err(e) => e,
+    };
+    let got: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    let mut want: Vec<(&str, &str)> = CASES.to_vec();
+    want.sort();
+    let want: Vec<String> = want.iter().map(|(_, l)| expected(l)).collect();
+    assert_eq!(got, want);
+
+    // Binary: the same lines on stderr, exit status 2, nothing else.
+    let reports = temp_dir("all");
+    let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["check", "--reports"])
+        .arg(&reports)
+        .arg(DIR)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_clean_stderr(&stderr, DIR);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr, format!("{}\n", want.join("\n")));
+    assert!(out.stdout.is_empty());
+    assert!(!reports.exists());
+}
+
+#[test]
+fn explore_refuses_bad_input_the_same_way() {
+    // `explore` loads through the same path as `check`: same line, same status.
+    let (file, line) = CASES
+        .iter()
+        .find(|(f, _)| *f == "unknown-engine.toml")
+        .copied()
+        .expect("unknown-engine.toml is in the table");
+    let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("explore")
+        .arg(path(file))
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_clean_stderr(&stderr, file);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr, format!("{line}\n"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_file_is_one_line_and_status_2() {
+    let p = path("does-not-exist.toml");
+    let e = scenario::load(&p).expect_err("a missing file is an error");
+    assert_eq!(e.line, 1);
+    assert_eq!(e.col, 1);
+    assert!(
+        e.to_string()
+            .starts_with("tests/bad-scenarios/does-not-exist.toml:1:1: cannot read the scenario: "),
+        "{e}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["check", "--reports"])
+        .arg(temp_dir("missing"))
+        .arg(&p)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_clean_stderr(&stderr, "missing file");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr, format!("{e}\n"));
+}

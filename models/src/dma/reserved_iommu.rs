@@ -260,11 +260,6 @@ impl ReservedIova {
         }
     }
 
-    /// The binding cache (tests make its allocations fail).
-    pub fn binding_cache(&self) -> &Slab {
-        &self.binding_cache
-    }
-
     /// `(struct iova_domain *)domain->reserved_iova_cookie`: a plain read of the pointer.
     fn iovad(&self) -> Option<KBox<IovaDomain>> {
         if read_once(&self.cookie) == 0 {

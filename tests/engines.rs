@@ -134,6 +134,32 @@ fn loom_reports_the_reclaim_race_with_the_fewest_preemptions() {
 }
 
 #[test]
+fn lock_order_names_the_scenario_threads_and_the_marked_attempt() {
+    let sc = load("scenarios/reserved-iova/lock-order-mask-msi-under-lock.toml");
+    for e in [EngineKind::Loom, EngineKind::ShuttlePct] {
+        let out = engine::run(&sc, e, &Settings::default());
+        let Verdict::Violated(v) = &out.verdict else {
+            panic!("{e:?}: {:?}", out.verdict)
+        };
+        assert_eq!(v.kind, Kind::LockOrder);
+        // B (free_domain) nests irq_desc->lock under reserved_lock; A (msi_domain_activate)
+        // the other way. Whichever came second is the one that "takes".
+        let m = &v.message;
+        let b_first = m.contains("A takes irq_desc->lock") || m.contains("A takes reserved_lock");
+        let (takes, took) = if b_first { ("A", "B") } else { ("B", "A") };
+        assert!(m.contains(&format!("{takes} takes")), "{m}");
+        assert!(m.contains(&format!("{took} took")), "{m}");
+        assert!(!m.contains("thread 1") && !m.contains("thread 2"), "{m}");
+        // The marked event is the attempted acquisition.
+        let marked = &out.trace[v.event.expect("a marked event")];
+        assert!(
+            matches!(marked.op, iommu_models::trace::Op::Lock(_)),
+            "{marked:?}"
+        );
+    }
+}
+
+#[test]
 fn loom_deepening_reports_the_bound_a_counterexample_needs() {
     let sc = scenario::parse(Path::new("double-reclaim.toml"), DOUBLE_RECLAIM)
         .unwrap_or_else(|e| panic!("{e}"));

@@ -130,6 +130,8 @@ struct Inner {
     atomic: std::collections::BTreeMap<usize, Vec<(&'static str, &'static Location<'static>)>>,
     /// Lock-order edges seen in any execution of the run (lockdep): kept across `reset`.
     order: Vec<OrderEdge>,
+    /// The scenario's names of threads 1, 2, ... (kept across `reset`).
+    names: Vec<String>,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -139,6 +141,25 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder for a scenario whose threads 1, 2, ... are called `names`.
+    pub fn with_names(names: Vec<String>) -> Recorder {
+        let r = Recorder::default();
+        r.inner.with(|g| g.names = names);
+        r
+    }
+
+    /// How messages name thread `t`: "setup" for 0, else the scenario's name for it
+    /// ("thread N" when the recorder has no names).
+    pub fn thread_name(&self, t: usize) -> String {
+        match t {
+            0 => "setup".into(),
+            t => self
+                .inner
+                .with(|g| g.names.get(t - 1).cloned())
+                .unwrap_or_else(|| format!("thread {t}")),
+        }
+    }
+
     /// Forget the previous execution (engines reuse one recorder per run).
     pub fn reset(&self) {
         self.inner.with(|g| {

@@ -8,11 +8,14 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use iommu_models::check::{Kind, Violation, PANIC_PREFIX};
+use common::run_std;
+use iommu_models::check::Kind;
 use iommu_models::kernel::engine::{enter, leave, spawn, Context, Engine};
 use iommu_models::kernel::kasan::PAGE_POISON;
 use iommu_models::kernel::{
@@ -22,62 +25,6 @@ use iommu_models::kernel::{
     write_once, Atomic64, PagePool, SpinLock,
 };
 use iommu_models::trace::{Obj, Op, Recorder};
-
-/// What a sequential program did under the Std engine.
-struct Run<R> {
-    rec: Arc<Recorder>,
-    /// `Ok` with the program's result, or `Err` with the panic message.
-    result: Result<R, String>,
-}
-
-impl<R: std::fmt::Debug> Run<R> {
-    /// The program stayed silent: no panic, no violation. Returns its result.
-    fn silent(self) -> R {
-        assert_eq!(self.rec.violation(), None, "unexpected violation");
-        self.result.expect("the program panicked")
-    }
-
-    /// The program raised exactly `kind` with a message containing `needle`, and the panic
-    /// it unwound with is the checker's.
-    fn fires(&self, kind: Kind, needle: &str) -> Violation {
-        let msg = match &self.result {
-            Ok(r) => panic!("expected a {kind} violation, the program returned {r:?}"),
-            Err(m) => m,
-        };
-        let v = self
-            .rec
-            .violation()
-            .expect("the program panicked without recording a violation");
-        assert_eq!(v.kind, kind, "violation: {v:?}");
-        assert!(
-            v.message.contains(needle),
-            "message {:?} does not contain {needle:?}",
-            v.message
-        );
-        assert!(
-            msg.starts_with(&format!("{PANIC_PREFIX}: {}: ", kind.name())),
-            "panic message {msg:?}"
-        );
-        v
-    }
-}
-
-/// Run `f` sequentially under the Std engine with a fresh recorder.
-fn run_std<R>(f: impl FnOnce() -> R) -> Run<R> {
-    let rec = Arc::new(Recorder::default());
-    enter(Context {
-        engine: Engine::Std,
-        recorder: rec.clone(),
-    });
-    let result = catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
-        p.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    });
-    leave();
-    Run { rec, result }
-}
 
 // ---------------------------------------------------------------- use-after-free
 
@@ -89,7 +36,7 @@ fn uaf_read_of_freed_frame_fires() {
         pool.free_pgtable_page(f);
         read_once(pool.frame(f).entry(3))
     });
-    let v = run.fires(Kind::UseAfterFree, "read of frame 0 after it was freed");
+    let v = run.fires(Kind::UseAfterFree, &["read of frame 0 after it was freed"]);
     // The violation points at the offending load, which read the poison.
     let ev = run_events_at(&run.rec, v.event);
     assert_eq!(ev.0, Op::Load(PAGE_POISON));
@@ -117,7 +64,7 @@ fn uaf_write_of_freed_frame_fires() {
         pool.free_pgtable_page(f);
         write_once(pool.frame(f).entry(5), 0x1234);
     });
-    let v = run.fires(Kind::UseAfterFree, "write of frame 0 after it was freed");
+    let v = run.fires(Kind::UseAfterFree, &["write of frame 0 after it was freed"]);
     let ev = run_events_at(&run.rec, v.event);
     assert_eq!(ev.0, Op::Store(0x1234));
     assert_eq!(ev.1, Obj::Entry { frame: 0, index: 5 });
@@ -147,7 +94,7 @@ fn uaf_rmw_of_freed_frame_fires() {
         pool.free_pgtable_page(f);
         cmpxchg(pool.frame(f).entry(0), 0, 1)
     })
-    .fires(Kind::UseAfterFree, "write of frame 0 after it was freed");
+    .fires(Kind::UseAfterFree, &["write of frame 0 after it was freed"]);
 }
 
 #[test]
@@ -158,7 +105,7 @@ fn access_of_never_allocated_frame_fires() {
     })
     .fires(
         Kind::UseAfterFree,
-        "read of frame 1 after it was never allocated",
+        &["read of frame 1 after it was never allocated"],
     );
 }
 
@@ -194,7 +141,7 @@ fn double_free_fires() {
         pool.free_pgtable_page(f);
         pool.free_pgtable_page(f);
     });
-    let v = run.fires(Kind::DoubleFree, "frame 1 freed twice");
+    let v = run.fires(Kind::DoubleFree, &["frame 1 freed twice"]);
     let ev = run_events_at(&run.rec, v.event);
     assert_eq!(ev, (Op::Free, Obj::Frame(1)));
 }
@@ -220,7 +167,7 @@ fn free_of_never_allocated_frame_fires() {
         let pool = PagePool::new(2, 4);
         pool.free_pgtable_page(1);
     })
-    .fires(Kind::DoubleFree, "frame 1 freed but never allocated");
+    .fires(Kind::DoubleFree, &["frame 1 freed but never allocated"]);
 }
 
 // ---------------------------------------------------------------- leak
@@ -237,7 +184,7 @@ fn leak_fires() {
     })
     .fires(
         Kind::Leak,
-        "frame 1, frame 2 still allocated after teardown",
+        &["frame 1, frame 2 still allocated after teardown"],
     );
 }
 
@@ -285,7 +232,7 @@ fn uninitialized_read_fires() {
         write_once(pool.frame(f).entry(6), PAGE_POISON);
         read_once(pool.frame(f).entry(6))
     });
-    let v = run.fires(Kind::UninitializedRead, "read PAGE_POISON from frame 0:");
+    let v = run.fires(Kind::UninitializedRead, &["read PAGE_POISON from frame 0:"]);
     let ev = run_events_at(&run.rec, v.event);
     assert_eq!(
         ev,
@@ -317,7 +264,7 @@ fn uninitialized_read_by_cmpxchg_fires() {
         write_once(pool.frame(f).entry(1), PAGE_POISON);
         cmpxchg(pool.frame(f).entry(1), 0, 7)
     })
-    .fires(Kind::UninitializedRead, "read PAGE_POISON from frame 0:");
+    .fires(Kind::UninitializedRead, &["read PAGE_POISON from frame 0:"]);
 }
 
 #[test]
@@ -341,7 +288,7 @@ fn assert_spin_locked_not_held_fires() {
     });
     run.fires(
         Kind::LockNotHeld,
-        "assert_spin_locked(page_table_lock) failed: the lock is not held",
+        &["assert_spin_locked(page_table_lock) failed: the lock is not held"],
     );
 }
 
@@ -367,7 +314,7 @@ fn assert_spin_locked_after_unlock_fires() {
         spin_unlock(g);
         assert_spin_locked(&l);
     })
-    .fires(Kind::LockNotHeld, "assert_spin_locked(page_table_lock)");
+    .fires(Kind::LockNotHeld, &["assert_spin_locked(page_table_lock)"]);
 }
 
 #[test]
@@ -378,7 +325,7 @@ fn lockdep_assert_held_not_held_fires() {
     })
     .fires(
         Kind::LockNotHeld,
-        "lockdep_assert_held(reserved_lock) failed: not held by this thread",
+        &["lockdep_assert_held(reserved_lock) failed: not held by this thread"],
     );
 }
 

@@ -165,7 +165,9 @@ impl Program {
     pub(crate) fn new(scenario: &Scenario) -> Arc<Program> {
         Arc::new(Program {
             scenario: scenario.clone(),
-            recorder: Arc::new(Recorder::default()),
+            recorder: Arc::new(Recorder::with_names(
+                scenario.threads.iter().map(|t| t.name.clone()).collect(),
+            )),
             executions: AtomicU64::new(0),
         })
     }
@@ -229,10 +231,6 @@ pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
         return Verdict::Violated(v);
     }
     if msg.contains("deadlock") {
-        let name = |t: usize| match t {
-            0 => "setup".to_string(),
-            t => p.scenario.threads[t - 1].name.clone(),
-        };
         let who: Vec<String> = recorder
             .blocked()
             .into_iter()
@@ -251,7 +249,7 @@ pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
                     .collect();
                 format!(
                     "{} waits for {} ({} at {}:{}) holding {}",
-                    name(t),
+                    recorder.thread_name(t),
                     wants.name,
                     wants.how,
                     wants.location.file(),

@@ -219,8 +219,8 @@ fn search(out: &Outcome) -> String {
     }
 }
 
-/// For each load in `trace` that did not return the latest write to its object in trace
-/// order (a weak-memory read, as loom explores them), the note to print beside it.
+/// For each load in `trace` (of a page-table entry, a named word or an object's field) that
+/// did not return the latest write to it in trace order (a weak-memory read, as loom explores them), the note to print beside it.
 ///
 /// Allocation zeroes a frame and free poisons it, as the page allocator does.
 fn stale_reads(trace: &[Event], name_of: &dyn Fn(usize) -> String) -> Vec<Option<String>> {
@@ -244,15 +244,17 @@ fn stale_reads(trace: &[Event], name_of: &dyn Fn(usize) -> String) -> Vec<Option
                     None
                 }
                 Op::Load(v) => {
-                    let Obj::Entry { frame: f, .. } = e.obj else {
-                        return None;
+                    // A page-table entry was also written by its frame's allocation or free.
+                    let whole = match e.obj {
+                        Obj::Entry { frame: f, .. } => frame.get(&f),
+                        _ => None,
                     };
-                    let latest = match (entry.get(&e.obj), frame.get(&f)) {
+                    let latest = match (entry.get(&e.obj), whole) {
                         (Some(a), Some(b)) => Some(if a.0 > b.0 { *a } else { *b }),
                         (a, b) => a.or(b).copied(),
                     };
                     // Only another thread's write can be not yet visible; after every
-                        // thread joined (thread 0 at the end), trace order is not write order.
+                    // thread joined (thread 0 at the end), trace order is not write order.
                     return match latest {
                         Some((_, w, t)) if w != *v && t != e.thread && e.thread != 0 => Some(format!(
                             "(not the latest write: {} wrote {}; that write is not yet visible here)",

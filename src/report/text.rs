@@ -22,10 +22,21 @@ fn wrap(text: &str, width: usize, cont: usize) -> Vec<String> {
             cur.push(' ');
         }
         cur.push_str(word);
-        // A single word longer than the column is cut.
+        // A single word longer than the column is cut after a `(`, else after `>` `,` `/`,
+        // else after `_`, if one falls in the second half of the line: so
+        // `spin_lock_irqsave(` and `reserved_lock)` stay whole.
         while (if out.is_empty() { 0 } else { cont }) + cur.len() > width {
             let lead = if out.is_empty() { 0 } else { cont };
-            let cut = width - lead;
+            let room = width - lead;
+            let cut = [&['('][..], &['>', ',', '/'], &['_']]
+                .iter()
+                .find_map(|set| {
+                    cur[..room]
+                        .rfind(*set)
+                        .map(|i| i + 1)
+                        .filter(|&i| i > room / 2)
+                })
+                .unwrap_or(room);
             out.push(format!("{}{}", " ".repeat(lead), &cur[..cut]));
             cur = cur[cut..].to_string();
         }
@@ -37,11 +48,18 @@ fn wrap(text: &str, width: usize, cont: usize) -> Vec<String> {
     out
 }
 
+/// A paragraph; its own line breaks are kept, and a line's leading spaces indent its
+/// wrapped continuation too.
 fn paragraph(out: &mut String, text: &str) {
-    for l in wrap(text, WIDTH - INDENT.len(), 0) {
-        out.push_str(INDENT);
-        out.push_str(&l);
-        out.push('\n');
+    for line in text.lines() {
+        let body = line.trim_start_matches(' ');
+        let lead = line.len() - body.len();
+        for l in wrap(body, WIDTH - INDENT.len() - lead, 0) {
+            out.push_str(INDENT);
+            out.push_str(&" ".repeat(lead));
+            out.push_str(&l);
+            out.push('\n');
+        }
     }
 }
 
@@ -211,7 +229,7 @@ pub fn render(r: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap;
+    use super::{paragraph, wrap};
 
     #[test]
     fn wrap_keeps_every_line_within_width() {
@@ -223,5 +241,30 @@ mod tests {
         }
         assert_eq!(wrap("a b", 10, 2), vec!["a b"]);
         assert_eq!(wrap("aaaa bbbb", 6, 2), vec!["aaaa", "  bbbb"]);
+    }
+
+    #[test]
+    fn long_calls_break_after_a_parenthesis_or_underscore() {
+        assert_eq!(
+            wrap("spin_unlock_irqrestore(reserved_lock)", 34, 2),
+            vec!["spin_unlock_irqrestore(", "  reserved_lock)"]
+        );
+        assert_eq!(
+            wrap("raw_spin_lock_irqsave(irq_desc->lock)", 32, 2),
+            vec!["raw_spin_lock_irqsave(", "  irq_desc->lock)"]
+        );
+        assert_eq!(
+            wrap("spin_lock_irqsave(iova_rbtree_lock)", 22, 2),
+            vec!["spin_lock_irqsave(", "  iova_rbtree_lock)"]
+        );
+        // No break character in the second half: cut at the width.
+        assert_eq!(wrap("abcdefghij", 4, 0), vec!["abcd", "efgh", "ij"]);
+    }
+
+    #[test]
+    fn paragraphs_keep_their_lines_and_indents() {
+        let mut out = String::new();
+        paragraph(&mut out, "first\n  second line\nthird");
+        assert_eq!(out, "  first\n    second line\n  third\n");
     }
 }

@@ -16,6 +16,13 @@
 //!
 //! One bad interleaving (variant `v6`, Alex's "we're using iovad outside of the locking"):
 //!
+//! The lock-order pair is not from the thread: seed 001 has no path that nests the other way.
+//! `mask-msi` and `mask-msi-under-lock` add one a reviewer could well write next. Before
+//! unmapping the doorbells, `iommu_free_reserved_iova_domain` deactivates the device's
+//! MSIs, each under its `irq_desc->lock`. `mask-msi` does it before it takes
+//! `reserved_lock`, the order `msi_domain_activate` uses (irq_desc->lock, then
+//! reserved_lock); `mask-msi-under-lock` does it while holding `reserved_lock`, the reverse.
+//!
 //! ```text
 //! Thread A (get 0x8000000)                 Thread B (free_domain)
 //! iovad = domain->reserved_iova_cookie
@@ -32,9 +39,9 @@ use crate::kernel::engine::Ghost;
 use crate::kernel::iommu::{iommu_iova_to_phys, iommu_map, iommu_unmap, IommuDomain};
 use crate::kernel::iova::{alloc_iova, free_iova, iova_dma_addr, IovaDomain};
 use crate::kernel::{
-    in_atomic_context, kfree, kref_get, kref_init, kref_put, kref_read, kzalloc, mutex_lock,
-    mutex_unlock, read_once, spin_lock_irqsave, spin_unlock_irqrestore, write_once, Atomic64,
-    Errno, Gfp, KBox, Kref, Mutex, Slab, SpinLock,
+    kfree, kref_get, kref_init, kref_put, kref_read, kzalloc, mutex_lock, mutex_unlock,
+    raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once, spin_lock_irqsave,
+    spin_unlock_irqrestore, write_once, Atomic64, Errno, Gfp, KBox, Kref, Mutex, Slab, SpinLock,
 };
 use crate::registry::{Call, Geometry, ModelSpec, OpSpec, Refusal, VariantSpec, World};
 use crate::trace::{step, Obj};
@@ -55,6 +62,22 @@ pub enum Variant {
     UnlockedRelease,
     /// Mutant of v6: insert without looking again, so two gets of one page make two bindings.
     NoRecheck,
+    /// `prepare`, and freeing the domain first deactivates the device's MSIs, each under its
+    /// `irq_desc->lock`, before it takes `reserved_lock`.
+    MaskMsi,
+    /// Mutant of `mask-msi`: deactivates the MSIs while holding `reserved_lock`, the reverse
+    /// of `msi_domain_activate`'s order.
+    MaskMsiUnderLock,
+}
+
+impl Variant {
+    /// Maps in a prepare step; activate only looks up.
+    fn prepared(self) -> bool {
+        matches!(
+            self,
+            Variant::Prepare | Variant::MaskMsi | Variant::MaskMsiUnderLock
+        )
+    }
 }
 
 const VARIANTS: &[VariantSpec] = &[
@@ -78,6 +101,14 @@ const VARIANTS: &[VariantSpec] = &[
         name: "no-recheck",
         about: "mutant of v6: insert the new binding without looking again under the lock",
     },
+    VariantSpec {
+        name: "mask-msi",
+        about: "prepare, and free_domain first deactivates the device's MSIs, each under irq_desc->lock, then takes reserved_lock",
+    },
+    VariantSpec {
+        name: "mask-msi-under-lock",
+        about: "mutant of mask-msi: deactivates the MSIs while holding reserved_lock, the reverse of msi_domain_activate's order",
+    },
 ];
 
 const OPS: &[OpSpec] = &[
@@ -87,15 +118,15 @@ const OPS: &[OpSpec] = &[
         optional: 0,
         flags: &["atomic"],
         hardware: false,
-        about: "iommu_get_reserved_iova(domain, PA, SIZE); atomic: called from msi_domain_activate under irq_desc->lock",
+        about: "iommu_get_reserved_iova(domain, PA, SIZE); atomic: from msi_domain_activate, under the thread's irq_desc->lock, writing the MSI message",
     },
     OpSpec {
         name: "put",
         args: &["PA", "SIZE"],
         optional: 0,
-        flags: &[],
+        flags: &["atomic"],
         hardware: false,
-        about: "iommu_put_reserved_iova on the IOVA this thread's get of PA returned",
+        about: "iommu_put_reserved_iova on the IOVA this thread's get of PA returned; atomic: from msi_domain_deactivate, under the thread's irq_desc->lock",
     },
     OpSpec {
         name: "prepare",
@@ -103,7 +134,7 @@ const OPS: &[OpSpec] = &[
         optional: 0,
         flags: &[],
         hardware: false,
-        about: "variant prepare: msi_domain_prepare_irqs maps the doorbell (sleepable)",
+        about: "variants prepare, mask-msi*: msi_domain_prepare_irqs maps the doorbell (sleepable)",
     },
     OpSpec {
         name: "free_domain",
@@ -153,6 +184,16 @@ pub struct Binding {
     size: u64,
 }
 
+/// `struct irq_desc` of one of the device's MSI vectors: its lock and the doorbell address
+/// its MSI message holds (`msg.address`; 0 while deactivated).
+pub struct IrqDesc {
+    lock: SpinLock,
+    msg: Atomic64,
+}
+
+/// MSI vectors of the device: thread `t` of a scenario (0 is setup) activates vector `t`.
+pub const MSI_VECTORS: usize = 5;
+
 /// Base IOVA of the reserved window (`iommu_alloc_reserved_iova_domain`).
 pub const WINDOW_BASE: u64 = 0x800_0000;
 const SHIFT: u32 = 12;
@@ -179,6 +220,8 @@ pub struct ReservedIova {
     cookie: Atomic64,
     /// What the cookie points to (the pointer's target; ghost).
     iovad: Ghost<Option<KBox<IovaDomain>>>,
+    /// The device's MSI vectors, by scenario thread.
+    irqs: Vec<IrqDesc>,
     /// `domain->reserved_binding_list`: an rb-tree in the kernel, under `reserved_lock`.
     bindings: Ghost<Vec<KBox<Binding>>>,
     iovad_cache: Slab,
@@ -193,6 +236,8 @@ fn parse_variant(name: &str) -> Variant {
         "prepare" => Variant::Prepare,
         "unlocked-release" => Variant::UnlockedRelease,
         "no-recheck" => Variant::NoRecheck,
+        "mask-msi" => Variant::MaskMsi,
+        "mask-msi-under-lock" => Variant::MaskMsiUnderLock,
         other => panic!("reserved-iova has no variant {other:?}"),
     }
 }
@@ -253,6 +298,18 @@ impl ReservedIova {
             reserved_mutex: Mutex::new("reserved_mutex"),
             cookie: Atomic64::new(Obj::Named("reserved_iova_cookie"), 1),
             iovad: Ghost::new(Some(iovad)),
+            irqs: (0..MSI_VECTORS)
+                .map(|vector| IrqDesc {
+                    lock: SpinLock::new("irq_desc->lock"),
+                    msg: Atomic64::new(
+                        Obj::Object {
+                            class: "msi_msg of vector",
+                            id: vector as u32,
+                        },
+                        0,
+                    ),
+                })
+                .collect(),
             bindings: Ghost::new(Vec::new()),
             iovad_cache,
             binding_cache: Slab::new("binding"),
@@ -332,7 +389,7 @@ impl ReservedIova {
         };
         let sp = Span::of(addr, size, iovad.get().shift);
 
-        step("get: spin_lock_irqsave(reserved_lock), find_reserved_binding");
+        step("get: find_reserved_binding");
         let g = spin_lock_irqsave(&self.reserved_lock);
         if let Some(b) = self.find_reserved_binding(sp.aligned_base, sp.binding_size) {
             step("get: found, kref_get");
@@ -411,7 +468,7 @@ impl ReservedIova {
 
     /// `iommu_put_reserved_iova(domain, iova)` of v6 and its mutants.
     fn put_v6(&self, iova: u64) {
-        step("put: spin_lock_irqsave(reserved_lock), find the binding");
+        step("put: find_reserved_binding");
         let g = spin_lock_irqsave(&self.reserved_lock);
         let Some(b) = self.find_by_iova(iova) else {
             spin_unlock_irqrestore(g);
@@ -481,7 +538,7 @@ impl ReservedIova {
 
     /// `prepare`: the activate step only looks the binding up.
     fn get_prepared(&self, addr: u64, size: u64) -> Result<u64, Errno> {
-        step("activate: spin_lock_irqsave(reserved_lock), look up");
+        step("activate: look the binding up");
         let sp = Span::of(addr, size, SHIFT);
         let g = spin_lock_irqsave(&self.reserved_lock);
         let r = match self.find_reserved_binding(sp.aligned_base, sp.binding_size) {
@@ -513,18 +570,25 @@ impl ReservedIova {
 
     /// `iommu_free_reserved_iova_domain(domain)`.
     fn free_domain(&self) {
-        let m = (self.variant == Variant::Prepare).then(|| mutex_lock(&self.reserved_mutex));
-        if self.variant == Variant::Prepare {
+        let prepared = self.variant.prepared();
+        let m = prepared.then(|| mutex_lock(&self.reserved_mutex));
+        if self.variant == Variant::MaskMsi {
+            self.mask_msis();
+        }
+        if prepared {
             // Pages stay until the domain is freed: unlink every binding under the lock,
             // then delete them.
             let g = spin_lock_irqsave(&self.reserved_lock);
+            if self.variant == Variant::MaskMsiUnderLock {
+                self.mask_msis();
+            }
             let all = self.bindings.with(std::mem::take);
             spin_unlock_irqrestore(g);
             for b in &all {
                 self.delete_reserved_binding(b);
             }
         }
-        step("free_domain: spin_lock_irqsave(reserved_lock), put_iova_domain, kfree(iovad)");
+        step("free_domain: put_iova_domain, kfree(iovad)");
         let g = spin_lock_irqsave(&self.reserved_lock);
         if let Some(iovad) = self.iovad() {
             write_once(&self.cookie, 0);
@@ -537,10 +601,57 @@ impl ReservedIova {
         self.reference.with(|r| r.freed = true);
     }
 
+    /// `mask-msi*`: before the doorbells are unmapped, mask every activated MSI of the
+    /// device (for_each_msi_entry), each under its `irq_desc->lock`, so that no message
+    /// still points at a reserved IOVA.
+    fn mask_msis(&self) {
+        for desc in &self.irqs {
+            if read_once(&desc.msg) == 0 {
+                continue;
+            }
+            step("free_domain: mask an activated MSI");
+            let g = raw_spin_lock_irqsave(&desc.lock);
+            write_once(&desc.msg, 0);
+            raw_spin_unlock_irqrestore(g);
+        }
+    }
+
+    /// The `irq_desc` of the calling thread's MSI vector.
+    fn irq_desc(&self) -> &IrqDesc {
+        let me = crate::kernel::engine::thread_index();
+        self.irqs.get(me).unwrap_or_else(|| {
+            panic!("thread {me} has no MSI vector; the device has {MSI_VECTORS}")
+        })
+    }
+
+    /// `msi_domain_activate`: under the vector's `irq_desc->lock`, get the doorbell's IOVA
+    /// and write it into the MSI message.
+    fn msi_domain_activate(&self, addr: u64, size: u64) {
+        let desc = self.irq_desc();
+        step("msi_domain_activate");
+        let g = raw_spin_lock_irqsave(&desc.lock);
+        if let Some(iova) = self.run_get(addr, size) {
+            write_once(&desc.msg, iova);
+        }
+        raw_spin_unlock_irqrestore(g);
+    }
+
+    /// `msi_domain_deactivate`: under the vector's `irq_desc->lock`, clear the MSI message
+    /// and put the doorbell's IOVA.
+    fn msi_domain_deactivate(&self, addr: u64, size: u64) {
+        let desc = self.irq_desc();
+        step("msi_domain_deactivate");
+        let g = raw_spin_lock_irqsave(&desc.lock);
+        write_once(&desc.msg, 0);
+        self.run_put(addr, size);
+        raw_spin_unlock_irqrestore(g);
+    }
+
     fn get(&self, addr: u64, size: u64) -> Result<u64, Errno> {
-        match self.variant {
-            Variant::Prepare => self.get_prepared(addr, size),
-            _ => self.get_v6(addr, size),
+        if self.variant.prepared() {
+            self.get_prepared(addr, size)
+        } else {
+            self.get_v6(addr, size)
         }
     }
 
@@ -562,10 +673,9 @@ impl ReservedIova {
         }
     }
 
-    fn run_get(&self, addr: u64, size: u64) {
-        let Ok(iova) = self.get(addr, size) else {
-            return;
-        };
+    /// A get, and the reference's record of it; the IOVA it returned.
+    fn run_get(&self, addr: u64, size: u64) -> Option<u64> {
+        let iova = self.get(addr, size).ok()?;
         let sp = Span::of(addr, size, SHIFT);
         let me = crate::kernel::engine::thread_index();
         self.reference.with(|r| {
@@ -577,6 +687,7 @@ impl ReservedIova {
                 .or_default()
                 .push(iova);
         });
+        Some(iova)
     }
 
     fn run_put(&self, addr: u64, size: u64) {
@@ -593,9 +704,10 @@ impl ReservedIova {
             step("put: this thread holds no IOVA for that PA (its get failed): nothing to put");
             return;
         };
-        match self.variant {
-            Variant::Prepare => self.put_prepared(iova),
-            _ => self.put_v6(iova),
+        if self.variant.prepared() {
+            self.put_prepared(iova)
+        } else {
+            self.put_v6(iova)
         }
         self.reference.with(|r| {
             if let Some(n) = r.outstanding.get_mut(&(sp.aligned_base, sp.binding_size)) {
@@ -612,7 +724,7 @@ impl ReservedIova {
         if !freed {
             step("final check: bindings against the references held");
             // A prepared binding also holds the prepare step's own reference.
-            let base = u64::from(self.variant == Variant::Prepare);
+            let base = u64::from(self.variant.prepared());
             let bindings = self.bindings.with(|b| b.clone());
             for b in &bindings {
                 let v = b.get();
@@ -628,7 +740,7 @@ impl ReservedIova {
                     );
                 }
             }
-            if all_put && self.variant != Variant::Prepare {
+            if all_put && !self.variant.prepared() {
                 let mapped = self.domain.mapped().len();
                 let iovas = self.iovad().map_or(0, |i| i.get().allocated().len());
                 if mapped + iovas + bindings.len() > 0 {
@@ -658,16 +770,11 @@ impl ReservedIova {
 impl World for ReservedIova {
     fn run(&self, call: &Call) {
         match call.op {
+            "get" if call.has("atomic") => self.msi_domain_activate(call.args[0], call.args[1]),
             "get" => {
-                let (addr, size) = (call.args[0], call.args[1]);
-                if call.has("atomic") {
-                    in_atomic_context("msi_domain_activate (irq_desc->lock held)", || {
-                        self.run_get(addr, size)
-                    });
-                } else {
-                    self.run_get(addr, size);
-                }
+                let _ = self.run_get(call.args[0], call.args[1]);
             }
+            "put" if call.has("atomic") => self.msi_domain_deactivate(call.args[0], call.args[1]),
             "put" => self.run_put(call.args[0], call.args[1]),
             "prepare" => {
                 let _ = self.prepare(call.args[0], call.args[1]);
@@ -702,9 +809,9 @@ fn validate(
                 message,
             })
         };
-        if c.op == "prepare" && variant != "prepare" {
+        if c.op == "prepare" && !parse_variant(variant).prepared() {
             return refuse(format!(
-                "variant {variant} has no prepare step; expected variant \"prepare\""
+                "variant {variant} has no prepare step; expected variant \"prepare\", \"mask-msi\" or \"mask-msi-under-lock\""
             ));
         }
         if matches!(c.op, "get" | "put" | "prepare") {

@@ -10,24 +10,18 @@ use std::panic::Location;
 
 use crate::check::{raise, Kind};
 use crate::kernel::engine::{thread_index, with_recorder, RawGuard, RawLock};
-use crate::trace::{record, HeldLock, Obj, Op, OrderEdge};
+use crate::trace::{record, HeldLock, Obj, Op, OrderEdge, Recorder};
 
 fn at(l: &Location<'_>) -> String {
     format!("{}:{}", l.file(), l.line())
 }
 
-fn thread_name(t: usize) -> String {
-    if t == 0 {
-        "setup".into()
-    } else {
-        format!("thread {t}")
-    }
-}
-
-fn describe_edge(e: &OrderEdge) -> String {
+/// One order, as lockdep prints it: who took which lock under which, and where each was
+/// taken. Lines are separated by `\n`; reports keep them.
+fn describe_edge(r: &Recorder, verb: &str, e: &OrderEdge) -> String {
     format!(
-        "{} took {} ({} at {}) while holding {} ({} at {})",
-        thread_name(e.thread),
+        "{} {verb} {}\n    {} at {}\n  while holding {}\n    {} at {}",
+        r.thread_name(e.thread),
         e.to.name,
         e.to.how,
         at(e.to.location),
@@ -52,15 +46,19 @@ pub(crate) fn lock<'a>(
         atomic,
         location: Location::caller(),
     };
-    if let Some(Some((old, new))) = with_recorder(|r| r.acquiring(me, held.clone())) {
-        raise(
-            Kind::LockOrder,
+    let inversion = with_recorder(|r| {
+        r.acquiring(me, held.clone()).map(|(old, new)| {
             format!(
-                "possible circular locking dependency: {}; but earlier {}",
-                describe_edge(&new),
-                describe_edge(&old)
-            ),
-        );
+                "possible circular locking dependency:\n{}\nbut earlier in the run\n{}",
+                describe_edge(r, "takes", &new),
+                describe_edge(r, "took", &old)
+            )
+        })
+    });
+    if let Some(Some(message)) = inversion {
+        // The attempt is the event the report marks.
+        record(Op::Lock(how), Obj::Named(name));
+        raise(Kind::LockOrder, message);
     }
     let g = raw.lock();
     with_recorder(|r| r.acquired(me, held));

@@ -22,7 +22,7 @@
 //! | `smp_store_release`/`smp_load_acquire` | Release/Acquire | SeqCst | Release/Acquire | none known |
 //! | `cmpxchg`, `xchg`, `test_and_set_bit`, `atomic64_*_return` | SeqCst RMW (loom treats SeqCst as AcqRel) | SeqCst | SeqCst | loom can invent a bug that needs SeqCst's total order |
 //! | `set_bit`, `clear_bit` | Relaxed RMW | SeqCst | Relaxed | none known |
-//! | `spin_lock`/`spin_unlock` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen |
+//! | `spin_lock`/`spin_unlock`, `raw_spin_lock_irqsave` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen; raw and plain spinlocks are one type (as on a non-RT kernel) |
 //! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
 //! | `kref` (refcount_t) | SeqCst add/sub-return | SeqCst | SeqCst | a get from zero is reported, not saturated |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
@@ -64,8 +64,8 @@ pub use rwonce::{read_once, read_once_dep, write_once};
 pub use sched::{in_atomic_context, might_sleep};
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
 pub use spinlock::{
-    assert_spin_locked, lockdep_assert_held, spin_lock, spin_lock_irqsave, spin_unlock,
-    spin_unlock_irqrestore, SpinGuard, SpinLock,
+    assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
+    spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, SpinGuard, SpinLock,
 };
 
 /// Rows of the fidelity table that a report quotes, keyed by what the trace shows:

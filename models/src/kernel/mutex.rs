@@ -2,7 +2,7 @@
 
 use crate::kernel::engine::{RawGuard, RawLock};
 use crate::kernel::lockdep;
-use crate::kernel::sched::might_sleep;
+use crate::kernel::sched::might_sleep_unrecorded;
 
 /// A mutex, named as in the kernel source.
 pub struct Mutex {
@@ -29,7 +29,7 @@ pub struct MutexGuard<'a> {
 /// `mutex_lock(lock)`: may sleep.
 #[track_caller]
 pub fn mutex_lock(lock: &Mutex) -> MutexGuard<'_> {
-    might_sleep("mutex_lock");
+    might_sleep_unrecorded("mutex_lock");
     let raw = lockdep::lock(&lock.raw, lock.name, "mutex_lock", false);
     MutexGuard {
         lock,

@@ -12,12 +12,39 @@ use crate::check::{raise, Kind};
 use crate::kernel::engine::{thread_index, with_recorder};
 use crate::trace::{record, Obj, Op};
 
-/// `might_sleep()`, on behalf of `call` (`kzalloc(GFP_KERNEL)`, `mutex_lock`, `iommu_map`).
+/// `might_sleep()`, on behalf of `call` (`kzalloc(GFP_KERNEL)`, `iommu_map`): the call is
+/// recorded, then checked.
 #[track_caller]
 pub fn might_sleep(call: &'static str) {
     record(Op::Call(call), Obj::None);
+    if let Some(why) = atomic_reason() {
+        raise_sleep(call, why);
+    }
+}
+
+/// `might_sleep()` inside a call whose own event follows (`mutex_lock`, recorded as the lock
+/// it takes): recorded only when it fires, so a trace does not show the call twice.
+#[track_caller]
+pub(crate) fn might_sleep_unrecorded(call: &'static str) {
+    if let Some(why) = atomic_reason() {
+        record(Op::Call(call), Obj::None);
+        raise_sleep(call, why);
+    }
+}
+
+#[track_caller]
+fn raise_sleep(call: &'static str, why: String) {
+    raise(
+        Kind::SleepInAtomic,
+        format!("{call} may sleep, but the context is atomic: {why}"),
+    );
+}
+
+/// What makes the running thread's context atomic: the innermost spinlock it holds, else the
+/// innermost declared context.
+fn atomic_reason() -> Option<String> {
     let me = thread_index();
-    let why = with_recorder(|r| {
+    with_recorder(|r| {
         let held = r.held(me);
         if let Some(h) = held.iter().rev().find(|h| h.atomic) {
             return Some(format!(
@@ -36,13 +63,7 @@ pub fn might_sleep(call: &'static str) {
             )
         })
     })
-    .flatten();
-    if let Some(why) = why {
-        raise(
-            Kind::SleepInAtomic,
-            format!("{call} may sleep, but the context is atomic: {why}"),
-        );
-    }
+    .flatten()
 }
 
 /// Run `f` in an atomic context the caller is known to run in (`msi_domain_activate`, under

@@ -63,6 +63,13 @@ pub fn spin_lock_irqsave(lock: &SpinLock) -> SpinGuard<'_> {
     acquire(lock, "spin_lock_irqsave", "spin_unlock_irqrestore")
 }
 
+/// `raw_spin_lock_irqsave(lock, flags)`: a `raw_spinlock_t`, as `irq_desc->lock` is. The
+/// model keeps one lock type: on a non-RT kernel both spin, and both make the context atomic.
+#[track_caller]
+pub fn raw_spin_lock_irqsave(lock: &SpinLock) -> SpinGuard<'_> {
+    acquire(lock, "raw_spin_lock_irqsave", "raw_spin_unlock_irqrestore")
+}
+
 /// `spin_unlock(lock)`.
 #[track_caller]
 pub fn spin_unlock(g: SpinGuard<'_>) {
@@ -72,6 +79,12 @@ pub fn spin_unlock(g: SpinGuard<'_>) {
 /// `spin_unlock_irqrestore(lock, flags)`.
 #[track_caller]
 pub fn spin_unlock_irqrestore(g: SpinGuard<'_>) {
+    drop(g)
+}
+
+/// `raw_spin_unlock_irqrestore(lock, flags)`.
+#[track_caller]
+pub fn raw_spin_unlock_irqrestore(g: SpinGuard<'_>) {
     drop(g)
 }
 

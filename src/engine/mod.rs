@@ -231,40 +231,34 @@ pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
         return Verdict::Violated(v);
     }
     if msg.contains("deadlock") {
-        let who: Vec<String> = recorder
-            .blocked()
-            .into_iter()
-            .map(|(t, wants, held)| {
-                let held: Vec<String> = held
-                    .iter()
-                    .map(|h| {
-                        format!(
-                            "{} ({} at {}:{})",
-                            h.name,
-                            h.how,
-                            h.location.file(),
-                            h.location.line()
-                        )
-                    })
-                    .collect();
-                format!(
-                    "{} waits for {} ({} at {}:{}) holding {}",
-                    recorder.thread_name(t),
-                    wants.name,
-                    wants.how,
-                    wants.location.file(),
-                    wants.location.line(),
-                    if held.is_empty() {
-                        "nothing".into()
-                    } else {
-                        held.join(", ")
-                    }
-                )
-            })
-            .collect();
+        // One block per blocked thread, laid out as lock-order messages are: the lock and
+        // the call and place of each acquisition on lines of their own.
+        let at = |h: &iommu_models::trace::HeldLock| {
+            format!(
+                "    {} at {}:{}",
+                h.how,
+                h.location.file(),
+                h.location.line()
+            )
+        };
+        let mut message = String::from("deadlock: every thread left is blocked");
+        for (t, wants, held) in recorder.blocked() {
+            message += &format!(
+                "\n{} waits for {}\n{}",
+                recorder.thread_name(t),
+                wants.name,
+                at(&wants)
+            );
+            if held.is_empty() {
+                message += "\n  holding nothing";
+            }
+            for h in &held {
+                message += &format!("\n  while holding {}\n{}", h.name, at(h));
+            }
+        }
         return Verdict::Violated(Violation {
             kind: Kind::Deadlock,
-            message: format!("deadlock: {}", who.join("; ")),
+            message,
             event: recorder.len().checked_sub(1),
             thread: 0,
         });
@@ -320,7 +314,9 @@ impl Drop for Exploring {
 
 /// Install, once, a panic hook that keeps exploration quiet: a panic raised while exploring
 /// (a violation, loom's deadlock or branch-limit panic) becomes a verdict and is not printed.
-/// Every other panic goes to the previous hook.
+/// Every other panic goes to the previous hook. With `IOMMU_MC_DEBUG_PANICS` set in the
+/// environment every panic is printed, with its backtrace if `RUST_BACKTRACE` asks: for a
+/// model writer chasing a `model-error` or an abort.
 fn quiet_panics() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -330,7 +326,9 @@ fn quiet_panics() {
                 .payload()
                 .downcast_ref::<String>()
                 .is_some_and(|s| s.starts_with(PANIC_PREFIX));
-            if !ours && !EXPLORING.with(|e| e.get()) {
+            if std::env::var_os("IOMMU_MC_DEBUG_PANICS").is_some()
+                || (!ours && !EXPLORING.with(|e| e.get()))
+            {
                 prev(info);
             }
         }));

@@ -26,7 +26,7 @@
 //! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
 //! | `kref` (refcount_t) | SeqCst add/sub-return | SeqCst | SeqCst | a get from zero is reported, not saturated |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
-//! | lockdep | order graph across all executions of a run, class = lock name | same | same | no lock subclasses or nesting annotations |
+//! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
 //! | `kzalloc`/`kfree` | ghost shadow per object | same | same | allocation never sleeps for real |
 //! | page allocator | ghost bookkeeping, LIFO reuse, `PAGE_POISON` on free | same | same | allocator-internal races are not modelled |
 //! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |

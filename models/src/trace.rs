@@ -104,6 +104,27 @@ pub struct HeldLock {
     pub atomic: bool,
     /// Where.
     pub location: &'static Location<'static>,
+    /// The model's step label the thread was in when it took the lock
+    /// (`msi_domain_activate`), if any.
+    pub step: Option<Cow<'static, str>>,
+}
+
+impl HeldLock {
+    /// How and where it was taken, for messages:
+    /// `raw_spin_lock_irqsave at models/src/dma/reserved_iommu.rs:632, in msi_domain_activate`.
+    pub fn taken(&self) -> String {
+        let mut s = format!(
+            "{} at {}:{}",
+            self.how,
+            self.location.file(),
+            self.location.line()
+        );
+        if let Some(step) = &self.step {
+            s += ", in ";
+            s += step;
+        }
+        s
+    }
 }
 
 /// An edge of the lock-order graph: `to` was taken while `from` was held.
@@ -204,6 +225,16 @@ impl Recorder {
     /// The violation raised in this execution, if any.
     pub fn violation(&self) -> Option<Violation> {
         self.inner.with(|g| g.violation.clone())
+    }
+
+    /// The step label `thread` recorded last in this execution.
+    pub fn last_step(&self, thread: usize) -> Option<Cow<'static, str>> {
+        self.inner.with(|g| {
+            g.events.iter().rev().find_map(|e| match &e.op {
+                Op::Step(label) if e.thread == thread => Some(label.clone()),
+                _ => None,
+            })
+        })
     }
 
     /// Locks `thread` holds, innermost last.

@@ -233,27 +233,19 @@ pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
     if msg.contains("deadlock") {
         // One block per blocked thread, laid out as lock-order messages are: the lock and
         // the call and place of each acquisition on lines of their own.
-        let at = |h: &iommu_models::trace::HeldLock| {
-            format!(
-                "    {} at {}:{}",
-                h.how,
-                h.location.file(),
-                h.location.line()
-            )
-        };
         let mut message = String::from("deadlock: every thread left is blocked");
         for (t, wants, held) in recorder.blocked() {
             message += &format!(
-                "\n{} waits for {}\n{}",
+                "\n{} waits for {}\n    {}",
                 recorder.thread_name(t),
                 wants.name,
-                at(&wants)
+                wants.taken()
             );
             if held.is_empty() {
                 message += "\n  holding nothing";
             }
             for h in &held {
-                message += &format!("\n  while holding {}\n{}", h.name, at(h));
+                message += &format!("\n  while holding {}\n    {}", h.name, h.taken());
             }
         }
         return Verdict::Violated(Violation {

@@ -578,6 +578,7 @@ impl ReservedIova {
         if prepared {
             // Pages stay until the domain is freed: unlink every binding under the lock,
             // then delete them.
+            step("free_domain: unlink every binding, then delete them");
             let g = spin_lock_irqsave(&self.reserved_lock);
             if self.variant == Variant::MaskMsiUnderLock {
                 self.mask_msis();

@@ -12,22 +12,16 @@ use crate::check::{raise, Kind};
 use crate::kernel::engine::{engine, thread_index, with_recorder, Engine, RawGuard, RawLock};
 use crate::trace::{record, HeldLock, Obj, Op, OrderEdge, Recorder};
 
-fn at(l: &Location<'_>) -> String {
-    format!("{}:{}", l.file(), l.line())
-}
-
 /// One order, as lockdep prints it: who took which lock under which, and where each was
 /// taken. Lines are separated by `\n`; reports keep them.
 fn describe_edge(r: &Recorder, verb: &str, e: &OrderEdge) -> String {
     format!(
-        "{} {verb} {}\n    {} at {}\n  while holding {}\n    {} at {}",
+        "{} {verb} {}\n    {}\n  while holding {}\n    {}",
         r.thread_name(e.thread),
         e.to.name,
-        e.to.how,
-        at(e.to.location),
+        e.to.taken(),
         e.from.name,
-        e.from.how,
-        at(e.from.location)
+        e.from.taken()
     )
 }
 
@@ -45,6 +39,7 @@ pub(crate) fn lock<'a>(
         how,
         atomic,
         location: Location::caller(),
+        step: with_recorder(|r| r.last_step(me)).flatten(),
     };
     let inversion = with_recorder(|r| {
         r.acquiring(me, held.clone()).map(|(old, new)| {

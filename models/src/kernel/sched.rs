@@ -47,13 +47,7 @@ fn atomic_reason() -> Option<String> {
     with_recorder(|r| {
         let held = r.held(me);
         if let Some(h) = held.iter().rev().find(|h| h.atomic) {
-            return Some(format!(
-                "{}({}) taken at {}:{}",
-                h.how,
-                h.name,
-                h.location.file(),
-                h.location.line()
-            ));
+            return Some(format!("{} is held ({})", h.name, h.taken()));
         }
         r.atomic_contexts(me).last().map(|(what, l)| {
             format!(

@@ -83,8 +83,13 @@ const CASES: &[(&str, &str)] = &[
     (
         "overlapping-ranges.toml",
         "tests/bad-scenarios/overlapping-ranges.toml:8:6: range 0x2000-0x2fff overlaps \
-         0x1000-0x2fff of another thread: the IOVA allocator never hands out overlapping \
-         ranges",
+         0x1000-0x2fff: the IOVA allocator never hands out overlapping ranges to two threads \
+         (the other is thread A's \"map 0x1000 0xa000 0x2000\", line 7)",
+    ),
+    (
+        "empty-range.toml",
+        "tests/bad-scenarios/empty-range.toml:7:6: range 0x2000+0x0 is empty (expected SIZE \
+         > 0, a multiple of 0x1000)",
     ),
     (
         "too-many-threads.toml",
@@ -125,7 +130,25 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "holds-with-kind.toml",
-        "tests/bad-scenarios/holds-with-kind.toml:10:11: verdict \"holds\" takes no kind",
+        "tests/bad-scenarios/holds-with-kind.toml:11:11: kind given, but verdict \"holds\" \
+         takes no kind; remove it, or expect \"violated\"",
+    ),
+    (
+        "escape-in-op.toml",
+        // `map\t0x2000 0xzz`: the column is the source's, where the escape takes two.
+        "tests/bad-scenarios/escape-in-op.toml:7:19: PA \"0xzz\" is not a number; expected \
+         decimal or 0x-hex (usage: map IOVA PA [SIZE])",
+    ),
+    (
+        "multiline-op.toml",
+        // A """ string starting with a newline: the operation is on the next line.
+        "tests/bad-scenarios/multiline-op.toml:8:12: PA \"0xzz\" is not a number; expected \
+         decimal or 0x-hex (usage: map IOVA PA [SIZE])",
+    ),
+    (
+        "quoted-number.toml",
+        "tests/bad-scenarios/quoted-number.toml:4:23: invalid type: string \"2\", expected an \
+         integer (no quotes)",
     ),
 ];
 

@@ -116,6 +116,9 @@ pub struct Refusal {
     pub op: usize,
     /// What is wrong, and what was expected.
     pub message: String,
+    /// The operation it conflicts with, if any (thread, position), as `thread` and `op`
+    /// say; the scenario layer names it and its line.
+    pub other: Option<(Option<usize>, usize)>,
 }
 
 /// The world of one execution: the model's state, shared by its threads.

@@ -177,7 +177,12 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let cx = Ctx { file, text };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
-        let msg = e.message().trim().replace('\n', " ");
+        // serde speaks Rust ("expected i64"); a scenario writer reads TOML.
+        let msg = e
+            .message()
+            .trim()
+            .replace('\n', " ")
+            .replace("expected i64", "expected an integer (no quotes)");
         cx.err(e.span().unwrap_or(0..0), msg)
     })?;
 
@@ -290,11 +295,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 
     let progs: Vec<Vec<Call>> = threads.iter().map(|t| t.calls.clone()).collect();
     if let Err(r) = (model.validate)(raw.variant.get_ref(), &geometry, &setup, &progs) {
-        let span = match r.thread {
-            None => raw.setup[r.op].span(),
-            Some(t) => raw.threads.get_ref()[t][r.op].span(),
+        let op_at = |thread: Option<usize>, op: usize| match thread {
+            None => &raw.setup[op],
+            Some(t) => &raw.threads.get_ref()[t][op],
         };
-        return Err(cx.err(span, r.message));
+        let mut message = r.message;
+        if let Some((thread, op)) = r.other {
+            let who = thread.map_or("setup".into(), |t| format!("thread {}", threads[t].name));
+            let other = op_at(thread, op);
+            message += &format!(
+                " (the other is {who}'s {:?}, line {})",
+                other.get_ref(),
+                cx.err(other.span(), "").line
+            );
+        }
+        return Err(cx.err(op_at(r.thread, r.op).span(), message));
     }
 
     let expect = parse_expect(&cx, raw.expect.get_ref())?;
@@ -355,7 +370,11 @@ fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
         ));
     }
     if verdict == Expected::Holds && !kinds.is_empty() {
-        return Err(cx.err(e.verdict.span(), "verdict \"holds\" takes no kind"));
+        let kind = e.kind.as_ref().map_or(0..0, |k| k.span());
+        return Err(cx.err(
+            kind,
+            "kind given, but verdict \"holds\" takes no kind; remove it, or expect \"violated\"",
+        ));
     }
     if e.engines.get_ref().is_empty() {
         return Err(cx.err(e.engines.span(), "no engines; expected at least one"));
@@ -390,8 +409,9 @@ fn parse_call(
     in_thread: bool,
 ) -> Result<Call, ScenarioError> {
     let text = s.get_ref();
-    // Columns inside the string: the span starts at the opening quote.
-    let at = |offset: usize| s.span().start + 1 + offset..s.span().end;
+    // Columns inside the string: map an offset in its value back to its source.
+    let raw = &cx.text[s.span()];
+    let at = |offset: usize| s.span().start + source_offset(raw, offset)..s.span().end;
     let words: Vec<(usize, &str)> = text
         .split_whitespace()
         .map(|w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
@@ -469,6 +489,51 @@ fn parse_call(
         args,
         flags,
     })
+}
+
+/// Where byte `offset` of a TOML string's value lies in its source `raw` (delimiters
+/// included): past the opening `"`, `'`, `"""` or `'''` (and the newline that may follow a
+/// triple one), with each escape (`\t`, `\u00e9`, a line-ending backslash) counted as
+/// written, not as decoded.
+fn source_offset(raw: &str, offset: usize) -> usize {
+    let triple = raw.starts_with("\"\"\"") || raw.starts_with("'''");
+    let literal = raw.starts_with('\'');
+    let mut i = if triple { 3 } else { 1 };
+    if triple {
+        i += ["\r\n", "\n"]
+            .iter()
+            .find(|nl| raw[i..].starts_with(**nl))
+            .map_or(0, |nl| nl.len());
+    }
+    let mut decoded = 0;
+    while decoded < offset && i < raw.len() {
+        let rest = &raw[i..];
+        let c = rest.chars().next().unwrap_or(' ');
+        if literal || c != '\\' {
+            i += c.len_utf8();
+            decoded += c.len_utf8();
+            continue;
+        }
+        let e = rest[1..].chars().next().unwrap_or(' ');
+        match e {
+            'u' | 'U' => {
+                let digits = if e == 'u' { 4 } else { 8 };
+                let hex = rest.get(2..2 + digits).unwrap_or("");
+                let ch = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
+                i += 2 + digits;
+                decoded += ch.map_or(1, char::len_utf8);
+            }
+            ' ' | '\t' | '\r' | '\n' => {
+                // A line-ending backslash: it and the whitespace after it vanish.
+                i += 1 + rest[1..].len() - rest[1..].trim_start().len();
+            }
+            _ => {
+                i += 2;
+                decoded += 1;
+            }
+        }
+    }
+    i
 }
 
 /// A number as scenarios write it: decimal, or hex with `0x`; `_` separators allowed.

@@ -808,6 +808,7 @@ fn validate(
                 thread,
                 op,
                 message,
+                other: None,
             })
         };
         if c.op == "prepare" && !parse_variant(variant).prepared() {

@@ -599,6 +599,7 @@ fn validate(
             thread,
             op,
             message,
+            other: None,
         };
         if c.op == "map" && !c.args[1].is_multiple_of(PAGE) {
             return Err(refuse(format!(
@@ -611,9 +612,13 @@ fn validate(
                 && c.op != "iova_to_phys"
                 && (start % PAGE != 0 || size % PAGE != 0 || size == 0)
             {
-                return Err(refuse(format!(
-                    "range {start:#x}+{size:#x} is not page aligned (expected IOVA and SIZE multiples of 0x1000, SIZE > 0)"
-                )));
+                return Err(refuse(if size == 0 {
+                    format!(
+                        "range {start:#x}+0x0 is empty (expected SIZE > 0, a multiple of 0x1000)"
+                    )
+                } else {
+                    format!("range {start:#x}+{size:#x} is not page aligned (expected IOVA and SIZE multiples of 0x1000, SIZE > 0)")
+                }));
             }
             if start.checked_add(size).is_none_or(|e| e > space) {
                 return Err(refuse(format!(
@@ -645,14 +650,15 @@ fn validate(
             })
         })
         .collect();
-    for (a, &(ta, _, sa, ea)) in writes.iter().enumerate() {
+    for (a, &(ta, ia, sa, ea)) in writes.iter().enumerate() {
         for &(tb, ib, sb, eb) in &writes[a + 1..] {
             if ta != tb && sa < eb && sb < ea {
                 return Err(Refusal {
                     thread: Some(tb),
                     op: ib,
+                    other: Some((Some(ta), ia)),
                     message: format!(
-                        "range {sb:#x}-{:#x} overlaps {sa:#x}-{:#x} of another thread: the IOVA allocator never hands out overlapping ranges",
+                        "range {sb:#x}-{:#x} overlaps {sa:#x}-{:#x}: the IOVA allocator never hands out overlapping ranges to two threads",
                         eb - 1,
                         ea - 1
                     ),

@@ -21,7 +21,15 @@ fn load(p: &str) -> Scenario {
 
 /// Run, build and render: (text, json, verdict name).
 fn render(sc: &Scenario, engine: EngineKind) -> (String, String, &'static str) {
-    let out = engine::run(sc, engine, &Settings::default());
+    render_with(sc, engine, &Settings::default())
+}
+
+fn render_with(
+    sc: &Scenario,
+    engine: EngineKind,
+    settings: &Settings,
+) -> (String, String, &'static str) {
+    let out = engine::run(sc, engine, settings);
     let r = report::build(sc, &out);
     (
         report::text::render(&r),
@@ -32,8 +40,16 @@ fn render(sc: &Scenario, engine: EngineKind) -> (String, String, &'static str) {
 
 /// Render twice and require byte-identical output; returns the first.
 fn twice(sc: &Scenario, engine: EngineKind) -> (String, String, &'static str) {
-    let a = render(sc, engine);
-    let b = render(sc, engine);
+    twice_with(sc, engine, &Settings::default())
+}
+
+fn twice_with(
+    sc: &Scenario,
+    engine: EngineKind,
+    settings: &Settings,
+) -> (String, String, &'static str) {
+    let a = render_with(sc, engine, settings);
+    let b = render_with(sc, engine, settings);
     assert_eq!(
         a.0,
         b.0,
@@ -126,9 +142,11 @@ fn assert_tells_the_reclaim_race(text: &str, json: &str, what: &str) {
         "{what}: B's steps not under B's header"
     );
     assert!(hdrc > 30, "{what}: B's column starts at {hdrc}");
-    // The order of the race: A frees before B writes, and the mark is under B's write.
+    // The order of the race: A frees before B writes, and the mark is under B's write. (B2's
+    // label may come before A's steps: B can be preempted between deciding to populate and
+    // its write.)
     assert!(
-        hdr < a1 && a1 < a2 && a2 < a3 && a3 < b2 && b1 < b2,
+        hdr < a1 && a1 < a2 && a2 < a3 && a3 < mark && b1 < b2,
         "{what}: steps out of order"
     );
     assert!(
@@ -181,7 +199,14 @@ fn reclaim_race_under_loom_is_byte_identical_and_tells_the_race() {
 #[test]
 fn reclaim_race_under_shuttle_pct_is_byte_identical_and_tells_the_race() {
     let sc = load(RECLAIM_RACE);
-    let (text, json, verdict) = twice(&sc, EngineKind::ShuttlePct);
+    // The race ends in a use-after-free or a lost mapping, whichever way B's write falls
+    // (the scenario accepts both). Measured: PCT's seed 1 meets the use-after-free, which
+    // is the story this test reads; the default seed meets the lost mapping.
+    let seed1 = Settings {
+        seed: 1,
+        ..Settings::default()
+    };
+    let (text, json, verdict) = twice_with(&sc, EngineKind::ShuttlePct, &seed1);
     assert_eq!(verdict, "violated");
     assert_tells_the_reclaim_race(&text, &json, "shuttle-pct");
     // The replay line carries the schedule (wrapped to 72 columns in the text).

@@ -69,7 +69,7 @@ impl Atomic64 {
 
     /// Fill without recording or checking: the allocator's own `clear_page` and poisoning.
     pub(crate) fn fill(&self, v: u64) {
-        self.raw.store(v, Ordering::Relaxed);
+        self.raw.fill(v);
     }
 
     #[track_caller]

@@ -135,7 +135,11 @@ impl JoinHandle {
 /// A 64-bit atomic cell of the running engine.
 pub(crate) enum RawAtomic {
     Loom(loom::sync::atomic::AtomicU64),
-    Shuttle(shuttle::sync::atomic::AtomicU64),
+    /// Shuttle runs one thread at a time; its own atomics yield both before and after the
+    /// access, so another thread could run between an access and its trace event (and its
+    /// KASAN check), putting a load after a free that came later. A plain word with one
+    /// scheduling point before the access keeps access, event and check together.
+    Shuttle(std::sync::atomic::AtomicU64),
     Std(std::sync::atomic::AtomicU64),
 }
 
@@ -143,7 +147,12 @@ macro_rules! dispatch {
     ($self:expr, $a:ident => $e:expr) => {
         match $self {
             RawAtomic::Loom($a) => $e,
-            RawAtomic::Shuttle($a) => $e,
+            RawAtomic::Shuttle($a) => {
+                // shuttle's public context switch (`thread::switch()`, as its own atomics
+                // do before each access).
+                shuttle::thread::sleep(std::time::Duration::ZERO);
+                $e
+            }
             RawAtomic::Std($a) => $e,
         }
     };
@@ -153,7 +162,7 @@ impl RawAtomic {
     pub(crate) fn new(v: u64) -> Self {
         match engine() {
             Engine::Loom => RawAtomic::Loom(loom::sync::atomic::AtomicU64::new(v)),
-            Engine::Shuttle => RawAtomic::Shuttle(shuttle::sync::atomic::AtomicU64::new(v)),
+            Engine::Shuttle => RawAtomic::Shuttle(std::sync::atomic::AtomicU64::new(v)),
             Engine::Std => RawAtomic::Std(std::sync::atomic::AtomicU64::new(v)),
         }
     }
@@ -162,6 +171,14 @@ impl RawAtomic {
     }
     pub(crate) fn store(&self, v: u64, o: Ordering) {
         dispatch!(self, a => a.store(v, o))
+    }
+    /// A store that is not a scheduling point under shuttle: the allocator's own fill of a
+    /// page it is handing out or taking back, which no other thread may interleave with.
+    pub(crate) fn fill(&self, v: u64) {
+        match self {
+            RawAtomic::Shuttle(a) => a.store(v, Ordering::Relaxed),
+            _ => self.store(v, Ordering::Relaxed),
+        }
     }
     pub(crate) fn swap(&self, v: u64, o: Ordering) -> u64 {
         dispatch!(self, a => a.swap(v, o))

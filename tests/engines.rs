@@ -451,6 +451,58 @@ fn cli_replay_reproduces_a_shuttle_failure_from_its_schedule() {
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
 
+// --- test-only models ------------------------------------------------------------------------
+
+/// The spec of a test-only model: one variant, no declared operations, no refusals.
+const fn test_model(
+    name: &'static str,
+    build: fn(&str, &registry::Geometry) -> Box<dyn registry::World>,
+) -> registry::ModelSpec {
+    registry::ModelSpec {
+        name,
+        about: "test model",
+        seed: "",
+        mirrors: "",
+        variants: &[registry::VariantSpec {
+            name: "only",
+            about: "",
+        }],
+        ops: &[],
+        invariants: &[],
+        default_geometry: registry::Geometry {
+            levels: 1,
+            entries: 1,
+        },
+        validate: |_, _, _, _| Ok(()),
+        build,
+    }
+}
+
+/// A scenario of `model` whose threads A, B, ... each make one call `(op, args)`.
+fn test_scenario(
+    model: &'static registry::ModelSpec,
+    calls: &[(&'static str, &[u64])],
+) -> Scenario {
+    let mut sc = load(NO_RECLAIM);
+    sc.model = model;
+    sc.variant = "only".into();
+    sc.setup.clear();
+    sc.threads = calls
+        .iter()
+        .zip(["A", "B", "C", "D"])
+        .map(|(&(op, args), name)| scenario::Thread {
+            name: name.into(),
+            calls: vec![registry::Call {
+                op,
+                args: args.to_vec(),
+                flags: vec![],
+            }],
+            hardware: false,
+        })
+        .collect();
+    sc
+}
+
 // --- a realized deadlock -------------------------------------------------------------------
 
 /// Two `irq_desc->lock`s, one lock class: lockdep's graph is per class, so A-then-B on one
@@ -473,48 +525,18 @@ impl registry::World for TwoDescs {
     fn finish(&self) {}
 }
 
-static TWO_DESCS: registry::ModelSpec = registry::ModelSpec {
-    name: "two-descs",
-    about: "test model: nest two locks of one class",
-    seed: "",
-    mirrors: "",
-    variants: &[registry::VariantSpec {
-        name: "only",
-        about: "",
-    }],
-    ops: &[],
-    invariants: &[],
-    default_geometry: registry::Geometry {
-        levels: 1,
-        entries: 1,
-    },
-    validate: |_, _, _, _| Ok(()),
-    build: |_, _| {
-        Box::new(TwoDescs {
-            desc: [
-                iommu_models::kernel::SpinLock::new("irq_desc->lock"),
-                iommu_models::kernel::SpinLock::new("irq_desc->lock"),
-            ],
-        })
-    },
-};
+static TWO_DESCS: registry::ModelSpec = test_model("two-descs", |_, _| {
+    Box::new(TwoDescs {
+        desc: [
+            iommu_models::kernel::SpinLock::new("irq_desc->lock"),
+            iommu_models::kernel::SpinLock::new("irq_desc->lock"),
+        ],
+    })
+});
 
 #[test]
 fn a_realized_deadlock_names_each_blocked_thread_and_what_it_holds() {
-    let mut sc = load(NO_RECLAIM);
-    sc.model = &TWO_DESCS;
-    sc.variant = "only".into();
-    sc.setup.clear();
-    let nest = |name: &str, first: u64, second: u64| scenario::Thread {
-        name: name.into(),
-        calls: vec![registry::Call {
-            op: "nest",
-            args: vec![first, second],
-            flags: vec![],
-        }],
-        hardware: false,
-    };
-    sc.threads = vec![nest("A", 0, 1), nest("B", 1, 0)];
+    let sc = test_scenario(&TWO_DESCS, &[("nest", &[0, 1]), ("nest", &[1, 0])]);
     for e in [EngineKind::Loom, EngineKind::ShuttlePct] {
         let out = engine::run(&sc, e, &Settings::default());
         let Verdict::Violated(v) = &out.verdict else {
@@ -563,29 +585,12 @@ impl registry::World for ReadVsFree {
     fn finish(&self) {}
 }
 
-static READ_VS_FREE: registry::ModelSpec = registry::ModelSpec {
-    name: "read-vs-free",
-    about: "test model: one read against the free of its frame",
-    seed: "",
-    mirrors: "",
-    variants: &[registry::VariantSpec {
-        name: "only",
-        about: "",
-    }],
-    ops: &[],
-    invariants: &[],
-    default_geometry: registry::Geometry {
-        levels: 1,
-        entries: 1,
-    },
-    validate: |_, _, _, _| Ok(()),
-    build: |_, _| {
-        let pool = iommu_models::kernel::PagePool::new(1, 8);
-        let frame = pool.alloc_pgtable_page().expect("one frame");
-        iommu_models::kernel::write_once(pool.frame(frame).entry(3), 0x5);
-        Box::new(ReadVsFree { pool, frame })
-    },
-};
+static READ_VS_FREE: registry::ModelSpec = test_model("read-vs-free", |_, _| {
+    let pool = iommu_models::kernel::PagePool::new(1, 8);
+    let frame = pool.alloc_pgtable_page().expect("one frame");
+    iommu_models::kernel::write_once(pool.frame(frame).entry(3), 0x5);
+    Box::new(ReadVsFree { pool, frame })
+});
 
 /// Under shuttle an access, its trace event and its KASAN check happen together: the
 /// use-after-free reported is a read that returned the poison the free wrote, never a read
@@ -593,20 +598,7 @@ static READ_VS_FREE: registry::ModelSpec = registry::ModelSpec {
 /// after the access as well as before; with them, the free could run in between.)
 #[test]
 fn shuttle_checks_an_access_at_the_moment_it_happens() {
-    let mut sc = load(NO_RECLAIM);
-    sc.model = &READ_VS_FREE;
-    sc.variant = "only".into();
-    sc.setup.clear();
-    let op = |name: &str, op: &'static str| scenario::Thread {
-        name: name.into(),
-        calls: vec![registry::Call {
-            op,
-            args: vec![],
-            flags: vec![],
-        }],
-        hardware: false,
-    };
-    sc.threads = vec![op("A", "read"), op("B", "free")];
+    let sc = test_scenario(&READ_VS_FREE, &[("read", &[]), ("free", &[])]);
     let mut found = 0;
     for seed in 0..40 {
         let settings = Settings {

@@ -62,6 +62,9 @@ pub enum Variant {
     UnlockedRelease,
     /// Mutant of v6: insert without looking again, so two gets of one page make two bindings.
     NoRecheck,
+    /// v6 with its re-check path fixed: a get that finds a binding inserted meanwhile undoes
+    /// its own mapping and IOVA (v6 deletes `newb` while its fields are still zero).
+    UndoNewb,
     /// `prepare`, and freeing the domain first deactivates the device's MSIs, each under its
     /// `irq_desc->lock`, before it takes `reserved_lock`.
     MaskMsi,
@@ -100,6 +103,10 @@ const VARIANTS: &[VariantSpec] = &[
     VariantSpec {
         name: "no-recheck",
         about: "mutant of v6: insert the new binding without looking again under the lock",
+    },
+    VariantSpec {
+        name: "undo-newb",
+        about: "v6 with the re-check path fixed: undo our own mapping and IOVA when another get inserted first (v6 deletes newb while its fields are still zero)",
     },
     VariantSpec {
         name: "mask-msi",
@@ -236,6 +243,7 @@ fn parse_variant(name: &str) -> Variant {
         "prepare" => Variant::Prepare,
         "unlocked-release" => Variant::UnlockedRelease,
         "no-recheck" => Variant::NoRecheck,
+        "undo-newb" => Variant::UndoNewb,
         "mask-msi" => Variant::MaskMsi,
         "mask-msi-under-lock" => Variant::MaskMsiUnderLock,
         other => panic!("reserved-iova has no variant {other:?}"),
@@ -371,8 +379,13 @@ impl ReservedIova {
 
     /// `delete_reserved_binding(domain, b)`: unmap, free the IOVA, free the binding.
     fn delete_reserved_binding(&self, b: &KBox<Binding>) {
+        self.delete_fields(b.get().iova, b.get().size, b);
+    }
+
+    /// `delete_reserved_binding` of a binding whose `b->iova` and `b->size` read `iova`
+    /// and `size`.
+    fn delete_fields(&self, iova: u64, size: u64, b: &KBox<Binding>) {
         step("delete_reserved_binding: iommu_unmap, free_iova, kfree");
-        let (iova, size) = (b.get().iova, b.get().size);
         iommu_unmap(&self.domain, iova, size);
         if let Some(iovad) = self.iovad() {
             free_iova(iovad.get(), iova >> SHIFT);
@@ -459,9 +472,19 @@ impl ReservedIova {
         self.check_translates(out, addr);
         spin_unlock_irqrestore(g);
         if existing.is_some() {
-            iommu_unmap(&self.domain, iova, sp.binding_size);
-            free_iova(iovad.get(), p_iova.pfn_lo);
-            kfree(&newb);
+            if self.variant == Variant::UndoNewb {
+                step("get: undo our own mapping and IOVA, free newb");
+                iommu_unmap(&self.domain, iova, sp.binding_size);
+                free_iova(iovad.get(), p_iova.pfn_lo);
+                kfree(&newb);
+            } else {
+                // v6: `if (unmap) delete_reserved_binding(domain, newb);` -- but newb's
+                // fields are filled only on the insert path, so here they are still
+                // kzalloc's zeros: iommu_unmap(domain, 0, 0) and free_iova(iovad, 0) do
+                // nothing, and the mapping and IOVA this get made are leaked.
+                step("get: delete_reserved_binding(domain, newb), newb->iova and ->size still 0");
+                self.delete_fields(0, 0, &newb);
+            }
         }
         Ok(out)
     }

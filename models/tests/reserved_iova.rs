@@ -878,6 +878,14 @@ impl Reference {
 /// every step and after `finish`.
 fn run_sequence(variant: Variant, steps: &[Step]) {
     let rec = Arc::new(Recorder::default());
+    // v6 leaves the cookie pointing at the freed iova_domain: the first get, or put of a
+    // reference held, after free_domain reads it (iova_shift) -- a use-after-free, where
+    // the sequence ends.
+    let prepared = matches!(
+        variant,
+        Variant::Prepare | Variant::MaskMsi | Variant::MaskMsiUnderLock
+    );
+    let uaf_expected = std::cell::Cell::new(None::<usize>);
     let r = run_in(&rec, || {
         let w = ReservedIova::new(variant, 16);
         let mut reference = Reference {
@@ -905,6 +913,9 @@ fn run_sequence(variant: Variant, steps: &[Step]) {
             match step {
                 Step::Get(d) => {
                     let pa = DOORBELLS[d];
+                    if reference.freed && !prepared {
+                        uaf_expected.set(Some(i));
+                    }
                     w.run(&call("get", vec![pa, DOORBELL_SIZE]));
                     assert_eq!(rec.violation(), None, "get {pa:#x}");
                     if reference.get_succeeds(pa) {
@@ -924,6 +935,9 @@ fn run_sequence(variant: Variant, steps: &[Step]) {
                         .any(|(&p, &n)| p != pa && n > 0 && pages_of(p) == pages_of(pa));
                     if !own && mate_holds {
                         continue;
+                    }
+                    if own && reference.freed && !prepared {
+                        uaf_expected.set(Some(i));
                     }
                     w.run(&call("put", vec![pa, DOORBELL_SIZE]));
                     assert_eq!(rec.violation(), None, "put {pa:#x}");
@@ -954,6 +968,14 @@ fn run_sequence(variant: Variant, steps: &[Step]) {
         }
         reference.all_put()
     });
+    if let Some(i) = uaf_expected.get() {
+        r.fires(Kind::UseAfterFree, &["iova_domain 0"]);
+        assert!(
+            matches!(steps[i], Step::Get(_) | Step::Put(_)),
+            "{variant:?} {steps:?}: step {i}"
+        );
+        return;
+    }
     if let Err(m) = &r.result {
         panic!(
             "{variant:?} {steps:?}: {m} (violation: {:?})",

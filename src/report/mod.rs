@@ -140,7 +140,10 @@ pub fn describe_event(e: &Event) -> String {
         Op::Alloc => format!("alloc {}", obj(e.obj)),
         Op::Free => format!("free {}", obj(e.obj)),
         Op::AllocFail => "alloc_pgtable_page: -ENOMEM".into(),
-        Op::Call(n) => n.to_string(),
+        Op::Call(n) => match e.obj {
+            Obj::None => n.to_string(),
+            o => format!("{n} {}", obj(o)),
+        },
     }
 }
 

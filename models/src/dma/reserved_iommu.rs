@@ -37,7 +37,7 @@ use std::collections::BTreeMap;
 use crate::check::{raise, Kind};
 use crate::kernel::engine::Ghost;
 use crate::kernel::iommu::{iommu_iova_to_phys, iommu_map, iommu_unmap, IommuDomain};
-use crate::kernel::iova::{alloc_iova, free_iova, iova_dma_addr, IovaDomain};
+use crate::kernel::iova::{alloc_iova, free_iova, iova_dma_addr, iova_shift, IovaDomain};
 use crate::kernel::{
     kfree, kref_get, kref_init, kref_put, kref_read, kzalloc, mutex_lock, mutex_unlock,
     raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once, spin_lock_irqsave,
@@ -400,7 +400,7 @@ impl ReservedIova {
         let Some(iovad) = self.iovad() else {
             return Err(Errno::EINVAL);
         };
-        let sp = Span::of(addr, size, iovad.get().shift);
+        let sp = Span::of(addr, size, iova_shift(iovad.get()));
 
         step("get: find_reserved_binding");
         let g = spin_lock_irqsave(&self.reserved_lock);
@@ -491,9 +491,18 @@ impl ReservedIova {
 
     /// `iommu_put_reserved_iova(domain, iova)` of v6 and its mutants.
     fn put_v6(&self, iova: u64) {
+        // As posted: the shift and the PA are read outside the lock (iovad may be freed
+        // meanwhile), and the binding is looked up by the PA of the IOVA's page.
+        step("put: iova_shift(iovad), iommu_iova_to_phys outside the lock");
+        let Some(iovad) = self.iovad() else {
+            return;
+        };
+        let page_size = 1u64 << iova_shift(iovad.get());
+        let aligned_iova = iova & !(page_size - 1);
+        let aligned_addr = iommu_iova_to_phys(&self.domain, aligned_iova).unwrap_or(0);
         step("put: find_reserved_binding");
         let g = spin_lock_irqsave(&self.reserved_lock);
-        let Some(b) = self.find_by_iova(iova) else {
+        let Some(b) = self.find_reserved_binding(aligned_addr, page_size) else {
             spin_unlock_irqrestore(g);
             return;
         };
@@ -613,12 +622,20 @@ impl ReservedIova {
             }
         }
         step("free_domain: put_iova_domain, kfree(iovad)");
-        let g = spin_lock_irqsave(&self.reserved_lock);
-        if let Some(iovad) = self.iovad() {
-            write_once(&self.cookie, 0);
+        if prepared {
+            let g = spin_lock_irqsave(&self.reserved_lock);
+            if let Some(iovad) = self.iovad() {
+                write_once(&self.cookie, 0);
+                kfree(&iovad);
+            }
+            spin_unlock_irqrestore(g);
+        } else if let Some(iovad) = self.iovad() {
+            // v6: the cookie is read outside the lock, and left pointing at the freed
+            // iova_domain; bindings and mappings are not touched.
+            let g = spin_lock_irqsave(&self.reserved_lock);
             kfree(&iovad);
+            spin_unlock_irqrestore(g);
         }
-        spin_unlock_irqrestore(g);
         if let Some(m) = m {
             mutex_unlock(m);
         }

@@ -30,6 +30,8 @@ pub struct IovaDomain {
     lock: SpinLock,
     /// `iovad->rbroot`: the word every tree operation touches.
     rbroot: Atomic64,
+    /// `iovad->granule`, read by [`iova_shift`].
+    granule: Atomic64,
     /// The tree: pfn_lo -> pfn_hi.
     ranges: Ghost<BTreeMap<u64, u64>>,
     /// `iovad->granule` as a shift (`iova_shift`).
@@ -45,7 +47,8 @@ impl IovaDomain {
     pub fn new(obj: Obj, shadow: Arc<Shadow>, shift: u32, start_pfn: u64, limit_pfn: u64) -> Self {
         IovaDomain {
             lock: SpinLock::new("iova_rbtree_lock"),
-            rbroot: Atomic64::in_allocation(obj, 0, shadow),
+            rbroot: Atomic64::in_allocation(obj, 0, shadow.clone()),
+            granule: Atomic64::in_allocation(obj, 1 << shift, shadow),
             ranges: Ghost::new(BTreeMap::new()),
             shift,
             start_pfn,
@@ -61,6 +64,13 @@ impl IovaDomain {
                 .collect()
         })
     }
+}
+
+/// `iova_shift(iovad)`: `__ffs(iovad->granule)`, a read of the `iova_domain` (so a use of
+/// a freed one is seen).
+#[track_caller]
+pub fn iova_shift(iovad: &IovaDomain) -> u32 {
+    read_once(&iovad.granule).trailing_zeros()
 }
 
 /// `iova_dma_addr(iovad, iova)`.

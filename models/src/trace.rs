@@ -91,6 +91,9 @@ pub struct Event {
     pub obj: Obj,
     /// Where in the model source.
     pub location: &'static Location<'static>,
+    /// Made by the checker's own look at the state (inside [`checking`]), not by the
+    /// kernel code the model follows.
+    pub by_checker: bool,
 }
 
 /// A lock a thread holds or waits for, and where it was taken.
@@ -153,6 +156,8 @@ struct Inner {
     order: Vec<OrderEdge>,
     /// The scenario's names of threads 1, 2, ... (kept across `reset`).
     names: Vec<String>,
+    /// Threads now inside [`checking`].
+    checking: std::collections::BTreeSet<usize>,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -190,6 +195,7 @@ impl Recorder {
             g.held.clear();
             g.waiting.clear();
             g.atomic.clear();
+            g.checking.clear();
         })
     }
 
@@ -353,13 +359,26 @@ pub fn record(op: Op, obj: Obj) {
     let location = Location::caller();
     let thread = crate::kernel::engine::thread_index();
     crate::kernel::engine::with_recorder(|r| {
+        let by_checker = r.inner.with(|g| g.checking.contains(&thread));
         r.push(Event {
             thread,
             op,
             obj,
             location,
+            by_checker,
         })
     });
+}
+
+/// Run `f`, a check of the model's state made from inside a thread (the IOVA a get returns
+/// translates to its PA): its reads are still scheduling points, but reports mark them as
+/// the checker's, not the kernel code's.
+pub fn checking<R>(f: impl FnOnce() -> R) -> R {
+    let thread = crate::kernel::engine::thread_index();
+    crate::kernel::engine::with_recorder(|r| r.inner.with(|g| g.checking.insert(thread)));
+    let out = f();
+    crate::kernel::engine::with_recorder(|r| r.inner.with(|g| g.checking.remove(&thread)));
+    out
 }
 
 /// A narrative step, in the words of the seed thread (`A1 check all PTEs empty`).

@@ -1184,3 +1184,33 @@ fn disjoint_multi_page_bindings_are_silent() {
         .silent();
     }
 }
+
+#[test]
+fn the_checkers_own_reads_are_marked_and_the_kernels_are_not() {
+    let rec = Arc::new(Recorder::default());
+    run_in(&rec, || {
+        ReservedIova::new(Variant::V6, 16).run(&call("get", vec![DOORBELLS[0], DOORBELL_SIZE]))
+    })
+    .silent();
+    let pte = |e: &&iommu_models::trace::Event| {
+        matches!(
+            e.obj,
+            Obj::Object {
+                class: "domain pte",
+                ..
+            }
+        )
+    };
+    let events = rec.events();
+    // iommu_map reads and writes the PTE; the check that the IOVA translates reads it again.
+    let (checker, kernel): (Vec<_>, Vec<_>) = events.iter().filter(pte).partition(|e| e.by_checker);
+    assert!(
+        kernel.iter().any(|e| matches!(e.op, Op::Store(_))),
+        "{kernel:?}"
+    );
+    assert!(kernel.iter().all(|e| !e.by_checker));
+    assert_eq!(checker.len(), 1, "{checker:?}");
+    assert!(matches!(checker[0].op, Op::Load(_)));
+    // Outside the check, nothing is marked.
+    assert!(events.iter().filter(|e| e.by_checker).all(|e| pte(&e)));
+}

@@ -113,8 +113,17 @@ fn obj(o: Obj) -> String {
     iommu_models::kernel::kasan::describe(o)
 }
 
-/// One kernel event in words.
+/// One kernel event in words; the checker's own reads say so.
 pub fn describe_event(e: &Event) -> String {
+    let text = describe_op(e);
+    if e.by_checker {
+        format!("(check) {text}")
+    } else {
+        text
+    }
+}
+
+fn describe_op(e: &Event) -> String {
     match &e.op {
         Op::Step(s) => s.to_string(),
         Op::Load(v) => format!("read {} = {}", obj(e.obj), value(*v)),

@@ -44,7 +44,7 @@ use crate::kernel::{
     spin_unlock_irqrestore, write_once, Atomic64, Errno, Gfp, KBox, Kref, Mutex, Slab, SpinLock,
 };
 use crate::registry::{Call, Geometry, ModelSpec, OpSpec, Refusal, VariantSpec, World};
-use crate::trace::{step, Obj};
+use crate::trace::{checking, step, Obj};
 
 /// The variants of this model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -699,7 +699,7 @@ impl ReservedIova {
     /// The IOVA a get returns, plus the offset, translates to the requested PA. Checked under
     /// `reserved_lock`, where the get takes effect.
     fn check_translates(&self, iova: u64, addr: u64) {
-        match iommu_iova_to_phys(&self.domain, iova) {
+        match checking(|| iommu_iova_to_phys(&self.domain, iova)) {
             Some(pa) if pa == addr => {}
             got => raise(
                 Kind::LostMapping,

@@ -29,7 +29,7 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     ("reserved-iova/get-atomic-prepare", 290),
     ("reserved-iova/get-vs-free-domain-prepare", 76),
     ("reserved-iova/get-vs-last-put-v6", 77),
-    ("reserved-iova/lock-order-mask-msi", 640),
+    ("reserved-iova/lock-order-mask-msi", 34),
     ("reserved-iova/two-gets-undo-newb", 1600),
     ("vtd-first-level/populate-race-cmpxchg", 60),
     ("vtd-first-level/populate-race-rfc", 61),

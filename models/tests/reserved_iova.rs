@@ -881,10 +881,7 @@ fn run_sequence(variant: Variant, steps: &[Step]) {
     // v6 leaves the cookie pointing at the freed iova_domain: the first get, or put of a
     // reference held, after free_domain reads it (iova_shift) -- a use-after-free, where
     // the sequence ends.
-    let prepared = matches!(
-        variant,
-        Variant::Prepare | Variant::MaskMsi | Variant::MaskMsiUnderLock
-    );
+    let prepared = variant.prepared();
     let uaf_expected = std::cell::Cell::new(None::<usize>);
     let r = run_in(&rec, || {
         let w = ReservedIova::new(variant, 16);

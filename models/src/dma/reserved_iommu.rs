@@ -71,14 +71,23 @@ pub enum Variant {
     /// Mutant of `mask-msi`: deactivates the MSIs while holding `reserved_lock`, the reverse
     /// of `msi_domain_activate`'s order.
     MaskMsiUnderLock,
+    /// Mutant of `mask-msi`: masks only the vectors whose message already reads nonzero,
+    /// without their lock, and leaves the others unmasked: an activate just after that read
+    /// points its message at a doorbell free_domain then unmaps.
+    MaskMsiRacy,
 }
 
 impl Variant {
     /// Maps in a prepare step; activate only looks up.
-    fn prepared(self) -> bool {
+    pub fn prepared(self) -> bool {
+        self == Variant::Prepare || self.masks_msis()
+    }
+
+    /// Freeing the domain masks the device's MSIs first (`mask-msi*`).
+    pub fn masks_msis(self) -> bool {
         matches!(
             self,
-            Variant::Prepare | Variant::MaskMsi | Variant::MaskMsiUnderLock
+            Variant::MaskMsi | Variant::MaskMsiUnderLock | Variant::MaskMsiRacy
         )
     }
 }
@@ -111,6 +120,10 @@ const VARIANTS: &[VariantSpec] = &[
     VariantSpec {
         name: "mask-msi",
         about: "prepare, and free_domain first deactivates the device's MSIs, each under irq_desc->lock, then takes reserved_lock",
+    },
+    VariantSpec {
+        name: "mask-msi-racy",
+        about: "mutant of mask-msi: masks only the vectors whose message already reads nonzero, so an activate just after that read re-arms one",
     },
     VariantSpec {
         name: "mask-msi-under-lock",
@@ -170,6 +183,7 @@ pub const MODEL: ModelSpec = ModelSpec {
         ("sleep-in-atomic", "no sleeping call under reserved_lock or in msi_domain_activate"),
         ("deadlock", "no realized deadlock"),
         ("lock-order", "no lock-order inversion across executions"),
+        ("invariant", "mask-msi*: after free_domain, no MSI message targets the reserved window"),
     ],
     // The reserved window is one table of pages: levels are not used by this model.
     default_geometry: Geometry {
@@ -196,6 +210,8 @@ pub struct Binding {
 pub struct IrqDesc {
     lock: SpinLock,
     msg: Atomic64,
+    /// Masked for teardown (`mask-msi*`): activate leaves it alone. Under `lock`.
+    masked: Ghost<bool>,
 }
 
 /// MSI vectors of the device: thread `t` of a scenario (0 is setup) activates vector `t`.
@@ -246,6 +262,7 @@ fn parse_variant(name: &str) -> Variant {
         "undo-newb" => Variant::UndoNewb,
         "mask-msi" => Variant::MaskMsi,
         "mask-msi-under-lock" => Variant::MaskMsiUnderLock,
+        "mask-msi-racy" => Variant::MaskMsiRacy,
         other => panic!("reserved-iova has no variant {other:?}"),
     }
 }
@@ -316,6 +333,7 @@ impl ReservedIova {
                         },
                         0,
                     ),
+                    masked: Ghost::new(false),
                 })
                 .collect(),
             bindings: Ghost::new(Vec::new()),
@@ -604,7 +622,7 @@ impl ReservedIova {
     fn free_domain(&self) {
         let prepared = self.variant.prepared();
         let m = prepared.then(|| mutex_lock(&self.reserved_mutex));
-        if self.variant == Variant::MaskMsi {
+        if matches!(self.variant, Variant::MaskMsi | Variant::MaskMsiRacy) {
             self.mask_msis();
         }
         if prepared {
@@ -642,18 +660,35 @@ impl ReservedIova {
         self.reference.with(|r| r.freed = true);
     }
 
-    /// `mask-msi*`: before the doorbells are unmapped, mask every activated MSI of the
-    /// device (for_each_msi_entry), each under its `irq_desc->lock`, so that no message
-    /// still points at a reserved IOVA.
+    /// `mask-msi*`: before the doorbells are unmapped, mask every MSI of the device
+    /// (for_each_msi_entry), each under its `irq_desc->lock`: clear its message and leave
+    /// it masked, so that no activate can point it at a reserved IOVA again.
     fn mask_msis(&self) {
         for desc in &self.irqs {
-            if read_once(&desc.msg) == 0 {
+            if self.variant == Variant::MaskMsiRacy && read_once(&desc.msg) == 0 {
                 continue;
             }
-            step("free_domain: mask an activated MSI");
+            step("free_domain: mask an MSI");
             let g = raw_spin_lock_irqsave(&desc.lock);
+            desc.masked.with(|m| *m = true);
             write_once(&desc.msg, 0);
             raw_spin_unlock_irqrestore(g);
+        }
+    }
+
+    /// `mask-msi*`, after the domain is freed: no MSI message still targets the reserved
+    /// window, where the device's next MSI write would fault.
+    fn check_msis_masked(&self) {
+        for (vector, desc) in self.irqs.iter().enumerate() {
+            let iova = checking(|| read_once(&desc.msg));
+            if iova != 0 {
+                raise(
+                    Kind::Invariant,
+                    format!(
+                        "MSI vector {vector} still targets IOVA {iova:#x} after free_domain unmapped the doorbells"
+                    ),
+                );
+            }
         }
     }
 
@@ -671,7 +706,9 @@ impl ReservedIova {
         let desc = self.irq_desc();
         step("msi_domain_activate");
         let g = raw_spin_lock_irqsave(&desc.lock);
-        if let Some(iova) = self.run_get(addr, size) {
+        if desc.masked.with(|m| *m) {
+            step("msi_domain_activate: masked for teardown, nothing to do");
+        } else if let Some(iova) = self.run_get(addr, size) {
             write_once(&desc.msg, iova);
         }
         raw_spin_unlock_irqrestore(g);
@@ -804,6 +841,9 @@ impl ReservedIova {
         }
         if self.reference.with(|r| r.freed) {
             self.iovad_cache.check_no_leak("the domain was freed");
+            if self.variant.masks_msis() {
+                self.check_msis_masked();
+            }
         }
     }
 }
@@ -853,7 +893,7 @@ fn validate(
         };
         if c.op == "prepare" && !parse_variant(variant).prepared() {
             return refuse(format!(
-                "variant {variant} has no prepare step; expected variant \"prepare\", \"mask-msi\" or \"mask-msi-under-lock\""
+                "variant {variant} has no prepare step; expected variant \"prepare\" or one of the mask-msi* variants"
             ));
         }
         if matches!(c.op, "get" | "put" | "prepare") {

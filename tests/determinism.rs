@@ -200,12 +200,22 @@ fn reclaim_race_under_loom_is_byte_identical_and_tells_the_race() {
 fn reclaim_race_under_shuttle_pct_is_byte_identical_and_tells_the_race() {
     let sc = load(RECLAIM_RACE);
     // The race ends in a use-after-free or a lost mapping, whichever way B's write falls
-    // (the scenario accepts both). Measured: PCT's seed 1 meets the use-after-free, which
-    // is the story this test reads; the default seed meets the lost mapping.
-    let seed1 = Settings {
-        seed: 1,
-        ..Settings::default()
-    };
+    // (the scenario accepts both); which one a seed meets changes with the model's
+    // scheduling points. This test reads the use-after-free story: take the first seed
+    // (the default, then 1, 2, ...) that meets it.
+    let seed1 = std::iter::once(Settings::default().seed)
+        .chain(1..64)
+        .map(|seed| Settings {
+            seed,
+            ..Settings::default()
+        })
+        .find(|s| {
+            matches!(
+                engine::run(&sc, EngineKind::ShuttlePct, s).verdict,
+                Verdict::Violated(ref v) if v.kind == iommu_models::check::Kind::UseAfterFree
+            )
+        })
+        .expect("some seed meets the use-after-free");
     let (text, json, verdict) = twice_with(&sc, EngineKind::ShuttlePct, &seed1);
     assert_eq!(verdict, "violated");
     assert_tells_the_reclaim_race(&text, &json, "shuttle-pct");

@@ -708,3 +708,42 @@ fn loom_message_passing_without_smp_wmb_sees_stale_data() {
         .iter()
         .any(|e| e.thread == 1 && e.op == Op::Store(42) && e.obj == Obj::Named("data")));
 }
+
+// ---------------------------------------------------------------- page reuse across threads
+
+/// A frees a frame while B allocates one (LIFO, so B may get A's) and fills it: whatever the
+/// interleaving, B's frame holds what B wrote, never the poison of A's free. (The pool used
+/// to put a frame on the free list before poisoning it, so B could get it in between.)
+#[test]
+fn a_reused_frame_holds_its_new_owners_data() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = None;
+    builder.check(|| {
+        let rec = Arc::new(Recorder::default());
+        enter(Context {
+            engine: Engine::Loom,
+            recorder: rec,
+        });
+        let pool = Arc::new(PagePool::new(2, 2));
+        let f = pool.alloc_pgtable_page().unwrap();
+        let freer = {
+            let pool = pool.clone();
+            spawn(1, move || pool.free_pgtable_page(f))
+        };
+        let (tx, rx) = mpsc::channel();
+        let owner = {
+            let pool = pool.clone();
+            spawn(2, move || {
+                let g = pool.alloc_pgtable_page().unwrap();
+                write_once(pool.frame(g).entry(0), 0x7);
+                tx.send(g).unwrap();
+            })
+        };
+        freer.join();
+        owner.join();
+        let g = rx.recv().unwrap();
+        assert_eq!(read_once(pool.frame(g).entry(0)), 0x7, "frame {g}");
+        assert_eq!(read_once(pool.frame(g).entry(1)), 0, "frame {g}");
+        leave();
+    });
+}

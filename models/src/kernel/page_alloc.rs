@@ -6,13 +6,18 @@
 //! `free_pgtable_page` poisons it again and marks its shadow freed, so every later access is
 //! a `use-after-free` (see [`crate::kernel::kasan`]). Freed frames are reused last-in
 //! first-out, as the per-cpu page lists do, so a recycled frame is the common case.
-//! The allocator's own bookkeeping is ghost state: it is not what these models check.
+//! The allocator's own bookkeeping is ghost state: it is not what these models check. But
+//! as the zone lock and per-cpu lists do in the kernel, a free happens before the
+//! allocation that reuses the frame: one engine word, read-modify-written (AcqRel) by every
+//! allocation and free, orders them. Without it loom could order the new owner's zeroing
+//! before the old owner's poisoning and report an uninitialised read that cannot happen.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::check::{raise, Kind};
 use crate::kernel::atomic::Atomic64;
-use crate::kernel::engine::Ghost;
+use crate::kernel::engine::{Ghost, RawAtomic};
 use crate::kernel::kasan::{AllocState, Shadow, PAGE_POISON};
 use crate::trace::{record, Obj, Op};
 
@@ -52,6 +57,8 @@ struct Book {
 pub struct PagePool {
     frames: Vec<Frame>,
     book: Ghost<Book>,
+    /// The allocator's synchronisation (the zone lock, in effect); not traced.
+    order: RawAtomic,
 }
 
 impl PagePool {
@@ -75,6 +82,7 @@ impl PagePool {
         PagePool {
             frames,
             book: Ghost::new(Book::default()),
+            order: RawAtomic::new(0),
         }
     }
 
@@ -123,6 +131,8 @@ impl PagePool {
             return None;
         };
         let f = &self.frames[n as usize];
+        // After the previous owner's free (and its poisoning), before our zeroing.
+        self.order.fetch_add(1, Ordering::AcqRel);
         f.shadow.allocate();
         record(Op::Alloc, Obj::Frame(n));
         for e in f.entries.iter() {
@@ -143,10 +153,13 @@ impl PagePool {
             );
         }
         f.shadow.free();
-        self.book.with(|b| b.free.push(n));
         for e in f.entries.iter() {
             e.fill(PAGE_POISON);
         }
+        // The poisoning happens before the next owner's allocation: publish, then put the
+        // frame on the free list (ghost, so no allocation can take it before this point).
+        self.order.fetch_add(1, Ordering::AcqRel);
+        self.book.with(|b| b.free.push(n));
     }
 
     /// Frames allocated and not freed (checked for leaks at teardown).

@@ -427,7 +427,8 @@ impl FirstLevel {
             reclaim,
         };
         self.mmunmap_range(self.pgd, top, 0, &u, &mut freelist);
-        // dma_free_pagelist(freelist), after the IOTLB flush.
+        // dma_free_pagelist(freelist). The kernel flushes the IOTLB and paging-structure
+        // caches first; the model has no IOMMU caches, so nothing is flushed here.
         for f in freelist {
             step(format!("A3 reclaim the page (frame {f})"));
             self.pool.free_pgtable_page(f);

@@ -29,6 +29,7 @@
 //! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
 //! | `kzalloc`/`kfree` | ghost shadow per object | same | same | allocation never sleeps for real |
 //! | page allocator | ghost bookkeeping, LIFO reuse, `PAGE_POISON` on free | same | same | allocator-internal races are not modelled |
+//! | IOMMU caches (IOTLB, paging-structure caches), `domain_flush_cache` | not modelled: the walker reads memory coherently, no flush exists | same | same | a bug that needs a stale cached entry is not seen; a walk racing a reclaim is reported even where the kernel's flush-before-free would make it safe |
 //! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |
 //!
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory

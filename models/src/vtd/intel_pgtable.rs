@@ -393,6 +393,17 @@ impl FirstLevel {
             }
             let child = self.frame_of(v);
             let child_base = base + idx as u64 * span;
+            if self.variant == Variant::Cmpxchg
+                && self.may_reclaim(level, child_base, start, end, reclaim)
+            {
+                // dma_pte_clear_level: "These suborbinate page tables are going away
+                // entirely. Don't bother to clear them": list them, then clear the PDE.
+                step(format!("dma_pte_list_pagetables under L{level}[{idx}]"));
+                self.list_pagetables(child, level - 1, freelist);
+                step(format!("A2 clear the up-level PDE L{level}[{idx}]"));
+                write_once(entry, 0);
+                continue;
+            }
             self.mmunmap_range(child, level - 1, child_base, u, freelist);
             if !self.may_reclaim(level, child_base, start, end, reclaim) {
                 continue;
@@ -410,6 +421,22 @@ impl FirstLevel {
             step(format!("A2 clear the up-level PDE L{level}[{idx}]"));
             write_once(entry, 0);
             freelist.push(child);
+        }
+    }
+
+    /// `dma_pte_list_pagetables`: table `frame` at `level` and every table below it, onto
+    /// `freelist`, without clearing them.
+    fn list_pagetables(&self, frame: u32, level: u32, freelist: &mut Vec<u32>) {
+        freelist.push(frame);
+        if level == 1 {
+            return;
+        }
+        let table = self.pool.frame(frame);
+        for i in 0..table.len() {
+            let v = read_once_dep(table.entry(i));
+            if pte::present(v) {
+                self.list_pagetables(self.frame_of(v), level - 1, freelist);
+            }
         }
     }
 

@@ -158,6 +158,8 @@ struct Inner {
     names: Vec<String>,
     /// Threads now inside [`checking`].
     checking: std::collections::BTreeSet<usize>,
+    /// Per thread: the step label it recorded last in this execution.
+    steps: std::collections::BTreeMap<usize, Cow<'static, str>>,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -186,6 +188,31 @@ impl Recorder {
         }
     }
 
+    /// `thread` `verb` (`takes`, `waits for`) `lock` while holding `held`, as lock-order and
+    /// deadlock messages lay it out: each lock on its own line, with how, where and in which
+    /// step it was taken on the next.
+    pub fn describe_wait(
+        &self,
+        thread: usize,
+        verb: &str,
+        lock: &HeldLock,
+        held: &[HeldLock],
+    ) -> String {
+        let mut s = format!(
+            "{} {verb} {}\n    {}",
+            self.thread_name(thread),
+            lock.name,
+            lock.taken()
+        );
+        if held.is_empty() {
+            s += "\n  holding nothing";
+        }
+        for h in held {
+            s += &format!("\n  while holding {}\n    {}", h.name, h.taken());
+        }
+        s
+    }
+
     /// Forget the previous execution (engines reuse one recorder per run).
     pub fn reset(&self) {
         self.inner.with(|g| {
@@ -196,12 +223,19 @@ impl Recorder {
             g.waiting.clear();
             g.atomic.clear();
             g.checking.clear();
+            g.steps.clear();
         })
     }
 
-    /// Append an event.
-    pub fn push(&self, e: Event) {
-        self.inner.with(|g| g.events.push(e));
+    /// Append an event (of the thread's, marked as the checker's inside [`checking`]).
+    pub fn push(&self, mut e: Event) {
+        self.inner.with(|g| {
+            e.by_checker = g.checking.contains(&e.thread);
+            if let Op::Step(label) = &e.op {
+                g.steps.insert(e.thread, label.clone());
+            }
+            g.events.push(e)
+        });
     }
 
     /// Number of events so far.
@@ -235,12 +269,7 @@ impl Recorder {
 
     /// The step label `thread` recorded last in this execution.
     pub fn last_step(&self, thread: usize) -> Option<Cow<'static, str>> {
-        self.inner.with(|g| {
-            g.events.iter().rev().find_map(|e| match &e.op {
-                Op::Step(label) if e.thread == thread => Some(label.clone()),
-                _ => None,
-            })
-        })
+        self.inner.with(|g| g.steps.get(&thread).cloned())
     }
 
     /// Locks `thread` holds, innermost last.
@@ -359,13 +388,12 @@ pub fn record(op: Op, obj: Obj) {
     let location = Location::caller();
     let thread = crate::kernel::engine::thread_index();
     crate::kernel::engine::with_recorder(|r| {
-        let by_checker = r.inner.with(|g| g.checking.contains(&thread));
         r.push(Event {
             thread,
             op,
             obj,
             location,
-            by_checker,
+            by_checker: false,
         })
     });
 }

@@ -231,22 +231,11 @@ pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
         return Verdict::Violated(v);
     }
     if msg.contains("deadlock") {
-        // One block per blocked thread, laid out as lock-order messages are: the lock and
-        // the call and place of each acquisition on lines of their own.
+        // One block per blocked thread, laid out as lock-order messages are.
         let mut message = String::from("deadlock: every thread left is blocked");
         for (t, wants, held) in recorder.blocked() {
-            message += &format!(
-                "\n{} waits for {}\n    {}",
-                recorder.thread_name(t),
-                wants.name,
-                wants.taken()
-            );
-            if held.is_empty() {
-                message += "\n  holding nothing";
-            }
-            for h in &held {
-                message += &format!("\n  while holding {}\n    {}", h.name, h.taken());
-            }
+            message += "\n";
+            message += &recorder.describe_wait(t, "waits for", &wants, &held);
         }
         return Verdict::Violated(Violation {
             kind: Kind::Deadlock,

@@ -232,7 +232,8 @@ fn search(out: &Outcome) -> String {
 }
 
 /// For each load in `trace` (of a page-table entry, a named word or an object's field) that
-/// did not return the latest write to it in trace order (a weak-memory read, as loom explores them), the note to print beside it.
+/// did not return the latest write to it in trace order (a weak-memory read, as loom
+/// explores them), the note to print beside it.
 ///
 /// Allocation zeroes a frame and free poisons it, as the page allocator does.
 fn stale_reads(trace: &[Event], name_of: &dyn Fn(usize) -> String) -> Vec<Option<String>> {

@@ -148,11 +148,16 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
-        let start = span.start.min(self.text.len());
-        let before = &self.text[..start];
+    /// 1-based line and column of byte `offset`.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ScenarioError {
+        let (line, col) = self.line_col(span.start);
         ScenarioError {
             file: self.file.to_path_buf(),
             line,
@@ -306,7 +311,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             message += &format!(
                 " (the other is {who}'s {:?}, line {})",
                 other.get_ref(),
-                cx.err(other.span(), "").line
+                cx.line_col(other.span().start).0
             );
         }
         return Err(cx.err(op_at(r.thread, r.op).span(), message));

@@ -620,44 +620,50 @@ impl ReservedIova {
 
     /// `iommu_free_reserved_iova_domain(domain)`.
     fn free_domain(&self) {
-        let prepared = self.variant.prepared();
-        let m = prepared.then(|| mutex_lock(&self.reserved_mutex));
-        if matches!(self.variant, Variant::MaskMsi | Variant::MaskMsiRacy) {
-            self.mask_msis();
+        if self.variant.prepared() {
+            self.free_domain_prepared();
+        } else {
+            self.free_domain_v6();
         }
-        if prepared {
-            // Pages stay until the domain is freed: unlink every binding under the lock,
-            // then delete them.
-            step("free_domain: unlink every binding, then delete them");
-            let g = spin_lock_irqsave(&self.reserved_lock);
-            if self.variant == Variant::MaskMsiUnderLock {
-                self.mask_msis();
-            }
-            let all = self.bindings.with(std::mem::take);
-            spin_unlock_irqrestore(g);
-            for b in &all {
-                self.delete_reserved_binding(b);
-            }
-        }
+        self.reference.with(|r| r.freed = true);
+    }
+
+    /// v6: the cookie is read outside the lock, the iova_domain freed under it, and the
+    /// cookie left pointing at it; bindings and mappings are not touched.
+    fn free_domain_v6(&self) {
         step("free_domain: put_iova_domain, kfree(iovad)");
-        if prepared {
-            let g = spin_lock_irqsave(&self.reserved_lock);
-            if let Some(iovad) = self.iovad() {
-                write_once(&self.cookie, 0);
-                kfree(&iovad);
-            }
-            spin_unlock_irqrestore(g);
-        } else if let Some(iovad) = self.iovad() {
-            // v6: the cookie is read outside the lock, and left pointing at the freed
-            // iova_domain; bindings and mappings are not touched.
+        if let Some(iovad) = self.iovad() {
             let g = spin_lock_irqsave(&self.reserved_lock);
             kfree(&iovad);
             spin_unlock_irqrestore(g);
         }
-        if let Some(m) = m {
-            mutex_unlock(m);
+    }
+
+    /// `prepare` and `mask-msi*`: under `reserved_mutex`, (mask the MSIs,) unlink every
+    /// binding under the lock, delete them, then free the iova_domain and clear the cookie.
+    fn free_domain_prepared(&self) {
+        let m = mutex_lock(&self.reserved_mutex);
+        if matches!(self.variant, Variant::MaskMsi | Variant::MaskMsiRacy) {
+            self.mask_msis();
         }
-        self.reference.with(|r| r.freed = true);
+        step("free_domain: unlink every binding, then delete them");
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        if self.variant == Variant::MaskMsiUnderLock {
+            self.mask_msis();
+        }
+        let all = self.bindings.with(std::mem::take);
+        spin_unlock_irqrestore(g);
+        for b in &all {
+            self.delete_reserved_binding(b);
+        }
+        step("free_domain: put_iova_domain, kfree(iovad)");
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        if let Some(iovad) = self.iovad() {
+            write_once(&self.cookie, 0);
+            kfree(&iovad);
+        }
+        spin_unlock_irqrestore(g);
+        mutex_unlock(m);
     }
 
     /// `mask-msi*`: before the doorbells are unmapped, mask every MSI of the device

@@ -15,14 +15,7 @@ use crate::trace::{record, HeldLock, Obj, Op, OrderEdge, Recorder};
 /// One order, as lockdep prints it: who took which lock under which, and where each was
 /// taken. Lines are separated by `\n`; reports keep them.
 fn describe_edge(r: &Recorder, verb: &str, e: &OrderEdge) -> String {
-    format!(
-        "{} {verb} {}\n    {}\n  while holding {}\n    {}",
-        r.thread_name(e.thread),
-        e.to.name,
-        e.to.taken(),
-        e.from.name,
-        e.from.taken()
-    )
+    r.describe_wait(e.thread, verb, &e.to, std::slice::from_ref(&e.from))
 }
 
 /// Take `raw` as `how` (`spin_lock_irqsave`), checking the lock order first.

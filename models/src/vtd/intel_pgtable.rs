@@ -393,9 +393,8 @@ impl FirstLevel {
             }
             let child = self.frame_of(v);
             let child_base = base + idx as u64 * span;
-            if self.variant == Variant::Cmpxchg
-                && self.may_reclaim(level, child_base, start, end, reclaim)
-            {
+            let reclaim_child = self.may_reclaim(level, child_base, start, end, reclaim);
+            if reclaim_child && self.variant == Variant::Cmpxchg {
                 // dma_pte_clear_level: "These suborbinate page tables are going away
                 // entirely. Don't bother to clear them": list them, then clear the PDE.
                 step(format!("dma_pte_list_pagetables under L{level}[{idx}]"));
@@ -405,18 +404,16 @@ impl FirstLevel {
                 continue;
             }
             self.mmunmap_range(child, level - 1, child_base, u, freelist);
-            if !self.may_reclaim(level, child_base, start, end, reclaim) {
+            if !reclaim_child {
                 continue;
             }
-            if self.variant != Variant::Cmpxchg {
-                // mmunmap_pte_range: "Add page to free list if all entries are empty."
-                step("A1 check all PTEs empty");
-                let table = self.pool.frame(child);
-                let empty = (0..table.len()).all(|i| !pte::present(read_once(table.entry(i))));
-                if !empty {
-                    step("A1 not empty: keep the table");
-                    continue;
-                }
+            // mmunmap_pte_range: "Add page to free list if all entries are empty."
+            step("A1 check all PTEs empty");
+            let table = self.pool.frame(child);
+            let empty = (0..table.len()).all(|i| !pte::present(read_once(table.entry(i))));
+            if !empty {
+                step("A1 not empty: keep the table");
+                continue;
             }
             step(format!("A2 clear the up-level PDE L{level}[{idx}]"));
             write_once(entry, 0);

@@ -19,12 +19,21 @@ fn load(p: &str) -> Scenario {
     scenario::load(Path::new(p)).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Run, build and render: (text, json, verdict name).
-fn render(sc: &Scenario, engine: EngineKind) -> (String, String, &'static str) {
-    render_with(sc, engine, &Settings::default())
+/// Every scenario under scenarios/.
+fn all_scenarios() -> Vec<Scenario> {
+    check::load_all(&[PathBuf::from("scenarios")]).unwrap_or_else(|errs| {
+        panic!(
+            "{}",
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
 }
 
-fn render_with(
+/// Run, build and render: (text, json, verdict name).
+fn render(
     sc: &Scenario,
     engine: EngineKind,
     settings: &Settings,
@@ -39,17 +48,9 @@ fn render_with(
 }
 
 /// Render twice and require byte-identical output; returns the first.
-fn twice(sc: &Scenario, engine: EngineKind) -> (String, String, &'static str) {
-    twice_with(sc, engine, &Settings::default())
-}
-
-fn twice_with(
-    sc: &Scenario,
-    engine: EngineKind,
-    settings: &Settings,
-) -> (String, String, &'static str) {
-    let a = render_with(sc, engine, settings);
-    let b = render_with(sc, engine, settings);
+fn twice(sc: &Scenario, engine: EngineKind, settings: &Settings) -> (String, String, &'static str) {
+    let a = render(sc, engine, settings);
+    let b = render(sc, engine, settings);
     assert_eq!(
         a.0,
         b.0,
@@ -183,7 +184,7 @@ fn assert_tells_the_reclaim_race(text: &str, json: &str, what: &str) {
 #[test]
 fn reclaim_race_under_loom_is_byte_identical_and_tells_the_race() {
     let sc = load(RECLAIM_RACE);
-    let (text, json, verdict) = twice(&sc, EngineKind::Loom);
+    let (text, json, verdict) = twice(&sc, EngineKind::Loom, &Settings::default());
     assert_eq!(verdict, "violated");
     assert_tells_the_reclaim_race(&text, &json, "loom");
     assert!(text.contains("replay: iommu-mc explore"), "{text}");
@@ -216,7 +217,7 @@ fn reclaim_race_under_shuttle_pct_is_byte_identical_and_tells_the_race() {
             )
         })
         .expect("some seed meets the use-after-free");
-    let (text, json, verdict) = twice_with(&sc, EngineKind::ShuttlePct, &seed1);
+    let (text, json, verdict) = twice(&sc, EngineKind::ShuttlePct, &seed1);
     assert_eq!(verdict, "violated");
     assert_tells_the_reclaim_race(&text, &json, "shuttle-pct");
     // The replay line carries the schedule (wrapped to 72 columns in the text).
@@ -236,7 +237,7 @@ fn reclaim_race_under_shuttle_pct_is_byte_identical_and_tells_the_race() {
 fn holding_scenario_reports_are_byte_identical() {
     let sc = load(HOLDING);
     for e in [EngineKind::Loom, EngineKind::ShuttlePct] {
-        let (text, json, verdict) = twice(&sc, e);
+        let (text, json, verdict) = twice(&sc, e, &Settings::default());
         assert_eq!(verdict, "holds", "{}", e.name());
         assert_email_text(&text, e.name());
         assert!(text.contains("replay: "), "{text}");
@@ -249,20 +250,12 @@ fn holding_scenario_reports_are_byte_identical() {
 
 #[test]
 fn every_scenario_report_is_deterministic_and_plain_ascii() {
-    let all = check::load_all(&[PathBuf::from("scenarios")]).unwrap_or_else(|errs| {
-        panic!(
-            "{}",
-            errs.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
+    let all = all_scenarios();
     let mut n = 0;
     for sc in &all {
         for &e in &sc.expect.engines {
             let what = format!("{} under {}", sc.id(), e.name());
-            let (text, _, verdict) = twice(sc, e);
+            let (text, _, verdict) = twice(sc, e, &Settings::default());
             assert_email_text(&text, &what);
             if verdict == "violated" {
                 assert!(text.contains("  ^ "), "{what}: no ^ mark:\n{text}");
@@ -278,19 +271,11 @@ fn every_scenario_report_is_deterministic_and_plain_ascii() {
 /// every offending line.
 #[test]
 fn every_report_line_fits_72_columns() {
-    let all = check::load_all(&[PathBuf::from("scenarios")]).unwrap_or_else(|errs| {
-        panic!(
-            "{}",
-            errs.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    });
+    let all = all_scenarios();
     let mut wide = Vec::new();
     for sc in &all {
         for &e in &sc.expect.engines {
-            let (text, _, _) = render(sc, e);
+            let (text, _, _) = render(sc, e, &Settings::default());
             wide.extend(too_wide(&text, &format!("{}.{}.txt", sc.id(), e.name())));
         }
     }

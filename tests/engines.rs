@@ -50,6 +50,22 @@ fn kind(v: &Verdict) -> Kind {
     }
 }
 
+/// Why a `holds` is bounded; panics on any other verdict.
+fn bounded(v: &Verdict) -> &str {
+    match v {
+        Verdict::Holds(Coverage::Bounded(why)) => why,
+        other => panic!("expected holds (bounded), got {}", judge::describe(other)),
+    }
+}
+
+/// Why a run was inconclusive; panics on any other verdict.
+fn inconclusive(v: &Verdict) -> &str {
+    match v {
+        Verdict::Inconclusive(why) => why,
+        other => panic!("expected inconclusive, got {}", judge::describe(other)),
+    }
+}
+
 fn bound(b: usize) -> Settings {
     Settings {
         preemption_bound: Some(b),
@@ -104,10 +120,8 @@ fn shuttle_holds_carries_no_schedule_and_says_it_is_bounded() {
         ..Settings::default()
     };
     let out = engine::run(&sc, EngineKind::ShuttlePct, &s);
-    match &out.verdict {
-        Verdict::Holds(Coverage::Bounded(why)) => assert!(why.contains("50 PCT"), "{why}"),
-        v => panic!("expected holds (bounded), got {}", judge::describe(v)),
-    }
+    let why = bounded(&out.verdict);
+    assert!(why.contains("50 PCT"), "{why}");
     assert_eq!(out.executions, 50);
     assert!(out.schedule.is_none());
     assert!(out.trace.is_empty());
@@ -166,15 +180,10 @@ fn loom_deepening_reports_the_bound_a_counterexample_needs() {
 
     // Bound 0: every execution without a preemption holds, and says it is bounded.
     let b0 = engine::run(&sc, EngineKind::Loom, &bound(0));
-    match &b0.verdict {
-        Verdict::Holds(Coverage::Bounded(why)) => {
-            assert_eq!(why, "every execution with at most 0 preemptions")
-        }
-        v => panic!(
-            "bound 0: expected holds (bounded), got {}",
-            judge::describe(v)
-        ),
-    }
+    assert_eq!(
+        bounded(&b0.verdict),
+        "every execution with at most 0 preemptions"
+    );
     assert_eq!(b0.preemptions, None);
 
     // Deepening (0, 1, 2, then unbounded) finds it at bound 1 and says so.
@@ -207,12 +216,10 @@ fn loom_holds_is_complete_only_without_a_bound() {
         judge::describe(&full.verdict)
     );
     let b2 = engine::run(&sc, EngineKind::Loom, &bound(2));
-    match &b2.verdict {
-        Verdict::Holds(Coverage::Bounded(why)) => {
-            assert_eq!(why, "every execution with at most 2 preemptions")
-        }
-        v => panic!("expected holds (bounded), got {}", judge::describe(v)),
-    }
+    assert_eq!(
+        bounded(&b2.verdict),
+        "every execution with at most 2 preemptions"
+    );
     // Deepening runs bounds 0, 1, 2 and then the unbounded run: more than bound 2 alone.
     assert!(full.executions > b2.executions);
 }
@@ -228,12 +235,8 @@ fn a_tiny_branch_limit_is_inconclusive_not_a_crash() {
             ..Settings::default()
         };
         let out = engine::run(&sc, EngineKind::Loom, &s);
-        match &out.verdict {
-            Verdict::Inconclusive(why) => {
-                assert!(why.contains("branch limit"), "{path}: {why}")
-            }
-            v => panic!("{path}: expected inconclusive, got {}", judge::describe(v)),
-        }
+        let why = inconclusive(&out.verdict);
+        assert!(why.contains("branch limit"), "{path}: {why}");
         assert!(out.executions >= 1);
         assert_eq!(out.preemptions, None);
         assert!(!judge::judge(&sc, &out).passed());
@@ -255,16 +258,8 @@ fn a_zero_time_limit_is_inconclusive_under_every_engine() {
     };
     for e in [EngineKind::Loom, EngineKind::ShuttlePct, EngineKind::Os] {
         let out = engine::run(&sc, e, &s);
-        match &out.verdict {
-            Verdict::Inconclusive(why) => {
-                assert!(why.contains("time limit"), "{}: {why}", e.name())
-            }
-            v => panic!(
-                "{}: expected inconclusive, got {}",
-                e.name(),
-                judge::describe(v)
-            ),
-        }
+        let why = inconclusive(&out.verdict);
+        assert!(why.contains("time limit"), "{}: {why}", e.name());
     }
 }
 
@@ -278,10 +273,8 @@ fn os_engine_runs_a_holding_scenario_as_a_bounded_smoke_test() {
         ..Settings::default()
     };
     let out = engine::run(&sc, EngineKind::Os, &s);
-    match &out.verdict {
-        Verdict::Holds(Coverage::Bounded(why)) => assert!(why.contains("20 runs"), "{why}"),
-        v => panic!("expected holds (bounded), got {}", judge::describe(v)),
-    }
+    let why = bounded(&out.verdict);
+    assert!(why.contains("20 runs"), "{why}");
     assert_eq!(out.executions, 20);
     assert_eq!(out.engine, EngineKind::Os);
     assert!(out.trace.is_empty());
@@ -386,14 +379,7 @@ fn cli_explore_exits_1_when_the_verdict_is_not_the_expected_one() {
 #[test]
 fn cli_check_writes_the_reports_and_their_index() {
     let dir = temp_dir("check");
-    let o = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("check")
-        .arg("--reports")
-        .arg(&dir)
-        .arg(POPULATE_RACE)
-        .output()
-        .expect("the binary runs");
+    let o = cli(&["check", "--reports", dir.to_str().unwrap(), POPULATE_RACE]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     let sc = load(POPULATE_RACE);

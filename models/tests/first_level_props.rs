@@ -3,11 +3,13 @@
 
 #![allow(missing_docs)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use common::{run_in, run_std};
 use iommu_models::hw::walker::Walk;
-use iommu_models::kernel::engine::{enter, leave, Context, Engine};
 use iommu_models::registry::{self, Call, Geometry};
 use iommu_models::trace::{Op, Recorder};
 use iommu_models::vtd::intel_pgtable::{pte, FirstLevel, Variant};
@@ -237,22 +239,13 @@ fn run_case(
     frames: usize,
     cov: &mut Coverage,
 ) -> Result<(), TestCaseError> {
-    let rec = Arc::new(Recorder::default());
-    enter(Context {
-        engine: Engine::Std,
-        recorder: rec.clone(),
-    });
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_steps(variant, steps, frames, cov)
-    }));
-    leave();
-    match r {
-        Ok(r) => r,
-        Err(_) => Err(TestCaseError::fail(format!(
+    let r = run_std(|| run_steps(variant, steps, frames, cov));
+    r.result.unwrap_or_else(|_| {
+        Err(TestCaseError::fail(format!(
             "panicked; violation: {:?}",
-            rec.violation()
-        ))),
-    }
+            r.rec.violation()
+        )))
+    })
 }
 
 fn run_steps(
@@ -450,32 +443,28 @@ fn reclaim_table_model_pins_known_sequences() {
         (Variant::NoReclaim, 4),
         (Variant::Cmpxchg, 4),
     ] {
-        let rec = Arc::new(Recorder::default());
-        enter(Context {
-            engine: Engine::Std,
-            recorder: rec.clone(),
-        });
-        let m = FirstLevel::new(variant, GEO, Some(8));
-        m.mmmap(0x1000, 0xa000, PAGE).unwrap();
-        assert_eq!(m.pool().live_frames().len(), 4, "{variant:?}");
-        m.mmunmap(0x1000, PAGE, false);
-        assert_eq!(m.pool().live_frames().len(), 4, "{variant:?}");
-        assert_eq!(m.iova_to_phys(0x1000), None);
-        m.mmunmap(0x2000, PAGE, true);
-        assert_eq!(
-            m.pool().live_frames().len(),
-            after_reclaim,
-            "{variant:?} after unmap 0x2000 reclaim"
-        );
-        // cmpxchg frees the leaf table once a range covers it (2 MiB).
-        m.mmunmap(0, GEO.span(2), false);
-        if variant == Variant::Cmpxchg {
-            assert_eq!(m.pool().live_frames().len(), 3);
-        }
-        m.teardown();
-        m.pool().check_no_leak("teardown");
-        assert_eq!(rec.violation(), None);
-        leave();
+        run_std(|| {
+            let m = FirstLevel::new(variant, GEO, Some(8));
+            m.mmmap(0x1000, 0xa000, PAGE).unwrap();
+            assert_eq!(m.pool().live_frames().len(), 4, "{variant:?}");
+            m.mmunmap(0x1000, PAGE, false);
+            assert_eq!(m.pool().live_frames().len(), 4, "{variant:?}");
+            assert_eq!(m.iova_to_phys(0x1000), None);
+            m.mmunmap(0x2000, PAGE, true);
+            assert_eq!(
+                m.pool().live_frames().len(),
+                after_reclaim,
+                "{variant:?} after unmap 0x2000 reclaim"
+            );
+            // cmpxchg frees the leaf table once a range covers it (2 MiB).
+            m.mmunmap(0, GEO.span(2), false);
+            if variant == Variant::Cmpxchg {
+                assert_eq!(m.pool().live_frames().len(), 3);
+            }
+            m.teardown();
+            m.pool().check_no_leak("teardown");
+        })
+        .silent();
     }
 }
 
@@ -504,19 +493,17 @@ fn scenario_unmap_reclaims_iff_start_addr_is_zero_or_flag() {
         (0x1000, vec!["reclaim"], 2),
     ] {
         let rec = Arc::new(Recorder::default());
-        enter(Context {
-            engine: Engine::Std,
-            recorder: rec.clone(),
-        });
-        let world = (model.build)("rfc", &geo);
-        world.run(&call("map", vec![iova, 0xa000, PAGE], vec![]));
-        let before = frees(&rec);
-        world.run(&call("unmap", vec![iova, PAGE], flags.clone()));
-        let freed = frees(&rec) - before;
-        world.run(&call("iova_to_phys", vec![iova], vec![]));
-        world.finish();
-        leave();
-        assert_eq!(rec.violation(), None);
+        let freed = run_in(&rec, || {
+            let world = (model.build)("rfc", &geo);
+            world.run(&call("map", vec![iova, 0xa000, PAGE], vec![]));
+            let before = frees(&rec);
+            world.run(&call("unmap", vec![iova, PAGE], flags.clone()));
+            let freed = frees(&rec) - before;
+            world.run(&call("iova_to_phys", vec![iova], vec![]));
+            world.finish();
+            freed
+        })
+        .silent();
         assert_eq!(freed, want, "unmap {iova:#x} {flags:?}");
     }
 }

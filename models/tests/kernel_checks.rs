@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use common::run_std;
+use common::{run_in, run_std};
 use iommu_models::check::Kind;
 use iommu_models::kernel::engine::{enter, leave, spawn, Context, Engine};
 use iommu_models::kernel::kasan::PAGE_POISON;
@@ -345,30 +345,30 @@ fn lock_held_by_another_thread_satisfies_assert_spin_locked_but_not_lockdep() {
     // assert_spin_locked asks "held by anyone"; lockdep_assert_held asks "held by me".
     // Thread 1 holds the lock while the main thread (thread 0) asks both.
     let rec = Arc::new(Recorder::default());
-    enter(Context {
-        engine: Engine::Std,
-        recorder: rec.clone(),
-    });
-    let l = Arc::new(SpinLock::new("page_table_lock"));
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let holder = {
-        let l = l.clone();
-        spawn(1, move || {
-            let g = spin_lock(&l);
-            locked_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-            spin_unlock(g);
-        })
-    };
-    locked_rx.recv().unwrap();
-    let anyone = catch_unwind(AssertUnwindSafe(|| assert_spin_locked(&l)));
-    let by_me = catch_unwind(AssertUnwindSafe(|| lockdep_assert_held(&l)));
-    release_tx.send(()).unwrap();
-    holder.join();
-    leave();
-    assert!(anyone.is_ok(), "assert_spin_locked fired on a held lock");
-    assert!(by_me.is_err(), "lockdep_assert_held did not fire");
+    let (anyone, by_me) = run_in(&rec, || {
+        let l = Arc::new(SpinLock::new("page_table_lock"));
+        let (locked_tx, locked_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let holder = {
+            let l = l.clone();
+            spawn(1, move || {
+                let g = spin_lock(&l);
+                locked_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                spin_unlock(g);
+            })
+        };
+        locked_rx.recv().unwrap();
+        let anyone = catch_unwind(AssertUnwindSafe(|| assert_spin_locked(&l)));
+        let by_me = catch_unwind(AssertUnwindSafe(|| lockdep_assert_held(&l)));
+        release_tx.send(()).unwrap();
+        holder.join();
+        (anyone.is_ok(), by_me.is_err())
+    })
+    .result
+    .expect("the program itself does not panic");
+    assert!(anyone, "assert_spin_locked fired on a held lock");
+    assert!(by_me, "lockdep_assert_held did not fire");
     let v = rec.violation().expect("a violation was recorded");
     assert_eq!(v.kind, Kind::LockNotHeld);
     assert!(v.message.contains("lockdep_assert_held(page_table_lock)"));

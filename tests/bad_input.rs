@@ -2,9 +2,14 @@
 //! runs, with exactly one line `file:line:col: message`, through the library and through the
 //! binary (exit status 2, that line alone on stderr, no panic, no backtrace).
 
+mod common;
+
+use std::ffi::OsStr;
+
+use common::{cli, temp_dir};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use iommu_mc::check;
 use iommu_mc::scenario;
@@ -162,13 +167,6 @@ fn path(file: &str) -> PathBuf {
     Path::new(DIR).join(file)
 }
 
-/// A fresh, empty folder under the system's temp dir for this test.
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("iommu-mc-bad-input-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 fn assert_clean_stderr(stderr: &str, what: &str) {
     for bad in ["panicked", "backtrace", "RUST_BACKTRACE", "stack backtrace"] {
         assert!(
@@ -234,14 +232,12 @@ fn binary_exits_2_with_exactly_the_line_and_runs_nothing() {
     for (file, line) in CASES {
         let line = expected(line);
         let p = path(file);
-        let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .arg("check")
-            .arg("--reports")
-            .arg(&reports)
-            .arg(&p)
-            .output()
-            .expect("the binary runs");
+        let out = cli(&[
+            OsStr::new("check"),
+            "--reports".as_ref(),
+            reports.as_ref(),
+            p.as_ref(),
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_clean_stderr(&stderr, file);
@@ -278,13 +274,12 @@ fn the_whole_folder_gives_every_error_not_just_the_first() {
 
     // Binary: the same lines on stderr, exit status 2, nothing else.
     let reports = temp_dir("all");
-    let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["check", "--reports"])
-        .arg(&reports)
-        .arg(DIR)
-        .output()
-        .expect("the binary runs");
+    let out = cli(&[
+        OsStr::new("check"),
+        "--reports".as_ref(),
+        reports.as_ref(),
+        DIR.as_ref(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_clean_stderr(&stderr, DIR);
     assert_eq!(out.status.code(), Some(2));
@@ -301,12 +296,7 @@ fn explore_refuses_bad_input_the_same_way() {
         .find(|(f, _)| *f == "unknown-engine.toml")
         .copied()
         .expect("unknown-engine.toml is in the table");
-    let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("explore")
-        .arg(path(file))
-        .output()
-        .expect("the binary runs");
+    let out = cli(&[OsStr::new("explore"), path(file).as_ref()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_clean_stderr(&stderr, file);
     assert_eq!(out.status.code(), Some(2));
@@ -325,13 +315,12 @@ fn a_missing_file_is_one_line_and_status_2() {
             .starts_with("tests/bad-scenarios/does-not-exist.toml:1:1: cannot read the scenario: "),
         "{e}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["check", "--reports"])
-        .arg(temp_dir("missing"))
-        .arg(&p)
-        .output()
-        .expect("the binary runs");
+    let out = cli(&[
+        OsStr::new("check"),
+        "--reports".as_ref(),
+        temp_dir("missing").as_ref(),
+        p.as_ref(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_clean_stderr(&stderr, "missing file");
     assert_eq!(out.status.code(), Some(2));

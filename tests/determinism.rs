@@ -5,19 +5,19 @@
 //! Each run here is done twice from scratch (engine, report, render); nothing sleeps or reads
 //! the clock.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::load;
+
+use std::path::PathBuf;
 
 use iommu_mc::check;
 use iommu_mc::engine::{self, EngineKind, Settings, Verdict};
 use iommu_mc::report;
-use iommu_mc::scenario::{self, Scenario};
+use iommu_mc::scenario::Scenario;
 
 const RECLAIM_RACE: &str = "scenarios/vtd-first-level/reclaim-race-rfc.toml";
 const HOLDING: &str = "scenarios/vtd-first-level/reclaim-race-no-reclaim.toml";
-
-fn load(p: &str) -> Scenario {
-    scenario::load(Path::new(p)).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Every scenario under scenarios/.
 fn all_scenarios() -> Vec<Scenario> {

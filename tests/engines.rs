@@ -5,8 +5,11 @@
 //! Nothing here sleeps or depends on wall time: the one time limit used is zero, which every
 //! engine must report the same way however fast the machine is.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{cli, load, stderr, stdout, temp_dir};
+
+use std::path::Path;
 use std::time::Duration;
 
 use iommu_mc::engine::{self, Coverage, EngineKind, Settings, Verdict};
@@ -38,10 +41,6 @@ verdict = "violated"
 kind    = ["use-after-free", "double-free"]
 engines = ["loom"]
 "#;
-
-fn load(p: &str) -> Scenario {
-    scenario::load(Path::new(p)).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn kind(v: &Verdict) -> Kind {
     match v {
@@ -282,29 +281,6 @@ fn os_engine_runs_a_holding_scenario_as_a_bounded_smoke_test() {
 }
 
 // (e) the command line ---------------------------------------------------------------------
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh folder under the system's temp dir, removed first if a previous run left it.
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("iommu-mc-engines-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 #[test]
 fn cli_list_shows_every_model_variant_and_engine() {

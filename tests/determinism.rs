@@ -186,9 +186,18 @@ fn reclaim_race_under_loom_is_byte_identical_and_tells_the_race() {
     let sc = load(RECLAIM_RACE);
     let (text, json, verdict) = twice(&sc, EngineKind::Loom, &Settings::default());
     assert_eq!(verdict, "violated");
-    assert_tells_the_reclaim_race(&text, &json, "loom");
+    // With the allocator's state visible to loom, its first witness at bound 0 is B's PTE
+    // written before A3 (lost-mapping), the other outcome the scenario accepts; the layout
+    // of the use-after-free is checked under shuttle-pct below.
+    assert_email_text(&text, "loom");
     assert!(text.contains("replay: iommu-mc explore"), "{text}");
     let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        j["kind"] == "use-after-free" || j["kind"] == "lost-mapping",
+        "{}",
+        j["kind"]
+    );
+    assert_eq!(j["as_expected"], true);
     assert_eq!(
         j["replay"],
         "iommu-mc explore scenarios/vtd-first-level/reclaim-race-rfc.toml --engine loom"

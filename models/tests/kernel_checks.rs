@@ -111,10 +111,10 @@ fn access_of_never_allocated_frame_fires() {
 
 #[test]
 fn recycled_frame_is_live_and_zeroed() {
-    // Silent twin of the use-after-free: a freed frame that is allocated again (LIFO reuse)
-    // is live and zeroed, whatever it held before.
+    // Silent twin of the use-after-free: a freed frame that is allocated again (reuse, once
+    // no unused frame is left) is live and zeroed, whatever it held before.
     let (first, second, v) = run_std(|| {
-        let pool = PagePool::new(4, 4);
+        let pool = PagePool::new(2, 4);
         let a = pool.alloc_pgtable_page().unwrap();
         let b = pool.alloc_pgtable_page().unwrap();
         write_once(pool.frame(b).entry(2), 0xdead_b000);
@@ -126,7 +126,10 @@ fn recycled_frame_is_live_and_zeroed() {
         (b, c, v)
     })
     .silent();
-    assert_eq!(first, second, "freed frames are reused last-in first-out");
+    assert_eq!(
+        first, second,
+        "a freed frame is reused when no unused one is left"
+    );
     assert_eq!(v, 0);
 }
 

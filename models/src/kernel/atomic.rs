@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::kernel::engine::RawAtomic;
-use crate::kernel::kasan::Shadow;
+use crate::kernel::kasan::{AllocState, Shadow};
 use crate::trace::{record, Obj, Op};
 
 /// A 64-bit word that threads (and the hardware) access concurrently: a page-table entry,
@@ -44,27 +44,34 @@ impl Atomic64 {
         self.obj
     }
 
+    /// The shadow state this access is judged by, read before the access under loom.
+    fn before(&self) -> Option<AllocState> {
+        self.shadow.as_ref().and_then(|s| s.before_access())
+    }
+
     #[track_caller]
-    fn after(&self, op: Op, write: bool, loaded: Option<u64>) {
+    fn after(&self, before: Option<AllocState>, op: Op, write: bool, loaded: Option<u64>) {
         record(op, self.obj);
         if let Some(s) = &self.shadow {
-            s.check_access(write, loaded);
+            s.check_access(before, write, loaded);
         }
     }
 
     /// Load with `o`.
     #[track_caller]
     pub fn load(&self, o: Ordering) -> u64 {
+        let b = self.before();
         let v = self.raw.load(o);
-        self.after(Op::Load(v), false, Some(v));
+        self.after(b, Op::Load(v), false, Some(v));
         v
     }
 
     /// Store `v` with `o`.
     #[track_caller]
     pub fn store(&self, v: u64, o: Ordering) {
+        let b = self.before();
         self.raw.store(v, o);
-        self.after(Op::Store(v), true, None);
+        self.after(b, Op::Store(v), true, None);
     }
 
     /// Fill without recording or checking: the allocator's own `clear_page` and poisoning.
@@ -74,8 +81,10 @@ impl Atomic64 {
 
     #[track_caller]
     fn rmw(&self, name: &'static str, f: impl FnOnce(&RawAtomic) -> u64, after: u64) -> u64 {
+        let b = self.before();
         let before = f(&self.raw);
         self.after(
+            b,
             Op::Rmw {
                 name,
                 before,
@@ -91,8 +100,9 @@ impl Atomic64 {
 /// `cmpxchg(ptr, old, new)`: fully ordered; returns the value found.
 #[track_caller]
 pub fn cmpxchg(a: &Atomic64, old: u64, new: u64) -> u64 {
+    let b = a.before();
     let found = a.raw.compare_exchange(old, new, Ordering::SeqCst);
-    a.after(Op::Cmpxchg { old, new, found }, true, Some(found));
+    a.after(b, Op::Cmpxchg { old, new, found }, true, Some(found));
     found
 }
 
@@ -106,8 +116,10 @@ pub fn xchg(a: &Atomic64, new: u64) -> u64 {
 #[track_caller]
 pub fn set_bit(nr: u32, a: &Atomic64) {
     let m = 1u64 << nr;
+    let b = a.before();
     let before = a.raw.fetch_or(m, Ordering::Relaxed);
     a.after(
+        b,
         Op::Rmw {
             name: "set_bit",
             before,
@@ -122,8 +134,10 @@ pub fn set_bit(nr: u32, a: &Atomic64) {
 #[track_caller]
 pub fn clear_bit(nr: u32, a: &Atomic64) {
     let m = 1u64 << nr;
+    let b = a.before();
     let before = a.raw.fetch_and(!m, Ordering::Relaxed);
     a.after(
+        b,
         Op::Rmw {
             name: "clear_bit",
             before,
@@ -138,8 +152,10 @@ pub fn clear_bit(nr: u32, a: &Atomic64) {
 #[track_caller]
 pub fn test_and_set_bit(nr: u32, a: &Atomic64) -> bool {
     let m = 1u64 << nr;
+    let b = a.before();
     let before = a.raw.fetch_or(m, Ordering::SeqCst);
     a.after(
+        b,
         Op::Rmw {
             name: "test_and_set_bit",
             before,
@@ -154,9 +170,11 @@ pub fn test_and_set_bit(nr: u32, a: &Atomic64) -> bool {
 /// `atomic64_add_return(i, v)`: fully ordered.
 #[track_caller]
 pub fn atomic64_add_return(i: u64, a: &Atomic64) -> u64 {
+    let b = a.before();
     let before = a.raw.fetch_add(i, Ordering::SeqCst);
     let after = before.wrapping_add(i);
     a.after(
+        b,
         Op::Rmw {
             name: "atomic64_add_return",
             before,
@@ -171,9 +189,11 @@ pub fn atomic64_add_return(i: u64, a: &Atomic64) -> u64 {
 /// `atomic64_sub_return(i, v)`: fully ordered.
 #[track_caller]
 pub fn atomic64_sub_return(i: u64, a: &Atomic64) -> u64 {
+    let b = a.before();
     let before = a.raw.fetch_sub(i, Ordering::SeqCst);
     let after = before.wrapping_sub(i);
     a.after(
+        b,
         Op::Rmw {
             name: "atomic64_sub_return",
             before,

@@ -180,6 +180,15 @@ impl RawAtomic {
             _ => self.store(v, Ordering::Relaxed),
         }
     }
+    /// A Relaxed load that is not a scheduling point under shuttle: the checker's reads of
+    /// allocation shadows, which belong to the access they judge. Under loom it is a load
+    /// the engine explores like any other.
+    pub(crate) fn peek(&self) -> u64 {
+        match self {
+            RawAtomic::Shuttle(a) => a.load(Ordering::Relaxed),
+            _ => self.load(Ordering::Relaxed),
+        }
+    }
     pub(crate) fn swap(&self, v: u64, o: Ordering) -> u64 {
         dispatch!(self, a => a.swap(v, o))
     }
@@ -270,9 +279,16 @@ pub fn yield_now() {
     }
 }
 
-/// Ghost state: the checker's own bookkeeping (trace, KASAN shadow, allocator free lists,
-/// the reference state of a model). It is behind a std mutex, never an engine type, so the
-/// model's threads cannot race on it and touching it is never a scheduling point.
+/// Ghost state: the checker's own bookkeeping, behind a std mutex, never an engine type, so
+/// the model's threads cannot race on it and touching it is never a scheduling point.
+///
+/// The rule for model authors: state may be ghost only if no thread branches on it and no
+/// check reads it (the trace, names of objects, settings fixed before the threads start).
+/// Anything else decides an outcome, and loom's DPOR reorders only what it sees: a free kept
+/// in ghost state is never tried before the access it races with. Such state belongs in
+/// engine words (`Atomic64`, a lock), one per object, so that independent operations stay
+/// independent. The KASAN shadows and the page allocator follow this rule; the IOVA tree
+/// and some model-side tables do not yet (see the fidelity table).
 #[derive(Default)]
 pub struct Ghost<T>(std::sync::Mutex<T>);
 

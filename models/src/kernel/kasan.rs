@@ -6,9 +6,21 @@
 //! as `use-after-free`, by CPU threads and by the simulated hardware alike. A read that returns
 //! the poison from an allocated object read memory whose initialisation it cannot see:
 //! `uninitialized-read`.
+//!
+//! The shadow is engine state, not ghost state: whether an access is a use-after-free
+//! depends on whether the free came first, so the free must be a write the engine orders
+//! against every access of the allocation. Each allocation has its own word, so accesses
+//! of different allocations stay independent, and the accesses themselves only read it
+//! (reads never conflict with each other). Under loom the word is read just before the
+//! access: nothing of the thread's own lies between the two, so the free is ordered after
+//! the check exactly when it is ordered after the access. Under shuttle it is read right
+//! after the access without a scheduling point, so the access, its trace event and its
+//! check happen together.
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::Ghost;
+use std::sync::atomic::Ordering;
+
+use crate::kernel::engine::{engine, Engine, RawAtomic};
 use crate::trace::Obj;
 
 /// The byte pattern of poisoned memory (`PAGE_POISON`, include/linux/poison.h), as a u64.
@@ -21,14 +33,30 @@ pub enum AllocState {
     Unused,
     /// Allocated and live.
     Live,
+    /// Being freed: its memory is being poisoned; not yet reusable.
+    Freeing,
     /// Freed.
     Freed,
 }
 
-/// The shadow of one allocation.
+impl AllocState {
+    fn word(self) -> u64 {
+        self as u64
+    }
+    fn from_word(w: u64) -> Self {
+        match w {
+            0 => AllocState::Unused,
+            1 => AllocState::Live,
+            2 => AllocState::Freeing,
+            _ => AllocState::Freed,
+        }
+    }
+}
+
+/// The shadow of one allocation: one engine word per allocation.
 pub struct Shadow {
     obj: Obj,
-    state: Ghost<AllocState>,
+    state: RawAtomic,
 }
 
 impl Shadow {
@@ -36,58 +64,109 @@ impl Shadow {
     pub fn new(obj: Obj) -> Self {
         Shadow {
             obj,
-            state: Ghost::new(AllocState::Unused),
+            state: RawAtomic::new(AllocState::Unused.word()),
         }
     }
 
-    /// Its state now.
+    /// Its state now, read without a scheduling point under shuttle (the final checks and
+    /// the check that follows an access). Under loom it is a load the engine sees.
     pub fn state(&self) -> AllocState {
-        self.state.with(|s| *s)
+        AllocState::from_word(self.state.peek())
     }
 
-    /// Mark allocated.
+    /// The state an access about to happen is judged by: under loom, read now (before the
+    /// access); under the other engines `None`, and the access reads it afterwards.
+    pub(crate) fn before_access(&self) -> Option<AllocState> {
+        (engine() == Engine::Loom).then(|| self.state())
+    }
+
+    /// Try to take an unused allocation (or, with `reuse`, a freed one): true if this call
+    /// made it live. The allocation is ordered after the free that poisoned it (Acquire).
+    pub(crate) fn try_allocate(&self, reuse: bool) -> bool {
+        let seen = self.state();
+        let want = if reuse {
+            AllocState::Freed
+        } else {
+            AllocState::Unused
+        };
+        if seen != want {
+            return false;
+        }
+        self.state
+            .compare_exchange(seen.word(), AllocState::Live.word(), Ordering::AcqRel)
+            == seen.word()
+    }
+
+    /// Mark allocated (an object that no other thread can see yet: a new slab object).
     pub fn allocate(&self) {
-        self.state.with(|s| *s = AllocState::Live);
+        self.state.store(AllocState::Live.word(), Ordering::Release);
     }
 
     /// Mark freed; a second free is a `double-free`.
     #[track_caller]
     pub fn free(&self) {
-        let before = self.state.with(|s| std::mem::replace(s, AllocState::Freed));
-        if before == AllocState::Freed {
-            raise(
+        self.begin_free();
+        self.end_free();
+    }
+
+    /// First half of a free that poisons the memory: the allocation is no longer live (every
+    /// later access is a use-after-free) but cannot be reused yet. A free of something
+    /// already freed is a `double-free`.
+    #[track_caller]
+    pub(crate) fn begin_free(&self) {
+        let before = self
+            .state
+            .swap(AllocState::Freeing.word(), Ordering::AcqRel);
+        match AllocState::from_word(before) {
+            AllocState::Live => {}
+            AllocState::Unused => raise(
+                Kind::DoubleFree,
+                format!("{} freed but never allocated", describe(self.obj)),
+            ),
+            _ => raise(
                 Kind::DoubleFree,
                 format!("{} freed twice", describe(self.obj)),
-            );
+            ),
         }
     }
 
-    /// Check an access that was just recorded: `value` is what a load returned.
+    /// Second half: the poisoning is done (Release); the allocation may be reused.
+    pub(crate) fn end_free(&self) {
+        self.state
+            .store(AllocState::Freed.word(), Ordering::Release);
+    }
+
+    /// Check an access that was just recorded: `before` is what [`Shadow::before_access`]
+    /// returned, `loaded` what a load returned.
     #[track_caller]
-    pub fn check_access(&self, write: bool, loaded: Option<u64>) {
-        match self.state() {
-            AllocState::Live => {
-                if loaded == Some(PAGE_POISON) {
-                    raise(
-                        Kind::UninitializedRead,
-                        format!(
-                            "read PAGE_POISON from {}: the initialisation of the page is not \
-                             visible to this reader",
-                            describe(self.obj)
-                        ),
-                    );
-                }
-            }
+    pub fn check_access(&self, before: Option<AllocState>, write: bool, loaded: Option<u64>) {
+        let mut state = before.unwrap_or_else(|| self.state());
+        if loaded == Some(PAGE_POISON) && engine() == Engine::Loom {
+            // The poison may be what a free wrote, and a plain load of the shadow may return
+            // the state from before that free. A read-modify-write reads the latest state,
+            // which is the free's or a later one. Only this error path pays for it.
+            state = AllocState::from_word(self.state.fetch_add(0, Ordering::Relaxed));
+        }
+        match state {
+            AllocState::Live if loaded == Some(PAGE_POISON) => raise(
+                Kind::UninitializedRead,
+                format!(
+                    "read PAGE_POISON from {}: the initialisation of the page is not visible \
+                     to this reader",
+                    describe(self.obj)
+                ),
+            ),
+            AllocState::Live => {}
             state => raise(
                 Kind::UseAfterFree,
                 format!(
                     "{} of {} after it was {}",
                     if write { "write" } else { "read" },
                     describe(self.obj),
-                    if state == AllocState::Freed {
-                        "freed"
-                    } else {
+                    if state == AllocState::Unused {
                         "never allocated"
+                    } else {
+                        "freed"
                     }
                 ),
             ),

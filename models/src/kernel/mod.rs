@@ -27,8 +27,8 @@
 //! | `kref` (refcount_t) | SeqCst add/sub-return | SeqCst | SeqCst | a get from zero is reported, not saturated |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
 //! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
-//! | `kzalloc`/`kfree` | ghost shadow per object | same | same | allocation never sleeps for real |
-//! | page allocator | ghost bookkeeping, LIFO reuse, `PAGE_POISON` on free | same | same | allocator-internal races are not modelled |
+//! | `kzalloc`/`kfree` | one engine word per object (its KASAN shadow): `kfree` writes it, every access reads it just before | same word, read right after the access | same | allocation never sleeps for real; freed objects are never reused, so a reuse that would hide a use-after-free is not modelled |
+//! | page allocator | one engine word per frame: allocation is a compare-and-exchange of the first unused (then freed) frame, free marks, poisons, then releases it | same | same | allocator-internal races are not modelled; reuse order is lowest frame first, not the per-cpu lists' LIFO |
 //! | IOMMU caches (IOTLB, paging-structure caches), `domain_flush_cache` | not modelled: the walker reads memory coherently, no flush exists | same | same | a bug that needs a stale cached entry is not seen; a walk racing a reclaim is reported even where the kernel's flush-before-free would make it safe |
 //! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |
 //!

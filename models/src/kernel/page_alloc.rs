@@ -4,13 +4,20 @@
 //! Frames are numbered 0, 1, 2, ... and live at PFN `FRAME_BASE_PFN + n`. A new frame holds
 //! `PAGE_POISON` (memory never initialised); `alloc_pgtable_page` zeroes it (`__GFP_ZERO`);
 //! `free_pgtable_page` poisons it again and marks its shadow freed, so every later access is
-//! a `use-after-free` (see [`crate::kernel::kasan`]). Freed frames are reused last-in
-//! first-out, as the per-cpu page lists do, so a recycled frame is the common case.
-//! The allocator's own bookkeeping is ghost state: it is not what these models check. But
-//! as the zone lock and per-cpu lists do in the kernel, a free happens before the
-//! allocation that reuses the frame: one engine word, read-modify-written (AcqRel) by every
-//! allocation and free, orders them. Without it loom could order the new owner's zeroing
-//! before the old owner's poisoning and report an uninitialised read that cannot happen.
+//! a `use-after-free` (see [`crate::kernel::kasan`]). A freed frame is reused only when no
+//! unused frame is left, as KASAN's quarantine delays reuse, so that a stale access is seen
+//! as a use-after-free rather than hidden by the next owner.
+//!
+//! Which frame an allocation gets, and whether it fails, decides what the model does next,
+//! so the allocator is engine state, kept per frame: an allocation takes the first frame
+//! whose shadow it can move from unused or freed to live (a compare-and-exchange on that
+//! frame's word), and a free marks the frame freeing, poisons it and then marks it freed
+//! (Release). An allocation therefore conflicts only with the frees and allocations of the
+//! frames it looks at, never with every other allocation through one shared word; and the
+//! new owner's zeroing is ordered after the old owner's poisoning, as the zone lock orders a
+//! free before the reuse.
+//! Frames are taken lowest-numbered first, not last-in first-out: a last-in order would need
+//! a shared list, which orders every free against every allocation.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,20 +52,13 @@ impl Frame {
     }
 }
 
-#[derive(Default)]
-struct Book {
-    free: Vec<u32>,
-    next_unused: u32,
-    fail_after: Option<u32>,
-    allocations: u32,
-}
-
 /// The frames of one execution's world.
 pub struct PagePool {
     frames: Vec<Frame>,
-    book: Ghost<Book>,
-    /// The allocator's synchronisation (the zone lock, in effect); not traced.
-    order: RawAtomic,
+    /// `fail_after(n)`, set before the threads start (ghost: nothing changes it later).
+    fail_after: Ghost<Option<u32>>,
+    /// Allocations so far, counted only when `fail_after` is set; not traced.
+    allocations: RawAtomic,
 }
 
 impl PagePool {
@@ -81,14 +81,15 @@ impl PagePool {
             .collect();
         PagePool {
             frames,
-            book: Ghost::new(Book::default()),
-            order: RawAtomic::new(0),
+            fail_after: Ghost::new(None),
+            allocations: RawAtomic::new(0),
         }
     }
 
-    /// Make the allocation after the first `n` fail (-ENOMEM), to explore error paths.
+    /// Make every allocation after the first `n` fail (-ENOMEM), to explore error paths.
+    /// Call it before the threads start.
     pub fn fail_after(&self, n: u32) {
-        self.book.with(|b| b.fail_after = Some(n));
+        self.fail_after.with(|f| *f = Some(n));
     }
 
     /// Frame `n` (its memory, whatever its state).
@@ -111,34 +112,24 @@ impl PagePool {
     /// `alloc_pgtable_page(node)`: a zeroed frame, or `None` (-ENOMEM).
     #[track_caller]
     pub fn alloc_pgtable_page(&self) -> Option<u32> {
-        let got = self.book.with(|b| {
-            if b.fail_after.is_some_and(|n| b.allocations >= n) {
+        if let Some(limit) = self.fail_after.with(|f| *f) {
+            if self.allocations.fetch_add(1, Ordering::AcqRel) >= limit as u64 {
+                record(Op::AllocFail, Obj::None);
                 return None;
             }
-            let n = match b.free.pop() {
-                Some(n) => n,
-                None if (b.next_unused as usize) < self.frames.len() => {
-                    b.next_unused += 1;
-                    b.next_unused - 1
-                }
-                None => return None,
-            };
-            b.allocations += 1;
-            Some(n)
-        });
-        let Some(n) = got else {
+        }
+        let n = self.frames.len();
+        let take = |reuse: bool| (0..n).find(|&i| self.frames[i].shadow.try_allocate(reuse));
+        let Some(n) = take(false).or_else(|| take(true)) else {
             record(Op::AllocFail, Obj::None);
             return None;
         };
-        let f = &self.frames[n as usize];
-        // After the previous owner's free (and its poisoning), before our zeroing.
-        self.order.fetch_add(1, Ordering::AcqRel);
-        f.shadow.allocate();
-        record(Op::Alloc, Obj::Frame(n));
+        let f = &self.frames[n];
+        record(Op::Alloc, Obj::Frame(n as u32));
         for e in f.entries.iter() {
             e.fill(0);
         }
-        Some(n)
+        Some(n as u32)
     }
 
     /// `free_pgtable_page(vaddr)`.
@@ -146,20 +137,11 @@ impl PagePool {
     pub fn free_pgtable_page(&self, n: u32) {
         let f = &self.frames[n as usize];
         record(Op::Free, Obj::Frame(n));
-        if f.shadow.state() == AllocState::Unused {
-            raise(
-                Kind::DoubleFree,
-                format!("frame {n} freed but never allocated"),
-            );
-        }
-        f.shadow.free();
+        f.shadow.begin_free();
         for e in f.entries.iter() {
             e.fill(PAGE_POISON);
         }
-        // The poisoning happens before the next owner's allocation: publish, then put the
-        // frame on the free list (ghost, so no allocation can take it before this point).
-        self.order.fetch_add(1, Ordering::AcqRel);
-        self.book.with(|b| b.free.push(n));
+        f.shadow.end_free();
     }
 
     /// Frames allocated and not freed (checked for leaks at teardown).

@@ -5,10 +5,11 @@
 //!
 //! [`Atomic64`]: crate::kernel::Atomic64
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::Ghost;
+use crate::kernel::engine::{Ghost, RawAtomic};
 use crate::kernel::kasan::{AllocState, Shadow};
 use crate::kernel::sched::might_sleep;
 use crate::kernel::Errno;
@@ -28,8 +29,13 @@ pub enum Gfp {
 pub struct Slab {
     class: &'static str,
     book: Ghost<SlabBook>,
+    allocations: RawAtomic,
 }
 
+/// The cache's bookkeeping. The object list only names objects and finds leaks after the
+/// threads are joined, so it may be ghost. Which allocation fails decides a thread's path,
+/// so it is counted by an engine word, and only when a failure is asked for (an unused
+/// counter would make every allocation conflict with every other).
 #[derive(Default)]
 struct SlabBook {
     objects: Vec<Arc<Shadow>>,
@@ -42,6 +48,7 @@ impl Slab {
         Slab {
             class,
             book: Ghost::new(SlabBook::default()),
+            allocations: RawAtomic::new(0),
         }
     }
 
@@ -93,9 +100,12 @@ impl<T> KBox<T> {
     /// Dereference: a `use-after-free` if the object was freed.
     #[track_caller]
     pub fn get(&self) -> &T {
-        if self.shadow.state() != AllocState::Live {
+        // Engine-visible under loom (the free is ordered against this dereference); a
+        // plain read under shuttle, where a dereference is not a scheduling point.
+        let state = self.shadow.state();
+        if state != AllocState::Live {
             record(Op::Call("dereference"), self.obj);
-            self.shadow.check_access(false, None);
+            self.shadow.check_access(Some(state), false, None);
         }
         &self.value
     }
@@ -122,9 +132,11 @@ pub fn kzalloc<T>(
     if gfp == Gfp::Kernel {
         might_sleep("kzalloc(GFP_KERNEL)");
     }
+    let counted = cache.book.with(|b| !b.fail.is_empty());
+    let nth = counted.then(|| cache.allocations.fetch_add(1, Ordering::AcqRel) as u32);
     let (id, fail) = cache.book.with(|b| {
         let id = b.objects.len() as u32;
-        (id, b.fail.contains(&id))
+        (id, nth.is_some_and(|n| b.fail.contains(&n)))
     });
     let obj = Obj::Object {
         class: cache.class,

@@ -585,3 +585,27 @@ fn shuttle_checks_an_access_at_the_moment_it_happens() {
     }
     assert!(found > 0, "no seed found the use-after-free");
 }
+
+#[test]
+fn a_setup_that_runs_out_of_frames_is_a_model_error_not_a_hold() {
+    // 4 levels of 4: the pool holds 80 frames; a page in each of the 64 leaf tables needs 85.
+    let setup: Vec<String> = (0..64u64)
+        .map(|i| format!("\"map {:#x} 0xa000\"", i << 14))
+        .collect();
+    let text = format!(
+        "title = \"setup exhausts the pool\"\nmodel = \"vtd-first-level\"\nvariant = \"cmpxchg\"\n\
+         geometry = {{ levels = 4, entries = 4 }}\nsetup = [{}]\n[threads]\nA = [\"iova_to_phys 0x0\"]\n\
+         [expect]\nverdict = \"holds\"\nengines = [\"loom\"]\n",
+        setup.join(", ")
+    );
+    let dir = temp_dir("setup-enomem");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("setup-enomem.toml");
+    std::fs::write(&path, text).unwrap();
+    let sc = load(path.to_str().unwrap());
+    let out = engine::run(&sc, EngineKind::Loom, &Settings::default());
+    match &out.verdict {
+        Verdict::ModelError(m) => assert!(m.contains("the setup failed"), "{m}"),
+        v => panic!("expected a model-error, got {v:?}"),
+    }
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use iommu_models::check::{Kind, Violation, PANIC_PREFIX};
 use iommu_models::kernel::engine::{self as kengine, Context, Engine};
+use iommu_models::trace::Op;
 use iommu_models::trace::{Event, Recorder};
 
 use crate::scenario::Scenario;
@@ -186,6 +187,14 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
         Arc::from((sc.model.build)(&sc.variant, &sc.geometry));
     for call in &sc.setup {
         world.run(call);
+    }
+    // A setup that could not allocate leaves the threads a world the scenario did not ask
+    // for, and a `holds` on it would say nothing: it is the scenario's error.
+    if p.recorder.events().iter().any(|e| e.op == Op::AllocFail) {
+        panic!(
+            "the setup failed: an allocation returned -ENOMEM before the threads started \
+             (the pool is too small for the setup; shorten the setup or shrink the geometry)"
+        );
     }
     let handles: Vec<_> = sc
         .threads

@@ -27,6 +27,7 @@ pub fn describe(v: &Verdict) -> String {
         Verdict::Violated(x) => format!("violated ({})", x.kind),
         Verdict::Inconclusive(why) => format!("inconclusive ({why})"),
         Verdict::ModelError(m) => format!("model-error ({m})"),
+        Verdict::Vacuous(m) => format!("vacuous ({m})"),
     }
 }
 

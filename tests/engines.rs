@@ -609,3 +609,31 @@ fn a_setup_that_runs_out_of_frames_is_a_model_error_not_a_hold() {
         v => panic!("expected a model-error, got {v:?}"),
     }
 }
+
+/// reclaim-race-no-reclaim with `reaches` rewritten, under `engine`.
+fn no_reclaim_reaching(reaches: &str, engine: EngineKind) -> Verdict {
+    let text = std::fs::read_to_string("scenarios/vtd-first-level/reclaim-race-no-reclaim.toml")
+        .unwrap()
+        .replace("reaches = [\"B2 populate the PTE\"]", reaches);
+    assert!(text.contains(reaches), "the committed scenario changed");
+    let dir = temp_dir(&format!("vacuous-{}", engine.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("reclaim-race-no-reclaim.toml");
+    std::fs::write(&path, text).unwrap();
+    let sc = load(path.to_str().unwrap());
+    engine::run(&sc, engine, &Settings::default()).verdict
+}
+
+#[test]
+fn a_hold_that_never_reached_its_listed_step_is_vacuous() {
+    // The case: no-reclaim never frees a table, so its hold says nothing about A3.
+    for e in [EngineKind::Loom, EngineKind::ShuttlePct] {
+        match no_reclaim_reaching("reaches = [\"A3 reclaim the page\"]", e) {
+            Verdict::Vacuous(m) => assert!(m.contains("A3 reclaim the page"), "{m}"),
+            v => panic!("{}: expected vacuous, got {v:?}", e.name()),
+        }
+        // Its twin, listing a step it does reach, holds (complete under loom).
+        let v = no_reclaim_reaching("reaches = [\"B2 populate the PTE\", \"clear PTE\"]", e);
+        assert!(matches!(v, Verdict::Holds(_)), "{}: {v:?}", e.name());
+    }
+}

@@ -238,6 +238,18 @@ impl Recorder {
         });
     }
 
+    /// The step labels recorded so far, in order (with repeats).
+    pub fn step_labels(&self) -> Vec<String> {
+        self.inner.with(|g| {
+            (g.events.iter())
+                .filter_map(|e| match &e.op {
+                    Op::Step(l) => Some(l.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
     /// Number of events so far.
     pub fn len(&self) -> usize {
         self.inner.with(|g| g.events.len())

@@ -29,6 +29,8 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         let (verdict, execs, trace) = once(scenario, s, bound, remaining);
         total += execs;
         match verdict {
+            // Reachability is judged on the last (widest) exploration.
+            Verdict::Vacuous(m) => last = Verdict::Vacuous(m),
             Verdict::Holds(_) => {
                 last = Verdict::Holds(match bound {
                     None => Coverage::Complete,
@@ -115,7 +117,7 @@ fn once(
                     vec![],
                 )
             } else {
-                (Verdict::Holds(Coverage::Complete), execs, vec![])
+                (p.holds(Coverage::Complete), execs, vec![])
             }
         }
         Err(payload) => (classify(&*payload, &p), execs, p.recorder.events()),

@@ -119,6 +119,9 @@ pub enum Verdict {
     Inconclusive(String),
     /// A panic that is not a check: a bug in a model.
     ModelError(String),
+    /// No execution violated anything, but none reached a step the scenario must exercise
+    /// (its `reaches`): which ones. Such a `holds` would say nothing.
+    Vacuous(String),
 }
 
 impl Verdict {
@@ -129,6 +132,7 @@ impl Verdict {
             Verdict::Violated(_) => "violated",
             Verdict::Inconclusive(_) => "inconclusive",
             Verdict::ModelError(_) => "model-error",
+            Verdict::Vacuous(_) => "vacuous",
         }
     }
 }
@@ -160,6 +164,8 @@ pub(crate) struct Program {
     pub(crate) scenario: Scenario,
     pub(crate) recorder: Arc<Recorder>,
     pub(crate) executions: AtomicU64,
+    /// The step labels some finished execution recorded (for the scenario's `reaches`).
+    pub(crate) reached: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Program {
@@ -170,7 +176,23 @@ impl Program {
                 scenario.threads.iter().map(|t| t.name.clone()).collect(),
             )),
             executions: AtomicU64::new(0),
+            reached: Default::default(),
         })
+    }
+
+    /// `holds` with `coverage`, or `vacuous` if a step of the scenario's `reaches` was
+    /// reached by no execution (a step counts if its label starts with the entry).
+    pub(crate) fn holds(&self, coverage: Coverage) -> Verdict {
+        let reached = self.reached.lock().unwrap_or_else(|e| e.into_inner());
+        let missing: Vec<&str> = (self.scenario.expect.reaches.iter())
+            .filter(|want| !reached.iter().any(|l| l.starts_with(want.as_str())))
+            .map(|w| w.as_str())
+            .collect();
+        if missing.is_empty() {
+            Verdict::Holds(coverage)
+        } else {
+            Verdict::Vacuous(format!("no execution reached: {}", missing.join("; ")))
+        }
     }
 }
 
@@ -214,6 +236,10 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
         h.join();
     }
     world.finish();
+    if !sc.expect.reaches.is_empty() {
+        let mut reached = p.reached.lock().unwrap_or_else(|e| e.into_inner());
+        reached.extend(p.recorder.step_labels());
+    }
 }
 
 /// Run `scenario` under `engine`.

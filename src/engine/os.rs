@@ -17,23 +17,28 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
     let p = Program::new(scenario);
     let _quiet = Exploring::start();
-    let mut verdict = Verdict::Holds(Coverage::Bounded(format!(
-        "{} runs on real threads (a smoke test)",
-        s.iterations
-    )));
+    let mut verdict = None;
     let mut trace = vec![];
     for _ in 0..s.iterations {
         if s.max_time.is_some_and(|t| start.elapsed() >= t) {
             let n = p.executions.load(Ordering::Relaxed);
-            verdict = Verdict::Inconclusive(format!("time limit reached after {n} runs"));
+            verdict = Some(Verdict::Inconclusive(format!(
+                "time limit reached after {n} runs"
+            )));
             break;
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| execute(&p, Engine::Std))) {
-            verdict = classify(&*payload, &p);
+            verdict = Some(classify(&*payload, &p));
             trace = p.recorder.events();
             break;
         }
     }
+    let verdict = verdict.unwrap_or_else(|| {
+        p.holds(Coverage::Bounded(format!(
+            "{} runs on real threads (a smoke test)",
+            s.iterations
+        )))
+    });
     Outcome {
         engine: EngineKind::Os,
         verdict,

@@ -133,9 +133,9 @@ fn drive(
             let v = if s.max_time.is_some_and(|t| start.elapsed() >= t) {
                 Verdict::Inconclusive(format!("time limit reached after {execs} iterations"))
             } else if engine == EngineKind::ShuttleDfs && n < s.iterations {
-                Verdict::Holds(Coverage::Complete)
+                p.holds(Coverage::Complete)
             } else {
-                Verdict::Holds(bounded)
+                p.holds(bounded)
             };
             (v, None, vec![])
         }

@@ -352,7 +352,9 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         kind: violation.as_ref().map(|v| v.kind.name().to_string()),
         message: match &out.verdict {
             Verdict::Violated(v) => Some(v.message.clone()),
-            Verdict::Inconclusive(m) | Verdict::ModelError(m) => Some(m.clone()),
+            Verdict::Inconclusive(m) | Verdict::ModelError(m) | Verdict::Vacuous(m) => {
+                Some(m.clone())
+            }
             Verdict::Holds(_) => None,
         },
         executions: out.executions,

@@ -75,6 +75,9 @@ pub struct Expect {
     pub kinds: Vec<Kind>,
     /// The engines that must reach this verdict.
     pub engines: Vec<EngineKind>,
+    /// Model steps (labels, or the start of one) that some explored execution must reach,
+    /// or a `holds` is `vacuous`.
+    pub reaches: Vec<String>,
 }
 
 impl Scenario {
@@ -140,6 +143,8 @@ struct RawExpect {
     verdict: Spanned<String>,
     kind: Option<Spanned<toml::Value>>,
     engines: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    reaches: Vec<Spanned<String>>,
 }
 
 struct Ctx<'a> {
@@ -398,10 +403,18 @@ fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
         })?;
         engines.push(k);
     }
+    let mut reaches = Vec::new();
+    for r in &e.reaches {
+        if r.get_ref().trim().is_empty() {
+            return Err(cx.err(r.span(), "empty step in reaches; expected a step label"));
+        }
+        reaches.push(r.get_ref().clone());
+    }
     Ok(Expect {
         verdict,
         kinds,
         engines,
+        reaches,
     })
 }
 

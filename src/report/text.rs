@@ -10,40 +10,48 @@ const GAP: usize = 2;
 
 /// Wrap `text` to `width`, continuation lines indented by `cont` spaces.
 fn wrap(text: &str, width: usize, cont: usize) -> Vec<String> {
+    // Widths count characters, not bytes (a title may be any UTF-8), and every character is
+    // copied a bounded number of times, so a long text wraps in linear time.
+    let lead = |out: &Vec<String>| if out.is_empty() { 0 } else { cont };
+    let emit = |out: &mut Vec<String>, line: &[char]| {
+        let l = lead(out);
+        out.push(" ".repeat(l) + &line.iter().collect::<String>());
+    };
     let mut out: Vec<String> = Vec::new();
-    let mut cur = String::new();
+    let mut cur: Vec<char> = Vec::new();
     for word in text.split(' ') {
-        let lead = if out.is_empty() { 0 } else { cont };
-        if !cur.is_empty() && lead + cur.len() + 1 + word.len() > width {
-            out.push(format!("{}{}", " ".repeat(lead), cur));
+        let n = word.chars().count();
+        if !cur.is_empty() && lead(&out) + cur.len() + 1 + n > width {
+            emit(&mut out, &cur);
             cur.clear();
         }
         if !cur.is_empty() {
             cur.push(' ');
         }
-        cur.push_str(word);
+        cur.extend(word.chars());
         // A single word longer than the column is cut after a `(`, else after `>` `,` `/`,
         // else after `_`, if one falls in the second half of the line: so
         // `spin_lock_irqsave(` and `reserved_lock)` stay whole.
-        while (if out.is_empty() { 0 } else { cont }) + cur.len() > width {
-            let lead = if out.is_empty() { 0 } else { cont };
-            let room = width - lead;
+        let mut start = 0;
+        while lead(&out) + (cur.len() - start) > width {
+            let room = width.saturating_sub(lead(&out)).max(1);
+            let seg = &cur[start..start + room];
             let cut = [&['('][..], &['>', ',', '/'], &['_']]
                 .iter()
                 .find_map(|set| {
-                    cur[..room]
-                        .rfind(*set)
+                    seg.iter()
+                        .rposition(|c| set.contains(c))
                         .map(|i| i + 1)
                         .filter(|&i| i > room / 2)
                 })
                 .unwrap_or(room);
-            out.push(format!("{}{}", " ".repeat(lead), &cur[..cut]));
-            cur = cur[cut..].to_string();
+            emit(&mut out, &cur[start..start + cut]);
+            start += cut;
         }
+        cur.drain(..start);
     }
     if !cur.is_empty() || out.is_empty() {
-        let lead = if out.is_empty() { 0 } else { cont };
-        out.push(format!("{}{}", " ".repeat(lead), cur));
+        emit(&mut out, &cur);
     }
     out
 }
@@ -241,6 +249,31 @@ mod tests {
         }
         assert_eq!(wrap("a b", 10, 2), vec!["a b"]);
         assert_eq!(wrap("aaaa bbbb", 6, 2), vec!["aaaa", "  bbbb"]);
+    }
+
+    #[test]
+    fn wrap_counts_characters_and_takes_linear_time() {
+        // Non-ASCII text used to panic: the cut fell inside a character.
+        let text = "Ünïcödé títlé wïth wörds lönger thän ä cölümn: ÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ";
+        for w in [5, 10, 16, 34] {
+            for l in wrap(text, w, 2) {
+                assert!(l.chars().count() <= w, "{l:?} is longer than {w}");
+            }
+        }
+        let joined: String = wrap(text, 10, 0).concat();
+        assert_eq!(joined.replace(' ', ""), text.replace(' ', ""));
+        // A 4 MB word (the old cut copied the rest at every line: quadratic).
+        let long = "é".repeat(2 << 20);
+        let start = std::time::Instant::now();
+        let lines = wrap(&long, 72, 2);
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(
+            lines
+                .iter()
+                .map(|l| l.trim_start().chars().count())
+                .sum::<usize>(),
+            2 << 20
+        );
     }
 
     #[test]

@@ -112,19 +112,19 @@ impl From<EngineArg> for EngineKind {
 
 #[derive(Args)]
 struct Limits {
-    /// loom: explore with at most this many preemptions (deepening 0, 1, ... up to it).
-    #[arg(long)]
+    /// loom: explore with at most this many preemptions (deepening 0, 1, ... up to it; 0 to 64).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=64))]
     preemption_bound: Option<usize>,
-    /// loom: branches per execution before giving up.
+    /// loom: branches per execution before giving up [default: 10000].
     #[arg(long)]
     max_branches: Option<usize>,
-    /// shuttle and os: iterations.
+    /// shuttle and os: iterations [default: 1000].
     #[arg(long)]
     iterations: Option<usize>,
     /// shuttle: scheduler seed (decimal or 0x-hex).
     #[arg(long, value_parser = parse_seed)]
     seed: Option<u64>,
-    /// Wall-clock limit per run, in seconds.
+    /// Wall-clock limit per run, in seconds [default: 120].
     #[arg(long)]
     max_time: Option<u64>,
 }
@@ -162,12 +162,30 @@ fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
     } else {
         paths.to_vec()
     };
-    check::load_all(&paths).map_err(|errs| {
+    let scenarios = check::load_all(&paths).map_err(|errs| {
         for e in errs {
             eprintln!("{e}");
         }
         ExitCode::from(2)
-    })
+    })?;
+    if scenarios.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("{}: no scenario (*.toml) found", names.join(", "));
+        return Err(ExitCode::from(2));
+    }
+    Ok(scenarios)
+}
+
+/// Load the one scenario file `file`, or print why not and exit 2.
+fn load_one(file: &std::path::Path) -> Result<Scenario, ExitCode> {
+    if file.is_dir() {
+        eprintln!(
+            "{}: is a folder; expected one scenario file",
+            file.display()
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok(load(&[file.to_path_buf()])?.remove(0))
 }
 
 fn print_report(sc: &Scenario, out: &engine::Outcome, format: Format) {
@@ -224,7 +242,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             format,
             limits,
         } => {
-            let sc = load(&[file])?.remove(0);
+            let sc = load_one(&file)?;
             let out = engine::run(&sc, engine.into(), &limits.settings());
             print_report(&sc, &out, format);
             Ok(if judge::judge(&sc, &out).passed() {
@@ -275,7 +293,11 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             schedule,
             format,
         } => {
-            let sc = load(&[file])?.remove(0);
+            if !engine::shuttle::valid_schedule(&schedule) {
+                eprintln!("--schedule {schedule:?}: not a shuttle schedule string; expected the one a report's replay line gives");
+                return Err(ExitCode::from(2));
+            }
+            let sc = load_one(&file)?;
             let out = engine::shuttle::replay(&sc, &schedule, &Settings::default());
             print_report(&sc, &out, format);
             Ok(ExitCode::SUCCESS)

@@ -6,7 +6,7 @@ mod common;
 
 use std::ffi::OsStr;
 
-use common::{cli, temp_dir};
+use common::{cli, stderr, temp_dir};
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -325,4 +325,45 @@ fn a_missing_file_is_one_line_and_status_2() {
     assert_clean_stderr(&stderr, "missing file");
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr, format!("{e}\n"));
+}
+
+/// Exit 2 with exactly one line on stderr, and no panic.
+fn refused_in_one_line(args: &[&str]) -> String {
+    let o = cli(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    err
+}
+
+#[test]
+fn cli_refusals_that_used_to_panic_or_hang() {
+    let sc = "scenarios/vtd-first-level/reclaim-race-rfc.toml";
+    let e = refused_in_one_line(&["replay", sc, "--schedule", "zz"]);
+    assert!(e.contains("not a shuttle schedule"), "{e}");
+    let e = refused_in_one_line(&["explore", "scenarios", "--engine", "loom"]);
+    assert!(e.contains("is a folder"), "{e}");
+    let empty = temp_dir("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = refused_in_one_line(&["check", empty.to_str().unwrap()]);
+    assert!(e.contains("no scenario"), "{e}");
+    // A folder that links to itself: the walk does not follow the link, so it ends.
+    let looped = temp_dir("loop");
+    std::fs::create_dir_all(&looped).unwrap();
+    std::os::unix::fs::symlink(&looped, looped.join("again")).unwrap();
+    let e = refused_in_one_line(&["check", looped.to_str().unwrap()]);
+    assert!(e.contains("no scenario"), "{e}");
+    // An overflowing bound is refused by the argument parser (clap's own message, which
+    // adds a hint line), never an overflow panic.
+    let o = cli(&[
+        "explore",
+        sc,
+        "--engine",
+        "loom",
+        "--preemption-bound",
+        "18446744073709551615",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }

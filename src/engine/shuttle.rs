@@ -57,6 +57,15 @@ pub fn run(scenario: &Scenario, engine: EngineKind, s: &Settings) -> Outcome {
     }
 }
 
+/// True if `schedule` decodes as a shuttle schedule string (shuttle panics on a bad one).
+pub fn valid_schedule(schedule: &str) -> bool {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let ok = std::panic::catch_unwind(|| ReplayScheduler::new_from_encoded(schedule)).is_ok();
+    std::panic::set_hook(hook);
+    ok
+}
+
 /// Replay one schedule string of a shuttle failure.
 pub fn replay(scenario: &Scenario, schedule: &str, s: &Settings) -> Outcome {
     let mut sched = ReplayScheduler::new_from_encoded(schedule);

@@ -569,8 +569,10 @@ pub fn find(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d)? {
-            let p = e?.path();
-            if p.is_dir() {
+            let e = e?;
+            let p = e.path();
+            // Symlinked folders are not followed, so a link loop cannot trap the walk.
+            if e.file_type()?.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "toml") {
                 out.push(p);

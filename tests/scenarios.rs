@@ -26,11 +26,11 @@ use iommu_mc::scenario::{Expected, Scenario};
 ///
 /// Measured with `cargo run --release -- check` (loom 0.7).
 const LOOM_EXECUTIONS: &[(&str, u64)] = &[
-    ("reserved-iova/get-atomic-prepare", 313),
-    ("reserved-iova/get-vs-free-domain-prepare", 85),
+    ("reserved-iova/get-atomic-prepare", 290),
+    ("reserved-iova/get-vs-free-domain-prepare", 76),
     ("reserved-iova/get-vs-last-put-v6", 77),
     ("reserved-iova/lock-order-mask-msi", 34),
-    ("reserved-iova/two-gets-undo-newb", 1643),
+    ("reserved-iova/two-gets-undo-newb", 1600),
     ("vtd-first-level/populate-race-cmpxchg", 292),
     ("vtd-first-level/populate-race-rfc", 209),
     ("vtd-first-level/populate-walk-rfc", 82),

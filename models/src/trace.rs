@@ -238,16 +238,9 @@ impl Recorder {
         });
     }
 
-    /// The step labels recorded so far, in order (with repeats).
-    pub fn step_labels(&self) -> Vec<String> {
-        self.inner.with(|g| {
-            (g.events.iter())
-                .filter_map(|e| match &e.op {
-                    Op::Step(l) => Some(l.to_string()),
-                    _ => None,
-                })
-                .collect()
-        })
+    /// Run `f` on the events so far, without copying them.
+    pub fn with_events<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
+        self.inner.with(|g| f(&g.events))
     }
 
     /// Number of events so far.

@@ -82,6 +82,19 @@ fn explore(body: impl Fn() + Send + Sync + 'static) -> Outcome {
     }
 }
 
+/// Spawn threads 1 and 2, each running `f(its index)`, and join them.
+fn two_threads(f: impl Fn(usize) + Clone + Send + 'static) {
+    let t: Vec<_> = (1..=2)
+        .map(|i| {
+            let f = f.clone();
+            spawn(i, move || f(i))
+        })
+        .collect();
+    for h in t {
+        h.join();
+    }
+}
+
 fn fires(o: Outcome, kind: Kind) {
     assert_eq!(o.violation, Some(kind), "{o:?}");
 }
@@ -213,20 +226,12 @@ fn both_free(claim: bool) -> Outcome {
         let cache = Arc::new(Slab::new("obj"));
         let freed = Arc::new(Atomic64::new(Obj::Named("freed"), 0));
         let p = new_object(&cache);
-        let t: Vec<_> = (1..=2)
-            .map(|i| {
-                let (p, freed) = (p.clone(), freed.clone());
-                spawn(i, move || {
-                    if !claim || xchg(&freed, 1) == 0 {
-                        reached();
-                        kfree(&p);
-                    }
-                })
-            })
-            .collect();
-        for h in t {
-            h.join();
-        }
+        two_threads(move |_| {
+            if !claim || xchg(&freed, 1) == 0 {
+                reached();
+                kfree(&p);
+            }
+        });
         cache.check_no_leak("both threads");
     })
 }
@@ -251,18 +256,10 @@ fn two_puts(short: bool) -> Outcome {
         if !short {
             iommu_models::kernel::kref_get(p.get());
         }
-        let t: Vec<_> = (1..=2)
-            .map(|i| {
-                let p = p.clone();
-                spawn(i, move || {
-                    reached();
-                    kref_put(p.get(), || kfree(&p));
-                })
-            })
-            .collect();
-        for h in t {
-            h.join();
-        }
+        two_threads(move |_| {
+            reached();
+            kref_put(p.get(), || kfree(&p));
+        });
         cache.check_no_leak("both puts");
     })
 }

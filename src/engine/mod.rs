@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use iommu_models::check::{Kind, Violation, PANIC_PREFIX};
 use iommu_models::kernel::engine::{self as kengine, Context, Engine};
-use iommu_models::trace::Op;
-use iommu_models::trace::{Event, Recorder};
+use iommu_models::trace::{Event, Op, Recorder};
 
 use crate::scenario::Scenario;
 
@@ -164,8 +163,9 @@ pub(crate) struct Program {
     pub(crate) scenario: Scenario,
     pub(crate) recorder: Arc<Recorder>,
     pub(crate) executions: AtomicU64,
-    /// The step labels some finished execution recorded (for the scenario's `reaches`).
-    pub(crate) reached: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The entries of the scenario's `reaches` that no finished execution has reached yet
+    /// (once empty, executions no longer look).
+    pub(crate) unreached: std::sync::Mutex<Vec<String>>,
 }
 
 impl Program {
@@ -176,18 +176,14 @@ impl Program {
                 scenario.threads.iter().map(|t| t.name.clone()).collect(),
             )),
             executions: AtomicU64::new(0),
-            reached: Default::default(),
+            unreached: std::sync::Mutex::new(scenario.expect.reaches.clone()),
         })
     }
 
     /// `holds` with `coverage`, or `vacuous` if a step of the scenario's `reaches` was
     /// reached by no execution (a step counts if its label starts with the entry).
     pub(crate) fn holds(&self, coverage: Coverage) -> Verdict {
-        let reached = self.reached.lock().unwrap_or_else(|e| e.into_inner());
-        let missing: Vec<&str> = (self.scenario.expect.reaches.iter())
-            .filter(|want| !reached.iter().any(|l| l.starts_with(want.as_str())))
-            .map(|w| w.as_str())
-            .collect();
+        let missing = self.unreached.lock().unwrap_or_else(|e| e.into_inner());
         if missing.is_empty() {
             Verdict::Holds(coverage)
         } else {
@@ -212,7 +208,7 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
     }
     // A setup that could not allocate leaves the threads a world the scenario did not ask
     // for, and a `holds` on it would say nothing: it is the scenario's error.
-    if p.recorder.events().iter().any(|e| e.op == Op::AllocFail) {
+    if (p.recorder).with_events(|ev| ev.iter().any(|e| e.op == Op::AllocFail)) {
         panic!(
             "the setup failed: an allocation returned -ENOMEM before the threads started \
              (the pool is too small for the setup; shorten the setup or shrink the geometry)"
@@ -236,9 +232,14 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
         h.join();
     }
     world.finish();
-    if !sc.expect.reaches.is_empty() {
-        let mut reached = p.reached.lock().unwrap_or_else(|e| e.into_inner());
-        reached.extend(p.recorder.step_labels());
+    let mut unreached = p.unreached.lock().unwrap_or_else(|e| e.into_inner());
+    if !unreached.is_empty() {
+        p.recorder.with_events(|ev| {
+            unreached.retain(|want| {
+                !ev.iter()
+                    .any(|e| matches!(&e.op, Op::Step(l) if l.starts_with(want.as_str())))
+            })
+        });
     }
 }
 

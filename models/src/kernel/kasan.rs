@@ -62,9 +62,19 @@ pub struct Shadow {
 impl Shadow {
     /// The shadow of `obj`, not yet allocated.
     pub fn new(obj: Obj) -> Self {
+        Self::in_state(obj, AllocState::Unused)
+    }
+
+    /// The shadow of a new object that is live from the start (a slab object: no other
+    /// thread can see it before its allocation returns, so marking it is no engine step).
+    pub fn new_live(obj: Obj) -> Self {
+        Self::in_state(obj, AllocState::Live)
+    }
+
+    fn in_state(obj: Obj, state: AllocState) -> Self {
         Shadow {
             obj,
-            state: RawAtomic::new(AllocState::Unused.word()),
+            state: RawAtomic::new(state.word()),
         }
     }
 
@@ -95,11 +105,6 @@ impl Shadow {
         self.state
             .compare_exchange(seen.word(), AllocState::Live.word(), Ordering::AcqRel)
             == seen.word()
-    }
-
-    /// Mark allocated (an object that no other thread can see yet: a new slab object).
-    pub fn allocate(&self) {
-        self.state.store(AllocState::Live.word(), Ordering::Release);
     }
 
     /// Mark freed; a second free is a `double-free`.

@@ -132,12 +132,12 @@ pub fn kzalloc<T>(
     if gfp == Gfp::Kernel {
         might_sleep("kzalloc(GFP_KERNEL)");
     }
-    let counted = cache.book.with(|b| !b.fail.is_empty());
-    let nth = counted.then(|| cache.allocations.fetch_add(1, Ordering::AcqRel) as u32);
-    let (id, fail) = cache.book.with(|b| {
-        let id = b.objects.len() as u32;
-        (id, nth.is_some_and(|n| b.fail.contains(&n)))
-    });
+    // Count (an engine step) only if a failure was asked for, before the threads started.
+    let (id, fail_at) = cache
+        .book
+        .with(|b| (b.objects.len() as u32, b.fail.clone()));
+    let fail = !fail_at.is_empty()
+        && fail_at.contains(&(cache.allocations.fetch_add(1, Ordering::AcqRel) as u32));
     let obj = Obj::Object {
         class: cache.class,
         id,
@@ -149,8 +149,7 @@ pub fn kzalloc<T>(
         record(Op::AllocFail, obj);
         return Err(Errno::ENOMEM);
     }
-    let shadow = Arc::new(Shadow::new(obj));
-    shadow.allocate();
+    let shadow = Arc::new(Shadow::new_live(obj));
     cache.book.with(|b| b.objects.push(shadow.clone()));
     record(Op::Alloc, obj);
     let value = Arc::new(init(obj, shadow.clone()));

@@ -31,7 +31,8 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     ("reserved-iova/get-vs-last-put-v6", 77),
     ("reserved-iova/lock-order-mask-msi", 34),
     ("reserved-iova/two-gets-undo-newb", 1600),
-    ("vtd-first-level/populate-race-cmpxchg", 292),
+    // 292 -> 1041: cmpxchg probes before its barriers (a failed cmpxchg is no barrier).
+    ("vtd-first-level/populate-race-cmpxchg", 1041),
     ("vtd-first-level/populate-race-rfc", 209),
     ("vtd-first-level/populate-walk-rfc", 82),
     ("vtd-first-level/reclaim-at-one-rfc", 14),

@@ -94,6 +94,11 @@ pub struct Event {
     /// Made by the checker's own look at the state (inside [`checking`]), not by the
     /// kernel code the model follows.
     pub by_checker: bool,
+    /// The memory word accessed (one per [`crate::kernel::Atomic64`], distinct within an
+    /// execution), or 0 for an event that is no access. Two fields of one object are one
+    /// [`Obj`] but two words: only a write to the same word can be "not yet visible" to a
+    /// read of it.
+    pub word: u64,
 }
 
 /// A lock a thread holds or waits for, and where it was taken.
@@ -390,6 +395,12 @@ impl Recorder {
 /// Record an event of the running thread, at the caller's location.
 #[track_caller]
 pub fn record(op: Op, obj: Obj) {
+    record_access(op, obj, 0)
+}
+
+/// Record an access of memory word `word` (see [`Event::word`]).
+#[track_caller]
+pub fn record_access(op: Op, obj: Obj, word: u64) {
     let location = Location::caller();
     let thread = crate::kernel::engine::thread_index();
     crate::kernel::engine::with_recorder(|r| {
@@ -399,6 +410,7 @@ pub fn record(op: Op, obj: Obj) {
             obj,
             location,
             by_checker: false,
+            word,
         })
     });
 }

@@ -2,15 +2,16 @@
 //! cmpxchg). Each call is one scheduling point of the engine and one trace event.
 //!
 //! Orderings follow Documentation/atomic_t.txt: value-returning read-modify-writes
-//! (`cmpxchg`, `xchg`, `test_and_set_bit`) are fully ordered; `set_bit`/`clear_bit` and
-//! plain reads and writes are unordered.
+//! (`cmpxchg`, `xchg`, `test_and_set_bit`, `atomic64_*_return`) are fully ordered, which the
+//! LKMM defines as `smp_mb(); op_relaxed(); smp_mb();`, and that is how they are built here
+//! ([`fully_ordered`]); a failed `cmpxchg` orders nothing ([`cmpxchg`]). `set_bit`/`clear_bit` and plain reads and writes are unordered.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::kernel::engine::RawAtomic;
+use crate::kernel::engine::{engine, full_barrier, Engine, RawAtomic};
 use crate::kernel::kasan::{AllocState, Shadow};
-use crate::trace::{record, Obj, Op};
+use crate::trace::{record_access, Obj, Op};
 
 /// A 64-bit word that threads (and the hardware) access concurrently: a page-table entry,
 /// a refcount, a flag word.
@@ -18,6 +19,15 @@ pub struct Atomic64 {
     raw: RawAtomic,
     obj: Obj,
     shadow: Option<Arc<Shadow>>,
+    /// This word's number, for the trace (see `Event::word`). Ghost: no thread branches on
+    /// it and no check reads it.
+    word: u64,
+}
+
+/// A fresh word number: distinct from every other word's for the life of the process.
+fn next_word() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Atomic64 {
@@ -27,6 +37,7 @@ impl Atomic64 {
             raw: RawAtomic::new(v),
             obj,
             shadow: None,
+            word: next_word(),
         }
     }
 
@@ -36,6 +47,7 @@ impl Atomic64 {
             raw: RawAtomic::new(v),
             obj,
             shadow: Some(shadow),
+            word: next_word(),
         }
     }
 
@@ -51,7 +63,7 @@ impl Atomic64 {
 
     #[track_caller]
     fn after(&self, before: Option<AllocState>, op: Op, write: bool, loaded: Option<u64>) {
-        record(op, self.obj);
+        record_access(op, self.obj, self.word);
         if let Some(s) = &self.shadow {
             s.check_access(before, write, loaded);
         }
@@ -79,8 +91,15 @@ impl Atomic64 {
         self.raw.fill(v);
     }
 
+    /// A read-modify-write `f` of the raw word, recorded as `name` with the value before and
+    /// `after(before)`; returns the value before.
     #[track_caller]
-    fn rmw(&self, name: &'static str, f: impl FnOnce(&RawAtomic) -> u64, after: u64) -> u64 {
+    fn rmw(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&RawAtomic) -> u64,
+        after: impl FnOnce(u64) -> u64,
+    ) -> u64 {
         let b = self.before();
         let before = f(&self.raw);
         self.after(
@@ -88,7 +107,7 @@ impl Atomic64 {
             Op::Rmw {
                 name,
                 before,
-                after,
+                after: after(before),
             },
             true,
             Some(before),
@@ -97,11 +116,43 @@ impl Atomic64 {
     }
 }
 
-/// `cmpxchg(ptr, old, new)`: fully ordered; returns the value found.
+/// A fully ordered read-modify-write as the LKMM defines one: `smp_mb()` before and after a
+/// relaxed `op`. Loom treats a SeqCst read-modify-write as AcqRel, which lets a later load
+/// pass it (store buffering through two `xchg`s): the barriers forbid that, as the kernel's
+/// full ordering does.
+fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
+    full_barrier();
+    let v = op();
+    full_barrier();
+    v
+}
+
+/// `cmpxchg(ptr, old, new)`: fully ordered on success, unordered on failure; returns the
+/// value found.
+///
+/// Under loom the barriers of a success must come before the exchange, and a failure has
+/// none. So a relaxed probe, `cmpxchg(ptr, old, old)`, runs first: if it fails, that is the
+/// failed `cmpxchg`, with no barrier. If it succeeds (it wrote back the value that was
+/// there), the fully ordered exchange follows. Only when another thread writes between the
+/// two does a failure keep the leading barrier (the fidelity table's row). Shuttle and real
+/// threads need no probe: one SeqCst exchange.
 #[track_caller]
 pub fn cmpxchg(a: &Atomic64, old: u64, new: u64) -> u64 {
     let b = a.before();
-    let found = a.raw.compare_exchange(old, new, Ordering::SeqCst);
+    let probe = match engine() {
+        Engine::Loom => a.raw.compare_exchange(old, old, Ordering::Relaxed),
+        _ => old,
+    };
+    let found = if probe != old {
+        probe
+    } else {
+        full_barrier();
+        let found = a.raw.compare_exchange(old, new, Ordering::Relaxed);
+        if found == old {
+            full_barrier();
+        }
+        found
+    };
     a.after(b, Op::Cmpxchg { old, new, found }, true, Some(found));
     found
 }
@@ -109,42 +160,28 @@ pub fn cmpxchg(a: &Atomic64, old: u64, new: u64) -> u64 {
 /// `xchg(ptr, new)`: fully ordered; returns the old value.
 #[track_caller]
 pub fn xchg(a: &Atomic64, new: u64) -> u64 {
-    a.rmw("xchg", |r| r.swap(new, Ordering::SeqCst), new)
+    a.rmw(
+        "xchg",
+        |r| fully_ordered(|| r.swap(new, Ordering::Relaxed)),
+        |_| new,
+    )
 }
 
 /// `set_bit(nr, addr)`: atomic, unordered.
 #[track_caller]
 pub fn set_bit(nr: u32, a: &Atomic64) {
     let m = 1u64 << nr;
-    let b = a.before();
-    let before = a.raw.fetch_or(m, Ordering::Relaxed);
-    a.after(
-        b,
-        Op::Rmw {
-            name: "set_bit",
-            before,
-            after: before | m,
-        },
-        true,
-        Some(before),
-    );
+    a.rmw("set_bit", |r| r.fetch_or(m, Ordering::Relaxed), |v| v | m);
 }
 
 /// `clear_bit(nr, addr)`: atomic, unordered.
 #[track_caller]
 pub fn clear_bit(nr: u32, a: &Atomic64) {
     let m = 1u64 << nr;
-    let b = a.before();
-    let before = a.raw.fetch_and(!m, Ordering::Relaxed);
-    a.after(
-        b,
-        Op::Rmw {
-            name: "clear_bit",
-            before,
-            after: before & !m,
-        },
-        true,
-        Some(before),
+    a.rmw(
+        "clear_bit",
+        |r| r.fetch_and(!m, Ordering::Relaxed),
+        |v| v & !m,
     );
 }
 
@@ -152,17 +189,10 @@ pub fn clear_bit(nr: u32, a: &Atomic64) {
 #[track_caller]
 pub fn test_and_set_bit(nr: u32, a: &Atomic64) -> bool {
     let m = 1u64 << nr;
-    let b = a.before();
-    let before = a.raw.fetch_or(m, Ordering::SeqCst);
-    a.after(
-        b,
-        Op::Rmw {
-            name: "test_and_set_bit",
-            before,
-            after: before | m,
-        },
-        true,
-        Some(before),
+    let before = a.rmw(
+        "test_and_set_bit",
+        |r| fully_ordered(|| r.fetch_or(m, Ordering::Relaxed)),
+        |v| v | m,
     );
     before & m != 0
 }
@@ -170,37 +200,32 @@ pub fn test_and_set_bit(nr: u32, a: &Atomic64) -> bool {
 /// `atomic64_add_return(i, v)`: fully ordered.
 #[track_caller]
 pub fn atomic64_add_return(i: u64, a: &Atomic64) -> u64 {
-    let b = a.before();
-    let before = a.raw.fetch_add(i, Ordering::SeqCst);
-    let after = before.wrapping_add(i);
-    a.after(
-        b,
-        Op::Rmw {
-            name: "atomic64_add_return",
-            before,
-            after,
-        },
-        true,
-        Some(before),
-    );
-    after
+    let f = |r: &RawAtomic| fully_ordered(|| r.fetch_add(i, Ordering::Relaxed));
+    a.rmw("atomic64_add_return", f, |v| v.wrapping_add(i))
+        .wrapping_add(i)
+}
+
+/// `atomic64_add_return_relaxed(i, v)`: atomic, unordered (as `refcount_inc`).
+#[track_caller]
+pub fn atomic64_add_return_relaxed(i: u64, a: &Atomic64) -> u64 {
+    let f = |r: &RawAtomic| r.fetch_add(i, Ordering::Relaxed);
+    a.rmw("atomic64_add_return_relaxed", f, |v| v.wrapping_add(i))
+        .wrapping_add(i)
 }
 
 /// `atomic64_sub_return(i, v)`: fully ordered.
 #[track_caller]
 pub fn atomic64_sub_return(i: u64, a: &Atomic64) -> u64 {
-    let b = a.before();
-    let before = a.raw.fetch_sub(i, Ordering::SeqCst);
-    let after = before.wrapping_sub(i);
-    a.after(
-        b,
-        Op::Rmw {
-            name: "atomic64_sub_return",
-            before,
-            after,
-        },
-        true,
-        Some(before),
-    );
-    after
+    let f = |r: &RawAtomic| fully_ordered(|| r.fetch_sub(i, Ordering::Relaxed));
+    a.rmw("atomic64_sub_return", f, |v| v.wrapping_sub(i))
+        .wrapping_sub(i)
+}
+
+/// `atomic64_sub_return_release(i, v)`: release ordering only, as `refcount_dec_and_test`
+/// (whose acquire ordering on reaching zero is the caller's `smp_acquire__after_ctrl_dep`).
+#[track_caller]
+pub fn atomic64_sub_return_release(i: u64, a: &Atomic64) -> u64 {
+    let f = |r: &RawAtomic| r.fetch_sub(i, Ordering::Release);
+    a.rmw("atomic64_sub_return_release", f, |v| v.wrapping_sub(i))
+        .wrapping_sub(i)
 }

@@ -31,6 +31,14 @@ pub fn smp_mb() {
     barrier("smp_mb", Ordering::SeqCst)
 }
 
+/// `smp_acquire__after_ctrl_dep()`: after a control dependency (the branch on
+/// `refcount_dec_and_test`), orders the earlier load before later loads and stores;
+/// `fence(Acquire)`.
+#[track_caller]
+pub fn smp_acquire_after_ctrl_dep() {
+    barrier("smp_acquire__after_ctrl_dep", Ordering::Acquire)
+}
+
 /// `dma_wmb()`: orders CPU stores to coherent memory before later stores seen by a device;
 /// `fence(Release)`, the device's reads being modelled as acquiring loads of pointers.
 #[track_caller]

@@ -38,6 +38,8 @@ pub struct Context {
 
 thread_local! {
     static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    /// Loom runs in plain (sequentially consistent) mode: see [`set_plain`].
+    static PLAIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The model-thread index of an `os` engine thread (loom and shuttle ask their runtime).
     static STD_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
@@ -47,6 +49,15 @@ thread_local! {
 pub fn enter(ctx: Context) {
     STD_THREAD.with(|t| t.set(0));
     CONTEXT.with(|c| *c.borrow_mut() = Some(ctx));
+}
+
+/// Make the loom words created from now on (on this OS thread) sequentially consistent:
+/// every access is an AcqRel read-modify-write, which reads the latest write to the word
+/// in the order loom runs the threads. Loom then explores plain interleavings only, and a
+/// violation it finds needs no weak-memory reordering. The loom engine looks for such a
+/// witness before it shows a weak one.
+pub fn set_plain(plain: bool) {
+    PLAIN.with(|p| p.set(plain));
 }
 
 /// Remove the execution context from this OS thread.
@@ -135,6 +146,8 @@ impl JoinHandle {
 /// A 64-bit atomic cell of the running engine.
 pub(crate) enum RawAtomic {
     Loom(loom::sync::atomic::AtomicU64),
+    /// loom in plain mode ([`set_plain`]): every access a read-modify-write.
+    LoomPlain(loom::sync::atomic::AtomicU64),
     /// Shuttle runs one thread at a time; its own atomics yield both before and after the
     /// access, so another thread could run between an access and its trace event (and its
     /// KASAN check), putting a load after a free that came later. A plain word with one
@@ -147,6 +160,8 @@ macro_rules! dispatch {
     ($self:expr, $a:ident => $e:expr) => {
         match $self {
             RawAtomic::Loom($a) => $e,
+            // A read-modify-write reads the latest write whatever its ordering.
+            RawAtomic::LoomPlain($a) => $e,
             RawAtomic::Shuttle($a) => {
                 // shuttle's public context switch (`thread::switch()`, as its own atomics
                 // do before each access).
@@ -161,16 +176,27 @@ macro_rules! dispatch {
 impl RawAtomic {
     pub(crate) fn new(v: u64) -> Self {
         match engine() {
+            Engine::Loom if PLAIN.with(|p| p.get()) => {
+                RawAtomic::LoomPlain(loom::sync::atomic::AtomicU64::new(v))
+            }
             Engine::Loom => RawAtomic::Loom(loom::sync::atomic::AtomicU64::new(v)),
             Engine::Shuttle => RawAtomic::Shuttle(std::sync::atomic::AtomicU64::new(v)),
             Engine::Std => RawAtomic::Std(std::sync::atomic::AtomicU64::new(v)),
         }
     }
     pub(crate) fn load(&self, o: Ordering) -> u64 {
-        dispatch!(self, a => a.load(o))
+        match self {
+            RawAtomic::LoomPlain(a) => a.fetch_add(0, Ordering::AcqRel),
+            _ => dispatch!(self, a => a.load(o)),
+        }
     }
     pub(crate) fn store(&self, v: u64, o: Ordering) {
-        dispatch!(self, a => a.store(v, o))
+        match self {
+            RawAtomic::LoomPlain(a) => {
+                a.swap(v, Ordering::AcqRel);
+            }
+            _ => dispatch!(self, a => a.store(v, o)),
+        }
     }
     /// A store that is not a scheduling point under shuttle: the allocator's own fill of a
     /// page it is handing out or taking back, which no other thread may interleave with.
@@ -221,6 +247,21 @@ pub(crate) fn fence(o: Ordering) {
         Engine::Loom => loom::sync::atomic::fence(o),
         Engine::Shuttle => shuttle::sync::atomic::fence(o),
         Engine::Std => std::sync::atomic::fence(o),
+    }
+}
+
+/// The full barrier of `smp_mb()` and of the fully ordered atomics: `fence(SeqCst)`.
+///
+/// Under loom it is a fence loom totally orders, each one synchronising with the one before
+/// (loom joins every SeqCst fence's view), which is the LKMM's strong fence for every shape
+/// its litmus tests check (see litmus/). Under shuttle, whose every access is sequentially
+/// consistent, it is left out, so that it adds no scheduling point to the schedules that
+/// `replay` strings name; under real threads it is the CPU's fence.
+pub(crate) fn full_barrier() {
+    match engine() {
+        Engine::Loom => loom::sync::atomic::fence(Ordering::SeqCst),
+        Engine::Shuttle => {}
+        Engine::Std => std::sync::atomic::fence(Ordering::SeqCst),
     }
 }
 

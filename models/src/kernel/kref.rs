@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use crate::check::{raise, Kind};
-use crate::kernel::atomic::{atomic64_add_return, atomic64_sub_return, Atomic64};
+use crate::kernel::atomic::{atomic64_add_return_relaxed, atomic64_sub_return_release, Atomic64};
+use crate::kernel::barrier::smp_acquire_after_ctrl_dep;
 use crate::kernel::kasan::Shadow;
 use crate::trace::Obj;
 
@@ -21,10 +22,10 @@ pub fn kref_init(obj: Obj, shadow: Arc<Shadow>) -> Kref {
     }
 }
 
-/// `kref_get(kref)`.
+/// `kref_get(kref)`: `refcount_inc`, which orders nothing.
 #[track_caller]
 pub fn kref_get(k: &Kref) {
-    let after = atomic64_add_return(1, &k.refcount);
+    let after = atomic64_add_return_relaxed(1, &k.refcount);
     if after == 1 {
         raise(
             Kind::Refcount,
@@ -34,9 +35,10 @@ pub fn kref_get(k: &Kref) {
 }
 
 /// `kref_put(kref, release)`: drop a reference; at zero, call `release`. True if released.
+/// `refcount_dec_and_test`: release ordering, and acquire ordering when it reaches zero.
 #[track_caller]
 pub fn kref_put(k: &Kref, release: impl FnOnce()) -> bool {
-    let after = atomic64_sub_return(1, &k.refcount);
+    let after = atomic64_sub_return_release(1, &k.refcount);
     if after == u64::MAX {
         raise(
             Kind::Refcount,
@@ -44,6 +46,7 @@ pub fn kref_put(k: &Kref, release: impl FnOnce()) -> bool {
         );
     }
     if after == 0 {
+        smp_acquire_after_ctrl_dep();
         release();
         true
     } else {

@@ -17,14 +17,15 @@
 //! | `READ_ONCE` of a table pointer (`read_once_dep`) | Acquire load (address dependency) | SeqCst | Acquire | hides Alpha's dependent-load reordering |
 //! | `smp_wmb` | `fence(Release)` | SeqCst fence | `fence(Release)` | also orders earlier loads: hides a load->store reordering |
 //! | `smp_rmb` | `fence(Acquire)` | SeqCst fence | `fence(Acquire)` | also orders later stores: hides a load->store reordering |
-//! | `smp_mb` | `fence(SeqCst)` | SeqCst fence | `fence(SeqCst)` | none known |
+//! | `smp_mb` | `fence(SeqCst)`: loom orders all of them in one sequence, each synchronising with the one before | SeqCst fence | `fence(SeqCst)` | none known: forbids what the LKMM forbids in every shape of litmus/ (with vendor/loom's patch: published loom invents store buffering once a third thread does an RMW) |
 //! | `dma_wmb` | `fence(Release)` | SeqCst fence | `fence(Release)` | the device is a thread with acquiring pointer loads |
 //! | `smp_store_release`/`smp_load_acquire` | Release/Acquire | SeqCst | Release/Acquire | none known |
-//! | `cmpxchg`, `xchg`, `test_and_set_bit`, `atomic64_*_return` | SeqCst RMW (loom treats SeqCst as AcqRel) | SeqCst | SeqCst | loom can invent a bug that needs SeqCst's total order |
+//! | `xchg`, `test_and_set_bit`, `atomic64_{add,sub}_return` | `smp_mb`; relaxed RMW; `smp_mb` (fully ordered, as the LKMM defines it) | SeqCst RMW | same as loom | none known |
+//! | `cmpxchg` | a relaxed probe `cmpxchg(old, old)`; on success `smp_mb`; relaxed exchange; `smp_mb` | SeqCst exchange | `smp_mb`; exchange; `smp_mb` on success | loom: a cmpxchg that fails only because another thread wrote between probe and exchange keeps the leading barrier (hides a bug that needs that failure unordered); os: a failure keeps the leading barrier |
 //! | `set_bit`, `clear_bit` | Relaxed RMW | SeqCst | Relaxed | none known |
 //! | `spin_lock`/`spin_unlock`, `raw_spin_lock_irqsave` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen; raw and plain spinlocks are one type (as on a non-RT kernel) |
 //! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
-//! | `kref` (refcount_t) | SeqCst add/sub-return | SeqCst | SeqCst | a get from zero is reported, not saturated |
+//! | `kref` (refcount_t) | `kref_get`: relaxed add (`refcount_inc`); `kref_put`: release sub, and `smp_acquire__after_ctrl_dep` when it reaches zero (`refcount_dec_and_test`) | SeqCst | same as loom | a get from zero is reported, not saturated |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
 //! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
 //! | `kzalloc`/`kfree` | one engine word per object (its KASAN shadow): `kfree` writes it, every access reads it just before | same word, read right after the access | same | allocation never sleeps for real; freed objects are never reused, so a reuse that would hide a use-after-free is not modelled |
@@ -35,7 +36,9 @@
 //!
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
 //! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic
-//! (7), which can hide a read of a store older than that.
+//! (7), which can hide a read of a store older than that. Loom is the published 0.7.2 with
+//! one patch (vendor/loom/PATCHES.md): a read-modify-write's store comes right after the store
+//! it read, which published loom's partial modification order did not enforce.
 
 pub mod atomic;
 pub mod barrier;
@@ -78,7 +81,8 @@ pub const FIDELITY: &[(&str, &str)] = &[
     ("smp_wmb", "smp_wmb is fence(Release): it also orders earlier loads, so it can hide a load->store reordering"),
     ("smp_rmb", "smp_rmb is fence(Acquire): it also orders later stores"),
     ("dma_wmb", "dma_wmb is fence(Release) against the device's acquiring pointer loads"),
-    ("cmpxchg", "cmpxchg/xchg are SeqCst read-modify-writes; loom treats SeqCst as AcqRel"),
+    ("cmpxchg", "cmpxchg and xchg are smp_mb(); relaxed RMW; smp_mb(), as the LKMM defines a fully ordered RMW; a cmpxchg that fails orders nothing, unless another thread wrote between loom's probe and the exchange (then it keeps the leading smp_mb, which can hide a bug)"),
+    ("smp_mb", "smp_mb is fence(SeqCst); loom orders all of them in one sequence, each synchronising with the one before: the LKMM's strong fence in every shape of litmus/"),
     ("spin_lock", "spinlocks are blocking locks: a livelock while spinning is not seen"),
     ("loom", "loom explores the C11 model, weaker than x86-TSO: a store->store reordering it reports happens on x86 only if the compiler makes it"),
     ("shuttle", "shuttle runs every access sequentially consistently: it cannot see a memory-ordering bug"),

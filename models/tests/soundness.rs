@@ -3,6 +3,10 @@
 //! is state loom explores. Its fixed twin must come out `holds (complete)`: loom exhausts
 //! every execution without a violation, and the code the violation needs was reached.
 //!
+//! One pair per kind the issue lists: use-after-free (slab object, page), double-free,
+//! refcount, uninitialized-read, lost-mapping, stale-translation, lock-not-held,
+//! sleep-in-atomic, deadlock, lock-order.
+//!
 //! The headline case: a `kfree` of a kzalloc'ed object in one thread, an access of one of
 //! its fields in the other, nothing else shared. When the slab shadow was ghost state, loom
 //! never tried the free before the access and said the program holds.

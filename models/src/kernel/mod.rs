@@ -25,6 +25,7 @@
 //! | `spin_lock`/`spin_unlock`, `raw_spin_lock_irqsave` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen; raw and plain spinlocks are one type (as on a non-RT kernel) |
 //! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
 //! | `kref` (refcount_t) | SeqCst add/sub-return | SeqCst | SeqCst | a get from zero is reported, not saturated |
+//! | `assert_spin_locked` (held by anyone) | ghost holder: not ordered against another thread's unlock | same | same | hides: an assertion that passes only while another thread holds the lock can be missed (an engine word for the holder costs every lock and unlock a write, and up to 4x loom executions); `lockdep_assert_held` asks about the running thread only, and is exact |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
 //! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
 //! | `kzalloc`/`kfree` | one engine word per object (its KASAN shadow): `kfree` writes it, every access reads it just before | same word, read right after the access | same | allocation never sleeps for real; freed objects are never reused, so a reuse that would hide a use-after-free is not modelled |

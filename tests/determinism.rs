@@ -17,7 +17,7 @@ use iommu_mc::report;
 use iommu_mc::scenario::Scenario;
 
 const RECLAIM_RACE: &str = "scenarios/vtd-first-level/reclaim-race-rfc.toml";
-const HOLDING: &str = "scenarios/vtd-first-level/reclaim-race-no-reclaim.toml";
+const HOLDING: &str = "scenarios/vtd-first-level/unmap-keeps-table-no-reclaim.toml";
 
 /// Every scenario under scenarios/.
 fn all_scenarios() -> Vec<Scenario> {

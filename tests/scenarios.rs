@@ -35,20 +35,33 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     ("vtd-first-level/populate-race-cmpxchg", 1041),
     ("vtd-first-level/populate-race-rfc", 209),
     ("vtd-first-level/populate-walk-rfc", 82),
-    ("vtd-first-level/reclaim-at-one-rfc", 14),
-    ("vtd-first-level/reclaim-at-zero-no-reclaim", 14),
+    ("vtd-first-level/reclaim-at-zero-cmpxchg", 92),
     ("vtd-first-level/reclaim-upper-cmpxchg", 92),
-    ("vtd-first-level/reclaim-race-cmpxchg", 14),
-    ("vtd-first-level/reclaim-race-no-reclaim", 14),
+    ("vtd-first-level/reclaim-race-cmpxchg", 92),
+    ("vtd-first-level/unmap-at-one-keeps-table-rfc", 14),
+    ("vtd-first-level/unmap-at-zero-keeps-table-no-reclaim", 14),
+    ("vtd-first-level/unmap-keeps-table-no-reclaim", 14),
 ];
 
 /// Scenarios that are not one of a fix/bug pair, and why. Each is a control of another
 /// family: it must exist, and be alone in its family (otherwise it belongs to the pair rule).
-const CONTROLS: &[(&str, &str)] = &[(
-    "vtd-first-level/reclaim-at-one-rfc",
-    "control of reclaim-at-zero-rfc: the same unmap one page higher, where \
-     reclaim = !start_addr is false; same variant, so it has no fix twin",
-)];
+const CONTROLS: &[(&str, &str)] = &[
+    (
+        "vtd-first-level/unmap-at-one-keeps-table-rfc",
+        "control of reclaim-at-zero-rfc: the same unmap one page higher, where \
+         reclaim = !start_addr is false; same variant, so it has no fix twin",
+    ),
+    (
+        "vtd-first-level/unmap-keeps-table-no-reclaim",
+        "control of reclaim-race-rfc: Baolu's no-reclaim answer never frees a table, so it \
+         cannot be a twin that meets A3 (reclaim-race-cmpxchg is)",
+    ),
+    (
+        "vtd-first-level/unmap-at-zero-keeps-table-no-reclaim",
+        "control of reclaim-at-zero-rfc: no-reclaim keeps the table even with \
+         reclaim = !start_addr on (reclaim-at-zero-cmpxchg is the twin that frees)",
+    ),
+];
 
 /// One judged run.
 struct Run {
@@ -265,4 +278,27 @@ fn every_fix_has_a_twin_the_checker_tells_apart() {
     }
     assert!(families.len() >= 2, "fewer than two scenario families");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_holding_scenario_lists_the_steps_it_exercises() {
+    // A `holds` means something only if the race it is about was run: each holding scenario
+    // names steps that some explored execution must reach (a run that misses one is judged
+    // vacuous, not holds), so an empty list is a hold that could never be caught out.
+    let empty: Vec<String> = scenarios()
+        .iter()
+        .filter(|s| s.expect.verdict == Expected::Holds && s.expect.reaches.is_empty())
+        .map(|s| s.id())
+        .collect();
+    assert!(
+        scenarios()
+            .iter()
+            .any(|s| s.expect.verdict == Expected::Holds),
+        "no holding scenario under scenarios/"
+    );
+    assert!(
+        empty.is_empty(),
+        "holding scenarios with an empty `reaches`: {}",
+        empty.join(", ")
+    );
 }

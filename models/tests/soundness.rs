@@ -3,6 +3,10 @@
 //! is state loom explores. Its fixed twin must come out `holds (complete)`: loom exhausts
 //! every execution without a violation, and the code the violation needs was reached.
 //!
+//! One pair per kind the issue lists: use-after-free (slab object, page), double-free,
+//! refcount, uninitialized-read, lost-mapping, stale-translation, lock-not-held,
+//! sleep-in-atomic, deadlock, lock-order.
+//!
 //! The headline case: a `kfree` of a kzalloc'ed object in one thread, an access of one of
 //! its fields in the other, nothing else shared. When the slab shadow was ghost state, loom
 //! never tried the free before the access and said the program holds.
@@ -13,10 +17,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use iommu_models::check::Kind;
+use iommu_models::check::{ensure, Kind};
 use iommu_models::kernel::engine::{enter, leave, spawn, Context, Engine};
 use iommu_models::kernel::{
-    kfree, kref_init, kref_put, kzalloc, read_once, smp_load_acquire, smp_store_release, spin_lock,
+    assert_spin_locked, clear_bit, kfree, kref_init, kref_put, kzalloc, raw_spin_lock_irqsave,
+    raw_spin_unlock_irqrestore, read_once, set_bit, smp_load_acquire, smp_store_release, spin_lock,
     spin_unlock, write_once, xchg, Atomic64, Gfp, KBox, PagePool, Slab, SpinLock,
 };
 use iommu_models::trace::{Obj, Recorder};
@@ -41,23 +46,23 @@ fn reached() {
 }
 
 /// Run `body` under loom, exhaustively (no preemption bound), stopping at the first
-/// violation as a scenario run does.
+/// violation as a scenario run does. One recorder serves every execution and is reset
+/// between them, as the engines do, so lockdep's order graph spans the run.
 fn explore(body: impl Fn() + Send + Sync + 'static) -> Outcome {
     let executions = Arc::new(AtomicUsize::new(0));
     let reached_n = Arc::new(AtomicUsize::new(0));
-    let last: Arc<Mutex<Option<Arc<Recorder>>>> = Arc::default();
-    let (e, r, l) = (executions.clone(), reached_n.clone(), last.clone());
+    let rec = Arc::new(Recorder::default());
+    let (e, r, rc) = (executions.clone(), reached_n.clone(), rec.clone());
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = None;
     let failed = catch_unwind(AssertUnwindSafe(move || {
         builder.check(move || {
-            let rec = Arc::new(Recorder::default());
-            *l.lock().unwrap() = Some(rec.clone());
+            rc.reset();
             e.fetch_add(1, Ordering::Relaxed);
             REACHED.with(|x| x.set(false));
             enter(Context {
                 engine: Engine::Loom,
-                recorder: rec,
+                recorder: rc.clone(),
             });
             body();
             leave();
@@ -65,15 +70,19 @@ fn explore(body: impl Fn() + Send + Sync + 'static) -> Outcome {
                 r.fetch_add(1, Ordering::Relaxed);
             }
         })
-    }))
-    .is_err();
-    let violation = failed.then(|| {
-        last.lock()
-            .unwrap()
-            .as_ref()
-            .and_then(|rec| rec.violation())
-            .map(|v| v.kind)
-            .expect("loom stopped on a panic that recorded no violation")
+    }));
+    let violation = failed.err().map(|payload| {
+        let recorded = rec.violation().map(|v| v.kind);
+        // A deadlock is loom's finding, not a check's: every thread left is blocked (the
+        // checker's engine classifies it the same way).
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        recorded
+            .or_else(|| msg.contains("deadlock").then_some(Kind::Deadlock))
+            .unwrap_or_else(|| panic!("loom stopped on a panic that recorded no violation: {msg}"))
     });
     Outcome {
         executions: executions.load(Ordering::Relaxed),
@@ -93,6 +102,22 @@ fn two_threads(f: impl Fn(usize) + Clone + Send + 'static) {
     for h in t {
         h.join();
     }
+}
+
+/// Spawn thread 1 running `reader` and thread 2 running `writer`, both given one flag (0 at
+/// first), and join them. Thread 1 is spawned first, so loom's first schedule runs the
+/// reader before the writer: the order in which the reader sees the flag set is one loom
+/// must choose to try.
+fn reader_and_writer(
+    reader: impl FnOnce(&Atomic64) + Send + 'static,
+    writer: impl FnOnce(&Atomic64) + Send + 'static,
+) {
+    let flag = Arc::new(Atomic64::new(Obj::Named("flag"), 0));
+    let f = flag.clone();
+    let r = spawn(1, move || reader(&f));
+    let w = spawn(2, move || writer(&flag));
+    w.join();
+    r.join();
 }
 
 fn fires(o: Outcome, kind: Kind) {
@@ -328,6 +353,228 @@ fn unpublished_page_read_is_found() {
 #[test]
 fn released_page_read_holds() {
     holds(publish_page(true));
+}
+
+// ---------------------------------------------------------------- lost-mapping, stale-translation
+
+/// One page-table word whose bits 1 and 2 say that pages 1 and 2 are mapped. Thread `i`
+/// maps (`map`) or unmaps its page `i`, by a plain read-modify-write or (`atomic`) by
+/// `set_bit`/`clear_bit`. After both, each page must translate exactly when it is mapped:
+/// the final check of the page-table models, on the word itself. Without atomicity, the
+/// write that lands last drops the other thread's change: a lost mapping when both map, a
+/// page that still translates after its unmap when both unmap.
+fn two_updates_of_one_word(map: bool, atomic: bool) -> Outcome {
+    explore(move || {
+        let pte = Arc::new(Atomic64::new(
+            Obj::Named("pte"),
+            if map { 0 } else { 0b110 },
+        ));
+        let p = pte.clone();
+        two_threads(move |i| {
+            reached();
+            let bit = 1u64 << i;
+            match (atomic, map) {
+                (true, true) => set_bit(i as u32, &p),
+                (true, false) => clear_bit(i as u32, &p),
+                (false, true) => write_once(&p, read_once(&p) | bit),
+                (false, false) => write_once(&p, read_once(&p) & !bit),
+            }
+        });
+        let v = read_once(&pte);
+        for i in 1..=2 {
+            let translates = v & (1 << i) != 0;
+            if map {
+                ensure(translates, Kind::LostMapping, || {
+                    format!("page {i} was mapped and not unmapped, but does not translate")
+                });
+            } else {
+                ensure(!translates, Kind::StaleTranslation, || {
+                    format!("page {i} was unmapped, but still translates")
+                });
+            }
+        }
+    })
+}
+
+#[test]
+fn lost_mapping_is_found() {
+    fires(two_updates_of_one_word(true, false), Kind::LostMapping);
+}
+
+#[test]
+fn atomic_maps_hold() {
+    holds(two_updates_of_one_word(true, true));
+}
+
+#[test]
+fn stale_translation_is_found() {
+    fires(
+        two_updates_of_one_word(false, false),
+        Kind::StaleTranslation,
+    );
+}
+
+#[test]
+fn atomic_unmaps_hold() {
+    holds(two_updates_of_one_word(false, true));
+}
+
+// ---------------------------------------------------------------- lock-not-held
+
+/// A sets `busy` inside its critical section; B, seeing `busy`, calls code that asserts the
+/// lock is held (`assert_spin_locked`: held by anyone), trusting A to still hold it. It
+/// fails when B's assertion comes after A's unlock. With `own`, B takes the lock itself.
+///
+/// The holder that `assert_spin_locked` reads is ghost state (spinlock.rs), so loom does not
+/// order the assertion against A's unlock: it finds this order because its backtrack on
+/// `busy` runs A's whole critical section before B, not because it saw the conflict. An
+/// engine word for the holder makes the conflict visible, but every lock and unlock then
+/// writes it, and loom's executions grow (two-gets-undo-newb: 1,600 to 6,915).
+fn assert_on_anothers_lock(own: bool) -> Outcome {
+    explore(move || {
+        let lk = Arc::new(SpinLock::new("page_table_lock"));
+        let l = lk.clone();
+        reader_and_writer(
+            move |busy| {
+                if read_once(busy) == 1 {
+                    reached();
+                    let g = own.then(|| spin_lock(&l));
+                    assert_spin_locked(&l);
+                    if let Some(g) = g {
+                        spin_unlock(g);
+                    }
+                }
+            },
+            move |busy| {
+                let g = spin_lock(&lk);
+                write_once(busy, 1);
+                spin_unlock(g);
+            },
+        );
+    })
+}
+
+#[test]
+fn assert_after_anothers_unlock_is_found() {
+    fires(assert_on_anothers_lock(false), Kind::LockNotHeld);
+}
+
+#[test]
+fn assert_under_own_lock_holds() {
+    holds(assert_on_anothers_lock(true));
+}
+
+// ---------------------------------------------------------------- sleep-in-atomic
+
+/// A asks for a table (`need`); B, under a spinlock, allocates one if asked, with
+/// `GFP_KERNEL` (may sleep) or, fixed, `GFP_ATOMIC`. B is spawned first, so loom's first
+/// schedule finds no request (see [`reader_and_writer`]).
+fn alloc_under_spinlock(gfp: Gfp) -> Outcome {
+    explore(move || {
+        let cache = Slab::new("table");
+        let lk = SpinLock::new("page_table_lock");
+        reader_and_writer(
+            move |need| {
+                let g = spin_lock(&lk);
+                if read_once(need) == 1 {
+                    reached();
+                    if let Ok(t) = kzalloc(&cache, gfp, |_, _| ()) {
+                        kfree(&t);
+                    }
+                }
+                spin_unlock(g);
+            },
+            |need| write_once(need, 1),
+        );
+    })
+}
+
+#[test]
+fn gfp_kernel_under_spinlock_is_found() {
+    fires(alloc_under_spinlock(Gfp::Kernel), Kind::SleepInAtomic);
+}
+
+#[test]
+fn gfp_atomic_under_spinlock_holds() {
+    holds(alloc_under_spinlock(Gfp::Atomic));
+}
+
+// ---------------------------------------------------------------- deadlock
+
+/// Two locks of one class (two `irq_desc->lock`s): thread 1 takes x then y, thread 2 takes
+/// y then x (or, fixed, x then y too). Lockdep keys the order graph by class, so it cannot
+/// tell these apart (see the fidelity table): only an execution that deadlocks shows the
+/// bug, and that needs each thread to take its first lock before the other takes its second.
+fn two_locks_of_one_class(same_order: bool) -> Outcome {
+    explore(move || {
+        let x = Arc::new(SpinLock::new("irq_desc->lock"));
+        let y = Arc::new(SpinLock::new("irq_desc->lock"));
+        two_threads(move |i| {
+            let (first, second) = if i == 2 && !same_order {
+                (&y, &x)
+            } else {
+                (&x, &y)
+            };
+            let g1 = raw_spin_lock_irqsave(first);
+            let g2 = raw_spin_lock_irqsave(second);
+            reached();
+            raw_spin_unlock_irqrestore(g2);
+            raw_spin_unlock_irqrestore(g1);
+        });
+    })
+}
+
+#[test]
+fn abba_deadlock_is_found() {
+    fires(two_locks_of_one_class(false), Kind::Deadlock);
+}
+
+#[test]
+fn one_lock_order_holds() {
+    holds(two_locks_of_one_class(true));
+}
+
+// ---------------------------------------------------------------- lock-order
+
+/// Thread 1 takes `a_lock` and `b_lock`, in an order that depends on whether it read thread
+/// 2's flag: a then b if not, b then a if so (or, fixed, a then b either way). No execution
+/// takes both orders, and only one thread takes locks, so none deadlocks: only lockdep's
+/// order graph, kept across the executions of a run, reports the inversion, once loom has
+/// tried the flag's write before its read.
+fn order_by_flag(fixed: bool) -> Outcome {
+    explore(move || {
+        let a = SpinLock::new("a_lock");
+        let b = SpinLock::new("b_lock");
+        reader_and_writer(
+            move |flag| {
+                let (first, second) = if read_once(flag) == 1 {
+                    reached();
+                    if fixed {
+                        (&a, &b)
+                    } else {
+                        (&b, &a)
+                    }
+                } else {
+                    (&a, &b)
+                };
+                let g1 = spin_lock(first);
+                let g2 = spin_lock(second);
+                spin_unlock(g2);
+                spin_unlock(g1);
+            },
+            |flag| write_once(flag, 1),
+        );
+    })
+}
+
+#[test]
+fn inverted_lock_order_is_found() {
+    fires(order_by_flag(false), Kind::LockOrder);
+}
+
+#[test]
+fn one_lock_order_across_paths_holds() {
+    holds(order_by_flag(true));
 }
 
 // ---------------------------------------------------------------- smp_mb (LKMM)

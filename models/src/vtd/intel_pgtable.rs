@@ -405,6 +405,7 @@ impl FirstLevel {
             }
             self.mmunmap_range(child, level - 1, child_base, u, freelist);
             if !reclaim_child {
+                step(format!("keep the table under L{level}[{idx}] (no reclaim)"));
                 continue;
             }
             // mmunmap_pte_range: "Add page to free list if all entries are empty."

@@ -13,3 +13,4 @@ pub mod engine;
 pub mod judge;
 pub mod report;
 pub mod scenario;
+pub mod witness;

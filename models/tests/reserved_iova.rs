@@ -1122,7 +1122,7 @@ fn prepare_get_from_msi_domain_activate_is_silent() {
             matches!(
                 e.op,
                 Op::Rmw {
-                    name: "atomic64_add_return",
+                    name: "refcount_inc",
                     ..
                 }
             ) && e.obj

@@ -3,25 +3,75 @@
 //! Iterative deepening: the preemption bound is raised 0, 1, 2, ... and the first bound at
 //! which a violation appears is the number of preemptions the counterexample needs. Without
 //! a bound from the user, a final unbounded run makes a `holds` complete.
+//!
+//! Plain witnesses first: loom explores the C11 model, so its first counterexample may read
+//! a write older than the latest (see [`crate::witness`]). A reviewer reads such a trace as
+//! a barrier problem. So when the counterexample is weak, the same deepening runs again with
+//! every access sequentially consistent ([`kengine::set_plain`]), from the bound the weak
+//! one needed: a plain interleaving found there is the witness shown, with the fewest
+//! preemptions among plain ones. Only when that search is complete and finds nothing is the
+//! weak witness shown, and then it is one that no plain interleaving can replace.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use iommu_models::kernel::engine::Engine;
+use iommu_models::kernel::engine::{self as kengine, Engine};
 
 use super::{
     classify, execute, Coverage, EngineKind, Exploring, Outcome, Program, Settings, Verdict,
+    Witness,
 };
 use crate::scenario::Scenario;
 
-/// Explore `scenario` with loom.
+/// Explore `scenario` with loom; a weak-memory counterexample is replaced by a plain one
+/// where one exists.
 pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
+    let mut out = deepen(scenario, s, 0, start);
+    let Verdict::Violated(_) = out.verdict else {
+        return out;
+    };
+    if !crate::witness::is_weak(&out.trace) {
+        out.witness = Some(Witness::Plain);
+        return out;
+    }
+    kengine::set_plain(true);
+    let plain = deepen(scenario, s, out.preemptions.unwrap_or(0), start);
+    kengine::set_plain(false);
+    let executions = out.executions + plain.executions;
+    match plain.verdict {
+        Verdict::Violated(_) => Outcome {
+            executions,
+            witness: Some(Witness::Plain),
+            ..plain
+        },
+        v => Outcome {
+            executions,
+            witness: Some(Witness::Weak {
+                plain_search: match v {
+                    Verdict::Holds(c) => c,
+                    Verdict::Inconclusive(m) | Verdict::Vacuous(m) | Verdict::ModelError(m) => {
+                        Coverage::Bounded(m)
+                    }
+                    Verdict::Violated(_) => unreachable!("matched above"),
+                },
+            }),
+            elapsed: start.elapsed(),
+            ..out
+        },
+    }
+}
+
+/// Iterative deepening from preemption bound `from`, as [`run`] describes.
+fn deepen(scenario: &Scenario, s: &Settings, from: usize, start: Instant) -> Outcome {
     let mut total = 0u64;
     let bounds: Vec<Option<usize>> = match s.preemption_bound {
-        Some(b) => (0..=b).map(Some).collect(),
-        None => (0..=s.deepen_to).map(Some).chain([None]).collect(),
+        Some(b) => (from.min(b)..=b).map(Some).collect(),
+        None => (from.min(s.deepen_to)..=s.deepen_to)
+            .map(Some)
+            .chain([None])
+            .collect(),
     };
     let mut last = Verdict::Holds(Coverage::Complete);
     for bound in bounds {
@@ -53,6 +103,7 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
                     settings: s.clone(),
                     trace,
                     elapsed: start.elapsed(),
+                    witness: None,
                 }
             }
         }
@@ -66,6 +117,7 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         settings: s.clone(),
         trace: vec![],
         elapsed: start.elapsed(),
+        witness: None,
     }
 }
 
@@ -82,6 +134,7 @@ pub fn run_unbounded(scenario: &Scenario, s: &Settings) -> Outcome {
         settings: s.clone(),
         trace,
         elapsed: start.elapsed(),
+        witness: None,
     }
 }
 

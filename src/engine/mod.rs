@@ -156,6 +156,22 @@ pub struct Outcome {
     pub trace: Vec<Event>,
     /// Wall time (for the benchmark; never in reports).
     pub elapsed: Duration,
+    /// loom: whether the counterexample is a plain interleaving (None for other engines and
+    /// for runs without one).
+    pub witness: Option<Witness>,
+}
+
+/// What a loom counterexample needs of the memory model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Witness {
+    /// A plain (sequentially consistent) interleaving: every read returns the latest write.
+    Plain,
+    /// A weak-memory execution: some read returns an older write. The search for a plain
+    /// interleaving with the same outcome covered this much and found none.
+    Weak {
+        /// How much of the plain state space was searched.
+        plain_search: Coverage,
+    },
 }
 
 /// The scenario as the execution body needs it: shared by every execution of a run.

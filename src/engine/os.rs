@@ -48,5 +48,6 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         settings: s.clone(),
         trace,
         elapsed: start.elapsed(),
+        witness: None,
     }
 }

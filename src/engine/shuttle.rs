@@ -166,6 +166,7 @@ fn drive(
         settings: s.clone(),
         trace,
         elapsed: start.elapsed(),
+        witness: None,
     }
 }
 

@@ -10,9 +10,10 @@ use iommu_models::kernel::FIDELITY;
 use iommu_models::trace::{Event, Obj, Op};
 use serde::Serialize;
 
-use crate::engine::{Coverage, EngineKind, Outcome, Verdict};
+use crate::engine::{Coverage, EngineKind, Outcome, Verdict, Witness};
 use crate::judge::{self, Judgement};
 use crate::scenario::Scenario;
+use crate::witness;
 
 /// A thread of the scenario, as the report shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -91,6 +92,12 @@ pub struct Report {
     pub replay: String,
     /// Fidelity notes that bear on this run.
     pub fidelity: Vec<String>,
+    /// loom: `plain interleaving`, or `weak memory` (no plain interleaving shows the
+    /// violation; searched how far).
+    pub memory: Option<String>,
+    /// For a weak-memory witness: each reordering it needs, which architectures allow it
+    /// and which barrier forbids it.
+    pub reorderings: Vec<String>,
 }
 
 /// A physical address or entry value, annotated when it points at a table frame or is poison.
@@ -157,11 +164,13 @@ fn describe_op(e: &Event) -> String {
 }
 
 fn fidelity(out: &Outcome) -> Vec<String> {
-    let mut keys: Vec<&str> = vec![match out.engine {
-        EngineKind::Loom => "loom",
-        EngineKind::Os => "os",
-        _ => "shuttle",
-    }];
+    // Loom's memory model bears on a weak witness only: a plain one holds on any machine.
+    let mut keys: Vec<&str> = match out.engine {
+        EngineKind::Loom if matches!(out.witness, Some(Witness::Weak { .. })) => vec!["loom"],
+        EngineKind::Loom => vec![],
+        EngineKind::Os => vec!["os"],
+        _ => vec!["shuttle"],
+    };
     for e in &out.trace {
         let k = match &e.op {
             Op::Barrier(n) => *n,
@@ -231,62 +240,6 @@ fn search(out: &Outcome) -> String {
     }
 }
 
-/// For each load in `trace` (of a page-table entry, a named word or an object's field) that
-/// did not return the latest write to it in trace order (a weak-memory read, as loom
-/// explores them), the note to print beside it.
-///
-/// Allocation zeroes a frame and free poisons it, as the page allocator does.
-fn stale_reads(trace: &[Event], name_of: &dyn Fn(usize) -> String) -> Vec<Option<String>> {
-    use std::collections::BTreeMap;
-    // (event index, value, thread) of the latest write to an entry, and to a whole frame.
-    let mut entry: BTreeMap<Obj, (usize, u64, usize)> = BTreeMap::new();
-    let mut frame: BTreeMap<u32, (usize, u64, usize)> = BTreeMap::new();
-    trace
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let written = match &e.op {
-                Op::Store(v) => Some(*v),
-                Op::Cmpxchg { old, new, found } if found == old => Some(*new),
-                Op::Rmw { after, .. } => Some(*after),
-                Op::Alloc | Op::Free => {
-                    if let Obj::Frame(f) = e.obj {
-                        let v = if e.op == Op::Alloc { 0 } else { PAGE_POISON };
-                        frame.insert(f, (i, v, e.thread));
-                    }
-                    None
-                }
-                Op::Load(v) => {
-                    // A page-table entry was also written by its frame's allocation or free.
-                    let whole = match e.obj {
-                        Obj::Entry { frame: f, .. } => frame.get(&f),
-                        _ => None,
-                    };
-                    let latest = match (entry.get(&e.obj), whole) {
-                        (Some(a), Some(b)) => Some(if a.0 > b.0 { *a } else { *b }),
-                        (a, b) => a.or(b).copied(),
-                    };
-                    // Only another thread's write can be not yet visible; after every
-                    // thread joined (thread 0 at the end), trace order is not write order.
-                    return match latest {
-                        Some((_, w, t)) if w != *v && t != e.thread && e.thread != 0 => Some(format!(
-                            "(not the latest write: {} wrote {}; that write is not yet visible here)",
-                            name_of(t),
-                            value(w)
-                        )),
-                        _ => None,
-                    };
-                }
-                _ => None,
-            };
-            if let Some(v) = written {
-                entry.insert(e.obj, (i, v, e.thread));
-            }
-            None
-        })
-        .collect()
-}
-
 /// Build the report of `out`, a run of `sc`.
 pub fn build(sc: &Scenario, out: &Outcome) -> Report {
     let name_of = |t: usize| -> String {
@@ -303,13 +256,21 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         Verdict::Violated(v) => Some(v.clone()),
         _ => None,
     };
-    let stale = stale_reads(&out.trace, &|t| {
+    // Stale reads are marked only in a weak witness: a plain one has none, and shuttle and
+    // real threads are not judged by loom's order.
+    let weak = matches!(out.witness, Some(Witness::Weak { .. }));
+    let stale = if weak {
+        witness::stale_reads(&out.trace)
+    } else {
+        vec![None; out.trace.len()]
+    };
+    let writer_name = |t: usize| {
         if t == 0 {
-            "setup".into()
+            "setup".to_string()
         } else {
             name_of(t)
         }
-    });
+    };
     let mut lines = Vec::new();
     let mut violation_line = None;
     for (i, e) in out.trace.iter().enumerate() {
@@ -325,7 +286,12 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             thread: name_of(e.thread),
             step: matches!(e.op, Op::Step(_)),
             text: match &stale[i] {
-                Some(note) => format!("{} {note}", describe_event(e)),
+                Some(st) => format!(
+                    "{} (not the latest write: {} wrote {}; that write is not yet visible here)",
+                    describe_event(e),
+                    writer_name(st.writer),
+                    value(st.value)
+                ),
                 None => describe_event(e),
             },
             location: format!("{}:{}", e.location.file(), e.location.line()),
@@ -375,5 +341,25 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         violation_line,
         replay: replay_command(sc, out),
         fidelity: fidelity(out),
+        memory: out.witness.as_ref().map(|w| match w {
+            Witness::Plain => "plain interleaving (sequentially consistent)".to_string(),
+            Witness::Weak { plain_search } => format!(
+                "weak memory: no plain interleaving violates anything ({})",
+                match plain_search {
+                    Coverage::Complete => "searched completely".to_string(),
+                    Coverage::Bounded(b) => format!("searched only: {b}"),
+                }
+            ),
+        }),
+        reorderings: if weak {
+            witness::explain(
+                &out.trace,
+                &writer_name,
+                &|t| t > 0 && sc.threads[t - 1].hardware,
+                &describe_event,
+            )
+        } else {
+            vec![]
+        },
     }
 }

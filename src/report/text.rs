@@ -220,19 +220,30 @@ pub fn render(r: &Report) -> String {
         &format!("{} (expected {})", r.verdict_detail, r.expected),
     );
     field(&mut out, "engine", &r.search);
+    if let Some(m) = &r.memory {
+        field(&mut out, "memory", m);
+    }
     field(&mut out, "replay", &r.replay);
-    if !r.fidelity.is_empty() {
-        out.push_str(INDENT);
-        out.push_str("fidelity:\n");
-        for f in &r.fidelity {
-            for (i, l) in wrap(f, WIDTH - 6, 0).iter().enumerate() {
-                out.push_str(if i == 0 { "  - " } else { "    " });
-                out.push_str(l);
-                out.push('\n');
-            }
+    list(&mut out, "reorderings", &r.reorderings);
+    list(&mut out, "fidelity", &r.fidelity);
+    out
+}
+
+/// A heading and its items, one wrapped bullet each; nothing when there are none.
+fn list(out: &mut String, name: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(INDENT);
+    out.push_str(name);
+    out.push_str(":\n");
+    for f in items {
+        for (i, l) in wrap(f, WIDTH - 6, 0).iter().enumerate() {
+            out.push_str(if i == 0 { "  - " } else { "    " });
+            out.push_str(l);
+            out.push('\n');
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ impl Atomic64 {
     /// A read-modify-write `f` of the raw word, recorded as `name` with the value before and
     /// `after(before)`; returns the value before.
     #[track_caller]
-    fn rmw(
+    pub(crate) fn rmw(
         &self,
         name: &'static str,
         f: impl FnOnce(&RawAtomic) -> u64,
@@ -205,27 +205,10 @@ pub fn atomic64_add_return(i: u64, a: &Atomic64) -> u64 {
         .wrapping_add(i)
 }
 
-/// `atomic64_add_return_relaxed(i, v)`: atomic, unordered (as `refcount_inc`).
-#[track_caller]
-pub fn atomic64_add_return_relaxed(i: u64, a: &Atomic64) -> u64 {
-    let f = |r: &RawAtomic| r.fetch_add(i, Ordering::Relaxed);
-    a.rmw("atomic64_add_return_relaxed", f, |v| v.wrapping_add(i))
-        .wrapping_add(i)
-}
-
 /// `atomic64_sub_return(i, v)`: fully ordered.
 #[track_caller]
 pub fn atomic64_sub_return(i: u64, a: &Atomic64) -> u64 {
     let f = |r: &RawAtomic| fully_ordered(|| r.fetch_sub(i, Ordering::Relaxed));
     a.rmw("atomic64_sub_return", f, |v| v.wrapping_sub(i))
-        .wrapping_sub(i)
-}
-
-/// `atomic64_sub_return_release(i, v)`: release ordering only, as `refcount_dec_and_test`
-/// (whose acquire ordering on reaching zero is the caller's `smp_acquire__after_ctrl_dep`).
-#[track_caller]
-pub fn atomic64_sub_return_release(i: u64, a: &Atomic64) -> u64 {
-    let f = |r: &RawAtomic| r.fetch_sub(i, Ordering::Release);
-    a.rmw("atomic64_sub_return_release", f, |v| v.wrapping_sub(i))
         .wrapping_sub(i)
 }

@@ -291,6 +291,15 @@ impl RawLock {
             Engine::Std => RawLock::Std(std::sync::Mutex::new(())),
         }
     }
+    /// Take the lock if it is free, without blocking (an operation the engine orders
+    /// against every lock and unlock of it).
+    pub(crate) fn try_lock(&self) -> Option<RawGuard<'_>> {
+        match self {
+            RawLock::Loom(m) => m.try_lock().ok().map(RawGuard::Loom),
+            RawLock::Shuttle(m) => m.try_lock().ok().map(RawGuard::Shuttle),
+            RawLock::Std(m) => m.try_lock().ok().map(RawGuard::Std),
+        }
+    }
     pub(crate) fn lock(&self) -> RawGuard<'_> {
         match self {
             RawLock::Loom(m) => RawGuard::Loom(m.lock().unwrap()),

@@ -5,8 +5,11 @@
 use std::sync::Arc;
 
 use crate::check::{raise, Kind};
-use crate::kernel::atomic::{atomic64_add_return_relaxed, atomic64_sub_return_release, Atomic64};
+use std::sync::atomic::Ordering;
+
+use crate::kernel::atomic::Atomic64;
 use crate::kernel::barrier::smp_acquire_after_ctrl_dep;
+use crate::kernel::engine::RawAtomic;
 use crate::kernel::kasan::Shadow;
 use crate::trace::Obj;
 
@@ -25,7 +28,8 @@ pub fn kref_init(obj: Obj, shadow: Arc<Shadow>) -> Kref {
 /// `kref_get(kref)`: `refcount_inc`, which orders nothing.
 #[track_caller]
 pub fn kref_get(k: &Kref) {
-    let after = atomic64_add_return_relaxed(1, &k.refcount);
+    let f = |r: &RawAtomic| r.fetch_add(1, Ordering::Relaxed);
+    let after = k.refcount.rmw("refcount_inc", f, |v| v.wrapping_add(1)) + 1;
     if after == 1 {
         raise(
             Kind::Refcount,
@@ -38,7 +42,11 @@ pub fn kref_get(k: &Kref) {
 /// `refcount_dec_and_test`: release ordering, and acquire ordering when it reaches zero.
 #[track_caller]
 pub fn kref_put(k: &Kref, release: impl FnOnce()) -> bool {
-    let after = atomic64_sub_return_release(1, &k.refcount);
+    let f = |r: &RawAtomic| r.fetch_sub(1, Ordering::Release);
+    let after = k
+        .refcount
+        .rmw("refcount_dec_and_test", f, |v| v.wrapping_sub(1))
+        .wrapping_sub(1);
     if after == u64::MAX {
         raise(
             Kind::Refcount,

@@ -2,8 +2,9 @@
 //!
 //! A spinlock is modelled as a blocking lock of the engine: a spinning waiter and a blocked
 //! one reach the same states, and blocking keeps loom's exploration finite and lets the
-//! engines detect a realized deadlock. The holder is ghost state, for `assert_spin_locked`
-//! and `lockdep_assert_held`.
+//! engines detect a realized deadlock. The holder is ghost state, read only by the thread
+//! that asks whether it holds the lock itself (`lockdep_assert_held`), which no other thread
+//! can change; `assert_spin_locked` asks the engine's lock.
 
 use crate::check::{raise, Kind};
 use crate::kernel::engine::{thread_index, Ghost, RawGuard, RawLock};
@@ -99,9 +100,17 @@ impl Drop for SpinGuard<'_> {
 }
 
 /// `assert_spin_locked(lock)`: the lock is held (by anyone), else `lock-not-held`.
+///
+/// Held by this thread is this thread's own state; held by another is a `try_lock` of the
+/// engine's lock, which the engine orders against the other thread's lock and unlock.
 #[track_caller]
 pub fn assert_spin_locked(lock: &SpinLock) {
-    if lock.holder.with(|h| h.is_none()) {
+    let me = thread_index();
+    if lock.holder.with(|h| *h == Some(me)) {
+        return;
+    }
+    let free = lock.raw.try_lock().map(RawGuard::release).is_some();
+    if free {
         raise(
             Kind::LockNotHeld,
             format!(

@@ -38,12 +38,12 @@ use crate::check::{raise, Kind};
 use crate::kernel::engine::{thread_index, Ghost, RawAtomic};
 use crate::kernel::iommu::{iommu_iova_to_phys, iommu_map, iommu_unmap, IommuDomain};
 use crate::kernel::iova::{alloc_iova, free_iova, iova_dma_addr, iova_shift, IovaDomain};
-use crate::kernel::spinlock::LockedBy;
+
 use crate::kernel::{
     kfree, kref_get, kref_init, kref_put, kref_read, kzalloc, mutex_lock, mutex_unlock,
     raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once, spin_lock_irqsave,
-    spin_unlock_irqrestore, write_once, Atomic64, Errno, Gfp, KBox, Kref, Mutex, Slab, SpinGuard,
-    SpinLock,
+    spin_unlock_irqrestore, write_once, Atomic64, Errno, Gfp, KBox, Kref, LockedBy, Mutex, Slab,
+    SpinGuard, SpinLock,
 };
 use crate::registry::{Call, Geometry, ModelSpec, OpSpec, Refusal, VariantSpec, World};
 use crate::trace::{checking, step, Obj};

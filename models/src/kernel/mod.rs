@@ -67,7 +67,8 @@ pub use sched::{in_atomic_context, might_sleep};
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
 pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
-    spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, SpinGuard, SpinLock,
+    spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, LockedBy, SpinGuard,
+    SpinLock,
 };
 
 /// Rows of the fidelity table that a report quotes, keyed by what the trace shows:

@@ -295,9 +295,10 @@ pub struct ReservedIova {
     handed: Ghost<BTreeMap<(u64, u64), std::sync::Arc<Handed>>>,
 }
 
-/// The value of `domain->reserved_iova_cookie` while it points to the iova_domain (a
-/// kernel-virtual address; any nonzero value would do).
-const IOVAD_PTR: u64 = 0xffff_8880_0123_4000;
+/// The value of `domain->reserved_iova_cookie` while it points to the iova_domain: the
+/// model's address of that object (any nonzero value would do; a short one keeps traces
+/// readable).
+const IOVAD_PTR: u64 = 0x1;
 
 fn parse_variant(name: &str) -> Variant {
     match name {

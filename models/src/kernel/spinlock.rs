@@ -109,6 +109,11 @@ impl Drop for SpinGuard<'_> {
 }
 
 /// `assert_spin_locked(lock)`: the lock is held (by anyone), else `lock-not-held`.
+///
+/// Not sound under loom when the caller does not hold the lock itself: whether another
+/// thread holds it at that moment is read from the ghost holder, an order loom does not
+/// explore, so a failing interleaving can be missed. No model calls it; models use
+/// [`lockdep_assert_held`], whose answer depends only on the caller's own acquisitions.
 #[track_caller]
 pub fn assert_spin_locked(lock: &SpinLock) {
     if lock.holder.with(|h| h.is_none()) {

@@ -871,7 +871,10 @@ impl ReservedIova {
                 .and_then(|h| h.take()),
         };
         let Some(iova) = iova else {
-            step("put: this thread holds no IOVA for that PA (its get failed): nothing to put");
+            step(
+                "put: this thread holds no IOVA for that PA (its get failed, or another thread \
+                 took the setup's): nothing to put",
+            );
             return;
         };
         if self.variant.prepared() {

@@ -116,8 +116,10 @@ pub fn alloc_iova(
 ) -> Option<Iova> {
     // __alloc_and_insert_iova_range: the search and the insert are one critical section.
     // iova.c starts the search at __get_cached_rbnode(iovad, &limit_pfn), a cache of where
-    // the last 32-bit allocation ended; the model walks from the limit every time, which
-    // finds the same gap while the cache is accurate (inferred: the seed shows no iova.c).
+    // the last 32-bit allocation ended; the model walks from the limit every time, so it
+    // hands out the highest free gap where iova.c could skip one above the cached node: a
+    // difference in which IOVA a get receives, not in whether the window has room
+    // (inferred: the seed shows no iova.c).
     let g = spin_lock_irqsave(&iovad.lock);
     let gen = read_once(&iovad.rbroot);
     let align = if size_aligned {

@@ -13,28 +13,21 @@
 
 #![allow(missing_docs)]
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+mod common;
+
+use common::explore::Outcome;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use iommu_models::check::{ensure, Kind};
-use iommu_models::kernel::engine::{enter, leave, spawn, Context, Engine};
+use iommu_models::kernel::engine::spawn;
 use iommu_models::kernel::{
     assert_spin_locked, clear_bit, kfree, kref_init, kref_put, kzalloc, raw_spin_lock_irqsave,
     raw_spin_unlock_irqrestore, read_once, set_bit, smp_load_acquire, smp_store_release, spin_lock,
     spin_unlock, write_once, xchg, Atomic64, Gfp, KBox, PagePool, Slab, SpinLock,
 };
-use iommu_models::trace::{Obj, Recorder};
-
-/// What loom saw over every execution of a program.
-#[derive(Debug)]
-struct Outcome {
-    executions: usize,
-    /// The first violation's kind, if an execution raised one.
-    violation: Option<Kind>,
-    /// Executions in which the program called `reached()`.
-    reached: usize,
-}
+use iommu_models::trace::Obj;
 
 thread_local! {
     static REACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -45,50 +38,16 @@ fn reached() {
     REACHED.with(|r| r.set(true));
 }
 
-/// Run `body` under loom, exhaustively (no preemption bound), stopping at the first
-/// violation as a scenario run does. One recorder serves every execution and is reset
-/// between them, as the engines do, so lockdep's order graph spans the run.
+/// Run `body` under loom, exhaustively (see `common::explore`); an execution counts as
+/// reaching the code under test if it called [`reached`].
 fn explore(body: impl Fn() + Send + Sync + 'static) -> Outcome {
-    let executions = Arc::new(AtomicUsize::new(0));
-    let reached_n = Arc::new(AtomicUsize::new(0));
-    let rec = Arc::new(Recorder::default());
-    let (e, r, rc) = (executions.clone(), reached_n.clone(), rec.clone());
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = None;
-    let failed = catch_unwind(AssertUnwindSafe(move || {
-        builder.check(move || {
-            rc.reset();
-            e.fetch_add(1, Ordering::Relaxed);
+    common::explore::explore(
+        move || {
             REACHED.with(|x| x.set(false));
-            enter(Context {
-                engine: Engine::Loom,
-                recorder: rc.clone(),
-            });
-            body();
-            leave();
-            if REACHED.with(|x| x.get()) {
-                r.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    }));
-    let violation = failed.err().map(|payload| {
-        let recorded = rec.violation().map(|v| v.kind);
-        // A deadlock is loom's finding, not a check's: every thread left is blocked (the
-        // checker's engine classifies it the same way).
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        recorded
-            .or_else(|| msg.contains("deadlock").then_some(Kind::Deadlock))
-            .unwrap_or_else(|| panic!("loom stopped on a panic that recorded no violation: {msg}"))
-    });
-    Outcome {
-        executions: executions.load(Ordering::Relaxed),
-        violation,
-        reached: reached_n.load(Ordering::Relaxed),
-    }
+            body()
+        },
+        |_| REACHED.with(|x| x.get()),
+    )
 }
 
 /// Spawn threads 1 and 2, each running `f(its index)`, and join them.
@@ -121,15 +80,11 @@ fn reader_and_writer(
 }
 
 fn fires(o: Outcome, kind: Kind) {
-    assert_eq!(o.violation, Some(kind), "{o:?}");
+    o.fires(kind)
 }
 
 fn holds(o: Outcome) {
-    assert_eq!(o.violation, None, "{o:?}");
-    assert!(o.reached > 0, "the twin never reached the access: {o:?}");
-    // Each twin still races (on its lock or flag), so a complete exploration has more than
-    // one execution: one means loom saw no conflict at all.
-    assert!(o.executions > 1, "loom saw no race to explore: {o:?}");
+    o.holds()
 }
 
 struct Obj1 {
@@ -425,11 +380,8 @@ fn atomic_unmaps_hold() {
 /// lock is held (`assert_spin_locked`: held by anyone), trusting A to still hold it. It
 /// fails when B's assertion comes after A's unlock. With `own`, B takes the lock itself.
 ///
-/// The holder that `assert_spin_locked` reads is ghost state (spinlock.rs), so loom does not
-/// order the assertion against A's unlock: it finds this order because its backtrack on
-/// `busy` runs A's whole critical section before B, not because it saw the conflict. An
-/// engine word for the holder makes the conflict visible, but every lock and unlock then
-/// writes it, and loom's executions grow (two-gets-undo-newb: 1,600 to 6,915).
+/// `assert_spin_locked` asks the engine's lock (a `try_lock`) when the caller does not hold
+/// it, so loom orders the assertion against A's lock and unlock.
 fn assert_on_anothers_lock(own: bool) -> Outcome {
     explore(move || {
         let lk = Arc::new(SpinLock::new("page_table_lock"));

@@ -35,13 +35,15 @@
 use std::collections::BTreeMap;
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::Ghost;
+use crate::kernel::engine::{thread_index, Ghost, RawAtomic};
 use crate::kernel::iommu::{iommu_iova_to_phys, iommu_map, iommu_unmap, IommuDomain};
 use crate::kernel::iova::{alloc_iova, free_iova, iova_dma_addr, iova_shift, IovaDomain};
+
 use crate::kernel::{
     kfree, kref_get, kref_init, kref_put, kref_read, kzalloc, mutex_lock, mutex_unlock,
     raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once, spin_lock_irqsave,
-    spin_unlock_irqrestore, write_once, Atomic64, Errno, Gfp, KBox, Kref, Mutex, Slab, SpinLock,
+    spin_unlock_irqrestore, write_once, Atomic64, Errno, Gfp, KBox, Kref, LockedBy, Mutex, Slab,
+    SpinGuard, SpinLock,
 };
 use crate::registry::{Call, Geometry, ModelSpec, OpSpec, Refusal, VariantSpec, World};
 use crate::trace::{checking, step, Obj};
@@ -210,8 +212,10 @@ pub struct Binding {
 pub struct IrqDesc {
     lock: SpinLock,
     msg: Atomic64,
-    /// Masked for teardown (`mask-msi*`): activate leaves it alone. Under `lock`.
-    masked: Ghost<bool>,
+    /// Masked for teardown (`mask-msi*`): activate leaves it alone. Activate branches on it,
+    /// so it is not ghost: it is only reached through a guard of `lock`, which orders the
+    /// mask against every activate.
+    masked: LockedBy<bool>,
 }
 
 /// MSI vectors of the device: thread `t` of a scenario (0 is setup) activates vector `t`.
@@ -221,14 +225,46 @@ pub const MSI_VECTORS: usize = 5;
 pub const WINDOW_BASE: u64 = 0x800_0000;
 const SHIFT: u32 = 12;
 
+/// The scenario's bookkeeping of gets and puts (not kernel state).
+///
+/// What may stay ghost here, and why: `outstanding` and `freed` are only read by the final
+/// check, after every thread joined; threads only add to and subtract from the counts (which
+/// commute) and set `freed` (idempotent), so what the check reads does not depend on the
+/// order of those writes. `returned` is branched on by `put` (is there an IOVA to put?), but
+/// a thread reaches only the entries keyed by its own index, so each list is a local
+/// variable of one thread. The IOVAs the setup's gets returned are handed to whichever thread
+/// puts first: that race decides a thread's path, so it is decided by engine words
+/// ([`Handed`]).
 #[derive(Default)]
 struct Reference {
     /// (aligned PA, size) -> gets not yet put.
     outstanding: BTreeMap<(u64, u64), u64>,
-    /// (thread, aligned PA, size) -> IOVAs this thread's gets returned, not yet put.
+    /// (thread, aligned PA, size) -> IOVAs the gets of a scenario thread returned, not yet
+    /// put. invariant: thread `t`'s entries are touched only by thread `t`.
     returned: BTreeMap<(usize, u64, u64), Vec<u64>>,
     /// Set once the domain was freed.
     freed: bool,
+}
+
+/// The IOVAs the setup's gets of one (aligned PA, size) returned and did not put, handed to
+/// the threads: the list is fixed before the threads start; which thread takes which is an
+/// engine word, one per PA, so takes of different PAs stay independent.
+struct Handed {
+    /// Pushed and popped by the setup's own gets and puts; read-only once threads run.
+    iovas: Ghost<Vec<u64>>,
+    /// How many the threads took (a take past the end finds none).
+    taken: RawAtomic,
+}
+
+impl Handed {
+    /// A thread's take of one of the setup's IOVAs, last returned first.
+    fn take(&self) -> Option<u64> {
+        let n = self
+            .taken
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed) as usize;
+        self.iovas
+            .with(|v| v.len().checked_sub(n + 1).map(|i| v[i]))
+    }
 }
 
 /// The domain with its reserved IOVA domain and bindings.
@@ -239,18 +275,30 @@ pub struct ReservedIova {
     reserved_lock: SpinLock,
     /// `prepare`: serialises the sleepable prepare step and the domain's release.
     reserved_mutex: Mutex,
-    /// `domain->reserved_iova_cookie`: nonzero while the iova domain exists.
+    /// `domain->reserved_iova_cookie`: the pointer, [`IOVAD_PTR`] or NULL. The word is all
+    /// the state there is: the object it points to is `iovad`, whose own shadow says
+    /// whether it was freed.
     cookie: Atomic64,
-    /// What the cookie points to (the pointer's target; ghost).
-    iovad: Ghost<Option<KBox<IovaDomain>>>,
+    /// The `iova_domain` object (its memory, never replaced; not state).
+    iovad: KBox<IovaDomain>,
     /// The device's MSI vectors, by scenario thread.
     irqs: Vec<IrqDesc>,
     /// `domain->reserved_binding_list`: an rb-tree in the kernel, under `reserved_lock`.
-    bindings: Ghost<Vec<KBox<Binding>>>,
+    /// Gets and puts branch on what they find in it; it is reachable only through a guard of
+    /// `reserved_lock`, which orders every search against every insert and unlink.
+    bindings: LockedBy<Vec<KBox<Binding>>>,
     iovad_cache: Slab,
     binding_cache: Slab,
     reference: Ghost<Reference>,
+    /// The setup's references, once the threads start: (aligned PA, size) -> IOVAs. The map
+    /// is built by the setup thread, before any scenario thread runs.
+    handed: Ghost<BTreeMap<(u64, u64), std::sync::Arc<Handed>>>,
 }
+
+/// The value of `domain->reserved_iova_cookie` while it points to the iova_domain: the
+/// model's address of that object (any nonzero value would do; a short one keeps traces
+/// readable).
+const IOVAD_PTR: u64 = 0x1;
 
 fn parse_variant(name: &str) -> Variant {
     match name {
@@ -316,44 +364,58 @@ impl ReservedIova {
             IovaDomain::new(obj, shadow, SHIFT, base_pfn, base_pfn + pages as u64 - 1)
         })
         .expect("the first allocation does not fail");
+        let reserved_lock = SpinLock::new("reserved_lock");
         ReservedIova {
             variant,
             domain: IommuDomain::new(WINDOW_BASE, pages, SHIFT),
-            reserved_lock: SpinLock::new("reserved_lock"),
+            bindings: LockedBy::new(&reserved_lock, Vec::new()),
+            reserved_lock,
             reserved_mutex: Mutex::new("reserved_mutex"),
-            cookie: Atomic64::new(Obj::Named("reserved_iova_cookie"), 1),
-            iovad: Ghost::new(Some(iovad)),
+            cookie: Atomic64::new(Obj::Named("reserved_iova_cookie"), IOVAD_PTR),
+            iovad,
             irqs: (0..MSI_VECTORS)
-                .map(|vector| IrqDesc {
-                    lock: SpinLock::new("irq_desc->lock"),
-                    msg: Atomic64::new(
-                        Obj::Object {
-                            class: "msi_msg of vector",
-                            id: vector as u32,
-                        },
-                        0,
-                    ),
-                    masked: Ghost::new(false),
+                .map(|vector| {
+                    let lock = SpinLock::new("irq_desc->lock");
+                    IrqDesc {
+                        masked: LockedBy::new(&lock, false),
+                        lock,
+                        msg: Atomic64::new(
+                            Obj::Object {
+                                class: "msi_msg of vector",
+                                id: vector as u32,
+                            },
+                            0,
+                        ),
+                    }
                 })
                 .collect(),
-            bindings: Ghost::new(Vec::new()),
             iovad_cache,
             binding_cache: Slab::new("binding"),
             reference: Ghost::new(Reference::default()),
+            handed: Ghost::new(BTreeMap::new()),
         }
     }
 
     /// `(struct iova_domain *)domain->reserved_iova_cookie`: a plain read of the pointer.
     fn iovad(&self) -> Option<KBox<IovaDomain>> {
-        if read_once(&self.cookie) == 0 {
-            return None;
+        match read_once(&self.cookie) {
+            0 => None,
+            IOVAD_PTR => Some(self.iovad.clone()),
+            other => raise(
+                Kind::Invariant,
+                format!("reserved_iova_cookie holds {other:#x}, which is no iova_domain"),
+            ),
         }
-        self.iovad.with(|i| i.clone())
     }
 
-    /// `find_reserved_binding(domain, addr, size)`; caller holds `reserved_lock`.
-    fn find_reserved_binding(&self, addr: u64, size: u64) -> Option<KBox<Binding>> {
-        self.bindings.with(|bs| {
+    /// `find_reserved_binding(domain, addr, size)`; caller holds `reserved_lock` (`g`).
+    fn find_reserved_binding(
+        &self,
+        g: &SpinGuard<'_>,
+        addr: u64,
+        size: u64,
+    ) -> Option<KBox<Binding>> {
+        self.bindings.access(g, |bs| {
             bs.iter()
                 .find(|b| {
                     let v = b.get();
@@ -363,8 +425,8 @@ impl ReservedIova {
         })
     }
 
-    fn find_by_iova(&self, iova: u64) -> Option<KBox<Binding>> {
-        self.bindings.with(|bs| {
+    fn find_by_iova(&self, g: &SpinGuard<'_>, iova: u64) -> Option<KBox<Binding>> {
+        self.bindings.access(g, |bs| {
             bs.iter()
                 .find(|b| {
                     let v = b.get();
@@ -374,9 +436,9 @@ impl ReservedIova {
         })
     }
 
-    fn link(&self, b: &KBox<Binding>) {
+    fn link(&self, g: &SpinGuard<'_>, b: &KBox<Binding>) {
         let (addr, size) = (b.get().addr, b.get().size);
-        let dup = self.bindings.with(|bs| {
+        let dup = self.bindings.access(g, |bs| {
             let dup = bs
                 .iter()
                 .any(|o| o.get().addr == addr && o.get().size == size);
@@ -391,8 +453,8 @@ impl ReservedIova {
         }
     }
 
-    fn unlink(&self, b: &KBox<Binding>) {
-        self.bindings.with(|bs| bs.retain(|o| !o.same(b)));
+    fn unlink(&self, g: &SpinGuard<'_>, b: &KBox<Binding>) {
+        self.bindings.access(g, |bs| bs.retain(|o| !o.same(b)));
     }
 
     /// `delete_reserved_binding(domain, b)`: unmap, free the IOVA, free the binding.
@@ -422,7 +484,7 @@ impl ReservedIova {
 
         step("get: find_reserved_binding");
         let g = spin_lock_irqsave(&self.reserved_lock);
-        if let Some(b) = self.find_reserved_binding(sp.aligned_base, sp.binding_size) {
+        if let Some(b) = self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size) {
             step("get: found, kref_get");
             kref_get(&b.get().kref);
             let iova = b.get().iova + sp.offset;
@@ -474,7 +536,7 @@ impl ReservedIova {
         let existing = if self.variant == Variant::NoRecheck {
             None
         } else {
-            self.find_reserved_binding(sp.aligned_base, sp.binding_size)
+            self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size)
         };
         let out = match &existing {
             Some(b) => {
@@ -483,7 +545,7 @@ impl ReservedIova {
                 b.get().iova + sp.offset
             }
             None => {
-                self.link(&newb);
+                self.link(&g, &newb);
                 iova + sp.offset
             }
         };
@@ -520,7 +582,7 @@ impl ReservedIova {
         let aligned_addr = iommu_iova_to_phys(&self.domain, aligned_iova).unwrap_or(0);
         step("put: find_reserved_binding");
         let g = spin_lock_irqsave(&self.reserved_lock);
-        let Some(b) = self.find_reserved_binding(aligned_addr, page_size) else {
+        let Some(b) = self.find_reserved_binding(&g, aligned_addr, page_size) else {
             spin_unlock_irqrestore(g);
             return;
         };
@@ -530,14 +592,14 @@ impl ReservedIova {
             kref_put(&b.get().kref, || {
                 step("release: re-lock, unlink");
                 let g = spin_lock_irqsave(&self.reserved_lock);
-                self.unlink(&b);
+                self.unlink(&g, &b);
                 spin_unlock_irqrestore(g);
             })
         } else {
             step("put: kref_put under reserved_lock");
             let r = kref_put(&b.get().kref, || {
                 step("release: unlink");
-                self.unlink(&b);
+                self.unlink(&g, &b);
             });
             spin_unlock_irqrestore(g);
             r
@@ -554,7 +616,7 @@ impl ReservedIova {
             let iovad = self.iovad().ok_or(Errno::EINVAL)?;
             let sp = Span::of(addr, size, iovad.get().shift);
             let g = spin_lock_irqsave(&self.reserved_lock);
-            let found = self.find_reserved_binding(sp.aligned_base, sp.binding_size);
+            let found = self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size);
             spin_unlock_irqrestore(g);
             if found.is_some() {
                 return Ok(());
@@ -577,7 +639,7 @@ impl ReservedIova {
             .inspect_err(|_| free_iova(iovad.get(), p_iova.pfn_lo))?;
             iommu_map(&self.domain, iova, sp.aligned_base, sp.binding_size)?;
             let g = spin_lock_irqsave(&self.reserved_lock);
-            self.link(&newb);
+            self.link(&g, &newb);
             spin_unlock_irqrestore(g);
             // The prepare step holds no reference: the binding lives until the domain goes.
             Ok(())
@@ -591,7 +653,7 @@ impl ReservedIova {
         step("activate: look the binding up");
         let sp = Span::of(addr, size, SHIFT);
         let g = spin_lock_irqsave(&self.reserved_lock);
-        let r = match self.find_reserved_binding(sp.aligned_base, sp.binding_size) {
+        let r = match self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size) {
             Some(b) => {
                 kref_get(&b.get().kref);
                 let iova = b.get().iova + sp.offset;
@@ -606,7 +668,7 @@ impl ReservedIova {
 
     fn put_prepared(&self, iova: u64) {
         let g = spin_lock_irqsave(&self.reserved_lock);
-        if let Some(b) = self.find_by_iova(iova) {
+        if let Some(b) = self.find_by_iova(&g, iova) {
             // The prepare step's own reference (the count's initial 1) keeps it above zero.
             kref_put(&b.get().kref, || {
                 raise(
@@ -651,7 +713,7 @@ impl ReservedIova {
         if self.variant == Variant::MaskMsiUnderLock {
             self.mask_msis();
         }
-        let all = self.bindings.with(std::mem::take);
+        let all = self.bindings.access(&g, std::mem::take);
         spin_unlock_irqrestore(g);
         for b in &all {
             self.delete_reserved_binding(b);
@@ -676,7 +738,7 @@ impl ReservedIova {
             }
             step("free_domain: mask an MSI");
             let g = raw_spin_lock_irqsave(&desc.lock);
-            desc.masked.with(|m| *m = true);
+            desc.masked.access(&g, |m| *m = true);
             write_once(&desc.msg, 0);
             raw_spin_unlock_irqrestore(g);
         }
@@ -700,7 +762,7 @@ impl ReservedIova {
 
     /// The `irq_desc` of the calling thread's MSI vector.
     fn irq_desc(&self) -> &IrqDesc {
-        let me = crate::kernel::engine::thread_index();
+        let me = thread_index();
         self.irqs.get(me).unwrap_or_else(|| {
             panic!("thread {me} has no MSI vector; the device has {MSI_VECTORS}")
         })
@@ -712,7 +774,7 @@ impl ReservedIova {
         let desc = self.irq_desc();
         step("msi_domain_activate");
         let g = raw_spin_lock_irqsave(&desc.lock);
-        if desc.masked.with(|m| *m) {
+        if desc.masked.access(&g, |m| *m) {
             step("msi_domain_activate: masked for teardown, nothing to do");
         } else if let Some(iova) = self.run_get(addr, size) {
             write_once(&desc.msg, iova);
@@ -757,35 +819,62 @@ impl ReservedIova {
         }
     }
 
+    /// The setup's list of IOVAs of `key` (made by the setup thread, before the threads).
+    fn handed(&self, key: (u64, u64)) -> std::sync::Arc<Handed> {
+        self.handed.with(|h| {
+            h.entry(key)
+                .or_insert_with(|| {
+                    std::sync::Arc::new(Handed {
+                        iovas: Ghost::new(Vec::new()),
+                        taken: RawAtomic::new(0),
+                    })
+                })
+                .clone()
+        })
+    }
+
     /// A get, and the reference's record of it; the IOVA it returned.
     fn run_get(&self, addr: u64, size: u64) -> Option<u64> {
         let iova = self.get(addr, size).ok()?;
         let sp = Span::of(addr, size, SHIFT);
-        let me = crate::kernel::engine::thread_index();
+        let key = (sp.aligned_base, sp.binding_size);
+        let me = thread_index();
+        if me == 0 {
+            self.handed(key).iovas.with(|v| v.push(iova));
+        }
         self.reference.with(|r| {
-            *r.outstanding
-                .entry((sp.aligned_base, sp.binding_size))
-                .or_default() += 1;
-            r.returned
-                .entry((me, sp.aligned_base, sp.binding_size))
-                .or_default()
-                .push(iova);
+            *r.outstanding.entry(key).or_default() += 1;
+            if me != 0 {
+                r.returned.entry((me, key.0, key.1)).or_default().push(iova);
+            }
         });
         Some(iova)
     }
 
     fn run_put(&self, addr: u64, size: u64) {
         let sp = Span::of(addr, size, SHIFT);
-        let me = crate::kernel::engine::thread_index();
-        // This thread's own reference first, else one taken in setup (handed to the threads).
-        let Some(iova) = self.reference.with(|r| {
-            [me, 0].into_iter().find_map(|t| {
-                r.returned
-                    .get_mut(&(t, sp.aligned_base, sp.binding_size))
-                    .and_then(|v| v.pop())
-            })
-        }) else {
-            step("put: this thread holds no IOVA for that PA (its get failed): nothing to put");
+        let key = (sp.aligned_base, sp.binding_size);
+        let me = thread_index();
+        // This thread's own reference first, else one the setup took, handed to whichever
+        // thread asks first (an engine word decides which).
+        let own = self.reference.with(|r| {
+            r.returned
+                .get_mut(&(me, key.0, key.1))
+                .and_then(|v| v.pop())
+        });
+        let iova = match own {
+            Some(iova) => Some(iova),
+            None if me == 0 => self.handed(key).iovas.with(|v| v.pop()),
+            None => self
+                .handed
+                .with(|h| h.get(&key).cloned())
+                .and_then(|h| h.take()),
+        };
+        let Some(iova) = iova else {
+            step(
+                "put: this thread holds no IOVA for that PA (its get failed, or another thread \
+                 took the setup's): nothing to put",
+            );
             return;
         };
         if self.variant.prepared() {
@@ -809,7 +898,9 @@ impl ReservedIova {
             step("final check: bindings against the references held");
             // A prepared binding also holds the prepare step's own reference.
             let base = u64::from(self.variant.prepared());
-            let bindings = self.bindings.with(|b| b.clone());
+            let g = spin_lock_irqsave(&self.reserved_lock);
+            let bindings = self.bindings.access(&g, |b| b.clone());
+            spin_unlock_irqrestore(g);
             for b in &bindings {
                 let v = b.get();
                 let want = outstanding.get(&(v.addr, v.size)).copied().unwrap_or(0) + base;

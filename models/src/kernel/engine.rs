@@ -337,8 +337,23 @@ pub fn yield_now() {
 /// Anything else decides an outcome, and loom's DPOR reorders only what it sees: a free kept
 /// in ghost state is never tried before the access it races with. Such state belongs in
 /// engine words (`Atomic64`, a lock), one per object, so that independent operations stay
-/// independent. The KASAN shadows and the page allocator follow this rule; the IOVA tree
-/// and some model-side tables do not yet (see the fidelity table).
+/// independent; or, when only holders of one spinlock touch it, in a
+/// [`LockedBy`](crate::kernel::spinlock::LockedBy) of that lock, which checks the guard on
+/// every access and lets the lock's order be the data's order (the IOVA tree, reserved-iova's
+/// binding list and mask flag).
+///
+/// What may be ghost although something reads it, because the reader's result cannot
+/// depend on an order of ghost writes the engine does not see:
+/// - values fixed before the threads start (a slab's planned failures, the IOVAs the setup
+///   hands to the threads; which thread takes one is an engine word);
+/// - a thread's own entries, that no other thread reaches (reserved-iova's `returned`);
+/// - what only final checks read, after every thread joined, if the threads' writes commute
+///   (counts, flags set once) or each key has one writer (vtd's `mapped`);
+/// - what a check reads while threads run, if every write it can observe is program-ordered
+///   before an engine store that the reader loaded first (vtd's `ever`, inserted just before
+///   the PTE store that publishes the PA).
+///
+/// Each such field says which case it is, where it is declared.
 #[derive(Default)]
 pub struct Ghost<T>(std::sync::Mutex<T>);
 

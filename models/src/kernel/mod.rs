@@ -26,12 +26,14 @@
 //! | `spin_lock`/`spin_unlock`, `raw_spin_lock_irqsave` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen; raw and plain spinlocks are one type (as on a non-RT kernel) |
 //! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
 //! | `kref` (refcount_t) | `kref_get`: relaxed add (`refcount_inc`); `kref_put`: release sub, and `smp_acquire__after_ctrl_dep` when it reaches zero (`refcount_dec_and_test`) | SeqCst | same as loom | a get from zero is reported, not saturated |
-//! | `assert_spin_locked` (held by anyone) | ghost holder: not ordered against another thread's unlock | same | same | hides: an assertion that passes only while another thread holds the lock can be missed (an engine word for the holder costs every lock and unlock a write: two-gets-undo-newb went from 1,600 to 6,915 loom executions); `lockdep_assert_held` asks about the running thread only, and is exact |
+//! | `assert_spin_locked` (held by anyone) | held by the caller: its own (ghost) holder record; held by another: a `try_lock` of the engine's lock, ordered against that thread's lock and unlock | same | same | none known; `lockdep_assert_held` asks about the running thread only, and is exact |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
 //! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
 //! | `kzalloc`/`kfree` | one engine word per object (its KASAN shadow): `kfree` writes it, every access reads it just before | same word, read right after the access | same | allocation never sleeps for real; freed objects are never reused, so a reuse that would hide a use-after-free is not modelled |
 //! | page allocator | one engine word per frame: allocation is a compare-and-exchange of the first unused (then freed) frame, free marks, poisons, then releases it | same | same | allocator-internal races are not modelled; reuse order is lowest frame first, not the per-cpu lists' LIFO |
-//! | IOVA tree (`alloc_iova`), model-side tables (reserved-iova's binding list, cookie pointer, mask flag; both models' reference state) | ghost: std mutex, not seen by loom's DPOR | same | same | hides: loom does not reorder two operations that conflict only through these, so a race decided there can be missed (`holds (complete)` is complete only for the engine-visible state) |
+//! | IOVA tree (`alloc_iova`, `find_iova`, `free_iova`), reserved-iova's binding list and mask flag | plain containers reachable only through a guard of their spinlock (`LockedBy`, checked on each access): the lock, which every engine orders, orders every decision taken from them | same | same | decisions: none known. The tree is a sorted map searched from the limit each time, not an rbtree with `__get_cached_rbnode`'s cache |
+//! | reserved-iova's `reserved_iova_cookie`, the setup's references handed to threads | engine words: the cookie holds the pointer (NULL or the iova_domain); one take counter per PA | same | same | none known |
+//! | model reference state for checks (reserved-iova's gets not yet put, vtd's expected mappings) | ghost (std mutex): read by final checks after the threads joined and written commutatively or by one thread per key; vtd's `ever` is read while threads run, but each PA is recorded before the PTE store that publishes it | same | same | vtd `ever` hides in one corner: a reader that reached a PA through a stale table while its own page's map of that same PA is in flight (one PA mapped at two IOVAs; no scenario does) |
 //! | IOMMU caches (IOTLB, paging-structure caches), `domain_flush_cache` | not modelled: the walker reads memory coherently, no flush exists | same | same | a bug that needs a stale cached entry is not seen; a walk racing a reclaim is reported even where the kernel's flush-before-free would make it safe |
 //! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |
 //!
@@ -71,7 +73,8 @@ pub use sched::{in_atomic_context, might_sleep};
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
 pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
-    spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, SpinGuard, SpinLock,
+    spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, LockedBy, SpinGuard,
+    SpinLock,
 };
 
 /// Rows of the fidelity table that a report quotes, keyed by what the trace shows:

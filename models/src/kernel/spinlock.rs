@@ -5,6 +5,10 @@
 //! engines detect a realized deadlock. The holder is ghost state, read only by the thread
 //! that asks whether it holds the lock itself (`lockdep_assert_held`), which no other thread
 //! can change; `assert_spin_locked` asks the engine's lock.
+//!
+//! [`LockedBy`] holds data that only code holding one given spinlock touches (the IOVA rbtree
+//! under `iova_rbtree_lock`, a binding list under `reserved_lock`): the lock orders every
+//! access, so the data need not be engine words of its own.
 
 use crate::check::{raise, Kind};
 use crate::kernel::engine::{thread_index, Ghost, RawGuard, RawLock};
@@ -15,7 +19,12 @@ pub struct SpinLock {
     raw: RawLock,
     name: &'static str,
     holder: Ghost<Option<usize>>,
+    /// Identity of this lock (names repeat: every `irq_desc->lock`), for [`LockedBy`].
+    id: u64,
 }
+
+/// Source of [`SpinLock`] identities (an identity only, never a scheduling point).
+static NEXT_LOCK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl SpinLock {
     /// `spin_lock_init`.
@@ -24,6 +33,7 @@ impl SpinLock {
             raw: RawLock::new(),
             name,
             holder: Ghost::new(None),
+            id: NEXT_LOCK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -133,5 +143,45 @@ pub fn lockdep_assert_held(lock: &SpinLock) {
                 lock.name
             ),
         );
+    }
+}
+
+/// Data protected by one spinlock, reachable only through a guard of that lock (as
+/// Rust-for-Linux's `LockedBy`).
+///
+/// This is how lock-protected state stays a plain container and still decides what threads
+/// do soundly: every access holds the engine lock, and the engines order lock acquisitions
+/// (loom's DPOR treats two acquisitions of one lock as dependent), so every order of the
+/// critical sections, and with it every order of the accesses, is explored. The rule is
+/// enforced, not assumed: [`LockedBy::access`] panics (a model bug, not a verdict) when the
+/// guard is of another lock. Readers after the threads joined (final checks) take the lock
+/// too, which costs one uncontended acquisition.
+pub struct LockedBy<T> {
+    lock: u64,
+    name: &'static str,
+    value: std::sync::Mutex<T>,
+}
+
+impl<T> LockedBy<T> {
+    /// `v`, protected by `lock`.
+    pub fn new(lock: &SpinLock, v: T) -> Self {
+        LockedBy {
+            lock: lock.id,
+            name: lock.name,
+            value: std::sync::Mutex::new(v),
+        }
+    }
+
+    /// Run `f` on the value; `g` must be a guard of the protecting lock (so this thread holds
+    /// it), else a panic: the model touched the data outside its lock.
+    #[track_caller]
+    pub fn access<R>(&self, g: &SpinGuard<'_>, f: impl FnOnce(&mut T) -> R) -> R {
+        assert!(
+            g.lock.id == self.lock,
+            "data protected by {} accessed under {} instead",
+            self.name,
+            g.lock.name
+        );
+        f(&mut self.value.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

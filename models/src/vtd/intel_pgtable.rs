@@ -192,16 +192,37 @@ pub const MODEL: ModelSpec = ModelSpec {
     build,
 };
 
-/// The reference state the final checks compare against (ghost state).
+/// The reference state the checks compare against. It is ghost state; each field may be,
+/// for the reason given on it. No thread branches on any of it: only checks read it. What
+/// must hold for each is that the check's result cannot depend on an order of ghost writes
+/// that the engine does not see.
 #[derive(Default)]
 struct Reference {
-    /// Page-aligned IOVA -> PA of every mapping that should exist now.
+    /// Page-aligned IOVA -> PA of every mapping that should exist now. Read only by the final
+    /// check, after every thread joined. A page's entry is written only by the setup and by
+    /// the one thread whose map or unmap covers it (`validate` refuses ranges two threads
+    /// both write), in that thread's program order, after an outcome the engine decided
+    /// (whether the map got its pages). So its final value does not depend on how the
+    /// threads interleaved.
     mapped: BTreeMap<u64, u64>,
     /// Every PA each page was mapped to during the execution (what a walker may reach).
+    /// Read while threads run, by `check_reachable` after a walk or `iova_to_phys` read a
+    /// leaf. A page's PA is inserted only by the one thread mapping it (as above), just
+    /// before the store of the leaf PTE that publishes it. So whenever a reader has loaded a
+    /// leaf holding that PA, the insert already happened: under loom and shuttle because the
+    /// store executed after it; under `os` because a load cannot read a store that happens
+    /// after it (the ghost mutex orders the two accesses of the set). A PA the reader loaded
+    /// is therefore in the set exactly when some map published it, whatever the
+    /// interleaving: the check is decided by the leaf value, which is engine state. Made of
+    /// engine words instead, the set would only add conflicts (insert against every check)
+    /// and executions, and could not change a verdict. One corner is order-dependent: a
+    /// reader that reached, through a stale table, another page's leaf holding a PA that
+    /// this page's own map is publishing at the same time is judged by whether that map's
+    /// insert came first. It needs one PA mapped at two IOVAs, which no scenario does.
     ever: BTreeMap<u64, BTreeSet<u64>>,
-    /// Every page an operation touched.
+    /// Every page an operation touched. Read only by the final check; inserts commute.
     touched: BTreeSet<u64>,
-    /// Set once teardown ran.
+    /// Set once teardown ran. Read only by the final check; setting it is idempotent.
     torn_down: bool,
 }
 
@@ -338,6 +359,10 @@ impl FirstLevel {
             table = self.frame_of(v);
         }
         let idx = self.geo.index(iova, 1);
+        // Record what the leaf will point to before the store that publishes it (see
+        // `Reference::ever`).
+        self.reference
+            .with(|r| r.ever.entry(iova).or_default().insert(pa));
         step(format!("B2 populate the PTE L1[{idx}]"));
         // Leaf PTEs are set without the lock: the IOVA allocator hands out disjoint ranges.
         write_once(self.pool.frame(table).entry(idx), pte::mk_leaf(pa));
@@ -351,7 +376,6 @@ impl FirstLevel {
             self.mmmap_page(iova + off, pa + off)?;
             self.reference.with(|r| {
                 r.mapped.insert(iova + off, pa + off);
-                r.ever.entry(iova + off).or_default().insert(pa + off);
                 r.touched.insert(iova + off);
             });
             off += PAGE;

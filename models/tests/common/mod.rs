@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod explore;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 

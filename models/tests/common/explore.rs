@@ -1,0 +1,87 @@
+//! Exhaustive loom exploration of a small program, for soundness pairs: how many executions
+//! loom ran, the first violation, and in how many executions the code under test was reached.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use iommu_models::check::Kind;
+use iommu_models::kernel::engine::{enter, leave, Context, Engine};
+use iommu_models::trace::Recorder;
+
+/// What loom saw over every execution of a program.
+#[derive(Debug)]
+pub struct Outcome {
+    pub executions: usize,
+    /// The first violation's kind, if an execution raised one.
+    pub violation: Option<Kind>,
+    /// Executions that reached the code under test (as `reached` judged their trace).
+    pub reached: usize,
+}
+
+/// Run `body` under loom, exhaustively (no preemption bound), stopping at the first
+/// violation as a scenario run does. After each execution that ends without a violation,
+/// `reached` is asked whether it reached the code under test. One recorder serves every
+/// execution and is reset between them, as the engines do, so lockdep's order graph spans
+/// the run; a deadlock (loom's finding, not a check's) is `Kind::Deadlock`, as the engines
+/// classify it.
+pub fn explore(
+    body: impl Fn() + Send + Sync + 'static,
+    reached: impl Fn(&Recorder) -> bool + Send + Sync + 'static,
+) -> Outcome {
+    let executions = Arc::new(AtomicUsize::new(0));
+    let reached_n = Arc::new(AtomicUsize::new(0));
+    let rec = Arc::new(Recorder::default());
+    let (e, r, rc) = (executions.clone(), reached_n.clone(), rec.clone());
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = None;
+    let failed = catch_unwind(AssertUnwindSafe(move || {
+        builder.check(move || {
+            rc.reset();
+            e.fetch_add(1, Ordering::Relaxed);
+            enter(Context {
+                engine: Engine::Loom,
+                recorder: rc.clone(),
+            });
+            body();
+            leave();
+            if reached(&rc) {
+                r.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    }));
+    let violation = failed.err().map(|payload| {
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        rec.violation()
+            .map(|v| v.kind)
+            .or_else(|| msg.contains("deadlock").then_some(Kind::Deadlock))
+            .unwrap_or_else(|| panic!("loom stopped on a panic that recorded no violation: {msg}"))
+    });
+    Outcome {
+        executions: executions.load(Ordering::Relaxed),
+        violation,
+        reached: reached_n.load(Ordering::Relaxed),
+    }
+}
+
+impl Outcome {
+    /// Loom found a violation of `kind`.
+    pub fn fires(&self, kind: Kind) {
+        assert_eq!(self.violation, Some(kind), "{self:?}");
+    }
+
+    /// `holds (complete)`: every execution explored without a violation, the code under test
+    /// reached, and more than one execution (one would mean loom saw no race at all).
+    pub fn holds(&self) {
+        assert_eq!(self.violation, None, "{self:?}");
+        assert!(
+            self.reached > 0,
+            "the twin never reached its code: {self:?}"
+        );
+        assert!(self.executions > 1, "loom saw no race to explore: {self:?}");
+    }
+}

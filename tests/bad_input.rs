@@ -22,7 +22,7 @@ const CASES: &[(&str, &str)] = &[
     (
         "syntax-error.toml",
         // The array of `setup` is not closed on line 5; the parser notices at line 7.
-        "tests/bad-scenarios/syntax-error.toml:7:1: invalid array expected `]`",
+        "tests/bad-scenarios/syntax-error.toml:7:1: invalid array; expected `]`",
     ),
     (
         "unknown-key.toml",
@@ -154,6 +154,30 @@ const CASES: &[(&str, &str)] = &[
         "quoted-number.toml",
         "tests/bad-scenarios/quoted-number.toml:4:23: invalid type: string \"2\", expected an \
          integer (no quotes)",
+    ),
+    (
+        "multiline-kind.toml",
+        // A """ string with a line break: quoted with its escape, on one line.
+        "tests/bad-scenarios/multiline-kind.toml:12:8: unknown violation kind \"use-\\nafter-free\"; \
+         expected one of: use-after-free, double-free, leak, uninitialized-read, lost-mapping, \
+         stale-translation, lost-dirty, false-dirty, refcount, duplicate-binding, \
+         quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, lock-order, invariant (or a \
+         list of them)",
+    ),
+    (
+        "multiline-thread-name.toml",
+        "tests/bad-scenarios/multiline-thread-name.toml:8:1: thread A\\nB has no operations",
+    ),
+    (
+        "ends-after-equals.toml",
+        // The parser itself says nothing here.
+        "tests/bad-scenarios/ends-after-equals.toml:10:10: nothing after `=`; expected a value: \
+         a \"string\", a number, true or false, an [array] or an { inline table }",
+    ),
+    (
+        "not-utf8.toml",
+        "tests/bad-scenarios/not-utf8.toml:8:20: byte 0xff is not UTF-8; expected a UTF-8 text \
+         file",
     ),
 ];
 
@@ -366,4 +390,35 @@ fn cli_refusals_that_used_to_panic_or_hang() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_clean_stderr(&stderr(&o), "an overflowing --preemption-bound");
+}
+
+#[test]
+fn an_endless_or_huge_file_is_refused_without_reading_it_whole() {
+    let cap = scenario::MAX_FILE_BYTES;
+    let line = |f: &str| {
+        format!("{f}:1:1: the file is larger than 1 MiB; expected a scenario (a short TOML file)")
+    };
+    // One byte over the cap is refused, the cap itself is read (and parsed).
+    let dir = temp_dir("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    let over = dir.join("over.toml");
+    std::fs::write(&over, vec![b'#'; cap as usize + 1]).unwrap();
+    let e = scenario::load(&over).expect_err("over the cap");
+    assert_eq!(e.to_string(), line(&over.display().to_string()));
+    let at = dir.join("at.toml");
+    std::fs::write(&at, vec![b'#'; cap as usize]).unwrap();
+    let e = scenario::load(&at).expect_err("a comment alone is no scenario");
+    assert!(e.message.contains("missing field `title`"), "{e}");
+    // A sparse 1 GB file and /dev/zero: refused at once, through the binary.
+    let huge = dir.join("huge.toml");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(1 << 30))
+        .unwrap();
+    for f in [huge.to_str().unwrap(), "/dev/zero"] {
+        let t = std::time::Instant::now();
+        let e = refused_in_one_line(&["check", "--reports", dir.join("r").to_str().unwrap(), f]);
+        assert_eq!(e, format!("{}\n", line(f)));
+        assert!(t.elapsed().as_secs() < 5, "{f}: {:?}", t.elapsed());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,6 +4,7 @@
 //! Bad input is refused before anything runs, with `file:line:col` and what was expected.
 
 use std::fmt;
+use std::io::Read as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -105,7 +106,7 @@ impl fmt::Display for ScenarioError {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file.display(),
+            one_line(&self.file.display().to_string()),
             self.line,
             self.col,
             self.message
@@ -167,19 +168,68 @@ impl Ctx<'_> {
             file: self.file.to_path_buf(),
             line,
             col,
-            message: message.into(),
+            message: one_line(&message.into()),
         }
     }
 }
 
+/// `s` on one line: a line break or other control character (from a multi-line TOML string,
+/// a quoted key, a file name) is written as its escape, so a refusal stays one line.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Largest scenario file read, in bytes: a scenario is a page of TOML, and a larger file
+/// (or `/dev/zero`) is refused after reading one byte more than this, never read whole.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Read and validate the scenario at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    let at_start = |message: String| ScenarioError {
         file: path.to_path_buf(),
         line: 1,
         col: 1,
-        message: format!("cannot read the scenario: {e}"),
-    })?;
+        message,
+    };
+    let cannot = |e: std::io::Error| at_start(format!("cannot read the scenario: {e}"));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(at_start(format!(
+            "the file is larger than {} MiB; expected a scenario (a short TOML file)",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            // Point at the first byte that is not UTF-8, counting the valid text before it.
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+            let cx = Ctx {
+                file: path,
+                text: before,
+            };
+            return Err(cx.err(
+                valid..valid,
+                format!(
+                    "byte {:#04x} is not UTF-8; expected a UTF-8 text file",
+                    bytes[valid]
+                ),
+            ));
+        }
+    };
     parse(path, &text)
 }
 
@@ -187,13 +237,8 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let cx = Ctx { file, text };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
-        // serde speaks Rust ("expected i64"); a scenario writer reads TOML.
-        let msg = e
-            .message()
-            .trim()
-            .replace('\n', " ")
-            .replace("expected i64", "expected an integer (no quotes)");
-        cx.err(e.span().unwrap_or(0..0), msg)
+        let span = e.span().unwrap_or(0..0);
+        cx.err(span.clone(), toml_message(e.message(), text, span.start))
     })?;
 
     let model = registry::model(raw.model.get_ref()).ok_or_else(|| {
@@ -342,6 +387,33 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
+/// The TOML parser's `message` for an error at byte `at` of `text`, in the scenario
+/// writer's terms, on one line.
+fn toml_message(message: &str, text: &str, at: usize) -> String {
+    let (before, after) = text.split_at(at.min(text.len()));
+    let before = before.rsplit('\n').next().unwrap_or("");
+    let after = after.split('\n').next().unwrap_or("").trim();
+    if before.trim_end().ends_with('=') && (after.is_empty() || after.starts_with('#')) {
+        // A value left out (the parser says nothing, or "invalid string", at the end of the
+        // file or of the line).
+        return "nothing after `=`; expected a value: a \"string\", a number, true or false, \
+                an [array] or an { inline table }"
+            .into();
+    }
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return "not valid TOML here; expected `key = value` lines and [table] headers".into();
+    }
+    // serde speaks Rust ("expected i64"); a scenario writer reads TOML.
+    lines
+        .join("; ")
+        .replace("expected i64", "expected an integer (no quotes)")
+}
+
 fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
     let verdict = match e.verdict.get_ref().as_str() {
         "holds" => Expected::Holds,
@@ -365,7 +437,9 @@ fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
                 cx.err(
                     k.span(),
                     format!(
-                        "unknown violation kind {n}; expected one of: {} (or a list of them)",
+                        "unknown violation kind {}; expected one of: {} (or a list of them)",
+                        n.as_str()
+                            .map_or_else(|| n.to_string(), |s| format!("{s:?}")),
                         all.join(", ")
                     ),
                 )

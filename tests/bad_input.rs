@@ -179,6 +179,28 @@ const CASES: &[(&str, &str)] = &[
         "tests/bad-scenarios/not-utf8.toml:8:20: byte 0xff is not UTF-8; expected a UTF-8 text \
          file",
     ),
+    (
+        "pa-beyond-52-bits.toml",
+        // Was accepted, and mapped a PA no page table entry holds: a false lost-mapping.
+        "tests/bad-scenarios/pa-beyond-52-bits.toml:7:18: PA 0x10000000000000 does not fit in \
+         52 bits; expected a physical address below 0x10000000000000",
+    ),
+    (
+        "pa-size-beyond-52-bits.toml",
+        "tests/bad-scenarios/pa-size-beyond-52-bits.toml:7:34: range PA 0xffffffffff000+0x2000 \
+         ends past 2^52; expected PA+SIZE at most 0x10000000000000",
+    ),
+    (
+        "iova-size-wraps.toml",
+        "tests/bad-scenarios/iova-size-wraps.toml:7:32: range IOVA 0xfffffffffffff000+0x2000 \
+         wraps past 2^64; expected IOVA+SIZE below 2^64",
+    ),
+    (
+        "get-pa-size-wraps.toml",
+        // reserved-iova: the same check as vtd-first-level's map (the registry's).
+        "tests/bad-scenarios/get-pa-size-wraps.toml:6:18: range PA 0x1000+0xfffffffffffff000 \
+         ends past 2^52; expected PA+SIZE at most 0x10000000000000",
+    ),
 ];
 
 /// The line `file` must produce: its table entry, with `{models}` filled in from the registry.

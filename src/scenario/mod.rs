@@ -546,6 +546,7 @@ fn parse_call(
         u
     };
     let mut args = Vec::new();
+    let mut arg_at = Vec::new();
     let mut flags = Vec::new();
     for &(off, w) in &words[1..] {
         if let Some(&f) = spec.flags.iter().find(|&&f| f == w) {
@@ -565,6 +566,7 @@ fn parse_call(
             )
         })?;
         args.push(n);
+        arg_at.push(off);
     }
     if args.len() < spec.args.len() - spec.optional {
         return Err(cx.err(
@@ -576,6 +578,8 @@ fn parse_call(
             ),
         ));
     }
+    spec.check_widths(&args)
+        .map_err(|(i, message)| cx.err(at(arg_at[i]), message))?;
     Ok(Call {
         op: spec.name,
         args,

@@ -24,14 +24,20 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         None => (0..=s.deepen_to).map(Some).chain([None]).collect(),
     };
     let mut last = Verdict::Holds(Coverage::Complete);
+    // The last bound explored whole, for a run a limit cuts off.
+    let mut done = None;
     for bound in bounds {
         let remaining = s.max_time.map(|t| t.saturating_sub(start.elapsed()));
         let (verdict, execs, trace) = once(scenario, s, bound, remaining);
         total += execs;
         match verdict {
             // Reachability is judged on the last (widest) exploration.
-            Verdict::Vacuous(m) => last = Verdict::Vacuous(m),
+            Verdict::Vacuous(m) => {
+                last = Verdict::Vacuous(m);
+                done = bound;
+            }
             Verdict::Holds(_) => {
+                done = bound;
                 last = Verdict::Holds(match bound {
                     None => Coverage::Complete,
                     Some(b) => Coverage::Bounded(format!(
@@ -41,6 +47,15 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
                 });
             }
             v => {
+                let v = match v {
+                    Verdict::Inconclusive(why) => Verdict::Inconclusive(super::loom_cut_off(
+                        &why,
+                        total,
+                        done.map(|b| (b, &last)),
+                        bound,
+                    )),
+                    v => v,
+                };
                 return Outcome {
                     engine: EngineKind::Loom,
                     preemptions: match v {
@@ -53,7 +68,7 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
                     settings: s.clone(),
                     trace,
                     elapsed: start.elapsed(),
-                }
+                };
             }
         }
     }
@@ -73,6 +88,12 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
 pub fn run_unbounded(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
     let (verdict, executions, trace) = once(scenario, s, None, s.max_time);
+    let verdict = match verdict {
+        Verdict::Inconclusive(why) => {
+            Verdict::Inconclusive(super::loom_cut_off(&why, executions, None, None))
+        }
+        v => v,
+    };
     Outcome {
         engine: EngineKind::Loom,
         verdict,
@@ -112,7 +133,7 @@ fn once(
         Ok(()) => {
             if time.is_some_and(|t| started.elapsed() >= t) {
                 (
-                    Verdict::Inconclusive(format!("time limit reached after {execs} executions")),
+                    Verdict::Inconclusive(super::time_limit_reached(s)),
                     execs,
                     vec![],
                 )

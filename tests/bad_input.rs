@@ -165,6 +165,15 @@ const CASES: &[(&str, &str)] = &[
          list of them)",
     ),
     (
+        "multiline-kind-array.toml",
+        // A multi-line array: the line is the bad element's, not the array's.
+        "tests/bad-scenarios/multiline-kind-array.toml:13:5: unknown violation kind \
+         \"lost-\\nmapping\"; expected one of: use-after-free, double-free, leak, \
+         uninitialized-read, lost-mapping, stale-translation, lost-dirty, false-dirty, refcount, \
+         duplicate-binding, quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, \
+         lock-order, invariant (or a list of them)",
+    ),
+    (
         "multiline-thread-name.toml",
         "tests/bad-scenarios/multiline-thread-name.toml:8:1: thread A\\nB has no operations",
     ),

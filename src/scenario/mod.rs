@@ -142,10 +142,37 @@ struct RawGeometry {
 #[serde(deny_unknown_fields)]
 struct RawExpect {
     verdict: Spanned<String>,
-    kind: Option<Spanned<toml::Value>>,
+    kind: Option<Spanned<Kinds>>,
     engines: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     reaches: Vec<Spanned<String>>,
+}
+
+/// `kind`: one violation kind, or a list of them, each listed one with its place in the
+/// file (a lone one is where the whole value is).
+struct Kinds(Vec<(Option<Range<usize>>, String)>);
+
+impl<'de> Deserialize<'de> for Kinds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kinds, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Kinds;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a violation kind or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Kinds, E> {
+                Ok(Kinds(vec![(None, s.to_string())]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Kinds, A::Error> {
+                let mut v = Vec::new();
+                while let Some(k) = a.next_element::<Spanned<String>>()? {
+                    v.push((Some(k.span()), k.into_inner()));
+                }
+                Ok(Kinds(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 struct Ctx<'a> {
@@ -428,18 +455,12 @@ fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
     let all: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     let mut kinds = Vec::new();
     if let Some(k) = &e.kind {
-        let names: Vec<&toml::Value> = match k.get_ref() {
-            toml::Value::Array(a) => a.iter().collect(),
-            v => vec![v],
-        };
-        for n in names {
-            let kind = n.as_str().and_then(Kind::from_name).ok_or_else(|| {
+        for (at, name) in &k.get_ref().0 {
+            let kind = Kind::from_name(name).ok_or_else(|| {
                 cx.err(
-                    k.span(),
+                    at.clone().unwrap_or(k.span()),
                     format!(
-                        "unknown violation kind {}; expected one of: {} (or a list of them)",
-                        n.as_str()
-                            .map_or_else(|| n.to_string(), |s| format!("{s:?}")),
+                        "unknown violation kind {name:?}; expected one of: {} (or a list of them)",
                         all.join(", ")
                     ),
                 )

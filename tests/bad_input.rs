@@ -409,6 +409,16 @@ fn cli_refusals_that_used_to_panic_or_hang() {
     std::os::unix::fs::symlink(&looped, looped.join("again")).unwrap();
     let e = refused_in_one_line(&["check", looped.to_str().unwrap()]);
     assert!(e.contains("no scenario"), "{e}");
+    // A path with a line break in it is named with its escape, on one line.
+    let broken = temp_dir("line\nbreak");
+    std::fs::create_dir_all(&broken).unwrap();
+    let e = refused_in_one_line(&["check", broken.to_str().unwrap()]);
+    assert!(e.contains("line\\nbreak: no scenario"), "{e}");
+    let e = refused_in_one_line(&["explore", broken.to_str().unwrap()]);
+    assert!(e.contains("line\\nbreak: is a folder"), "{e}");
+    std::fs::copy(path("bad-number.toml"), broken.join("a\nb.toml")).unwrap();
+    let e = refused_in_one_line(&["check", broken.to_str().unwrap()]);
+    assert!(e.contains("line\\nbreak/a\\nb.toml:7:18: PA"), "{e}");
     // An overflowing bound is refused by the argument parser (clap's own message, which
     // adds a hint line), never an overflow panic.
     let o = cli(&[

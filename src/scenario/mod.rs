@@ -202,7 +202,7 @@ impl Ctx<'_> {
 
 /// `s` on one line: a line break or other control character (from a multi-line TOML string,
 /// a quoted key, a file name) is written as its escape, so a refusal stays one line.
-fn one_line(s: &str) -> String {
+pub fn one_line(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_control() {

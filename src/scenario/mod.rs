@@ -228,7 +228,7 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     };
     let cannot = |e: std::io::Error| at_start(format!("cannot read the scenario: {e}"));
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
+    open_to_read(path)
         .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
@@ -258,6 +258,25 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         }
     };
     parse(path, &text)
+}
+
+/// Open `path` for reading without waiting: a named pipe that no one writes to opens at
+/// once (and reads as empty) instead of hanging; reads then block as usual.
+fn open_to_read(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    // SAFETY: fcntl on the descriptor just opened, which `f` owns.
+    unsafe {
+        let flags = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(f)
 }
 
 /// Parse and validate scenario `text`, reporting errors against `file`.

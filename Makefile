@@ -9,7 +9,7 @@ check:
 
 reports: check
 
-## Every test: kernel-API pairs, property tests, every scenario, bad input, determinism.
+## Every test: kernel-API pairs, property tests, every scenario, bad and fuzzed input, determinism.
 test:
 	$(CARGO) test --release --workspace
 

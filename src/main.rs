@@ -169,7 +169,10 @@ fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
         ExitCode::from(2)
     })?;
     if scenarios.is_empty() {
-        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let names: Vec<String> = paths
+            .iter()
+            .map(|p| scenario::one_line(&p.display().to_string()))
+            .collect();
         eprintln!("{}: no scenario (*.toml) found", names.join(", "));
         return Err(ExitCode::from(2));
     }
@@ -181,7 +184,7 @@ fn load_one(file: &std::path::Path) -> Result<Scenario, ExitCode> {
     if file.is_dir() {
         eprintln!(
             "{}: is a folder; expected one scenario file",
-            file.display()
+            scenario::one_line(&file.display().to_string())
         );
         return Err(ExitCode::from(2));
     }
@@ -219,7 +222,10 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 |r| println!("{}", r.line()),
             );
             if let Err(e) = check::write_reports(&reports, &rows) {
-                eprintln!("{}: cannot write the reports: {e}", reports.display());
+                eprintln!(
+                    "{}: cannot write the reports: {e}",
+                    scenario::one_line(&reports.display().to_string())
+                );
                 return Err(ExitCode::from(2));
             }
             let failed = rows.iter().filter(|r| !r.judgement.passed()).count();

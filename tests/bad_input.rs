@@ -22,7 +22,7 @@ const CASES: &[(&str, &str)] = &[
     (
         "syntax-error.toml",
         // The array of `setup` is not closed on line 5; the parser notices at line 7.
-        "tests/bad-scenarios/syntax-error.toml:7:1: invalid array expected `]`",
+        "tests/bad-scenarios/syntax-error.toml:7:1: invalid array; expected `]`",
     ),
     (
         "unknown-key.toml",
@@ -154,6 +154,61 @@ const CASES: &[(&str, &str)] = &[
         "quoted-number.toml",
         "tests/bad-scenarios/quoted-number.toml:4:23: invalid type: string \"2\", expected an \
          integer (no quotes)",
+    ),
+    (
+        "multiline-kind.toml",
+        // A """ string with a line break: quoted with its escape, on one line.
+        "tests/bad-scenarios/multiline-kind.toml:12:8: unknown violation kind \"use-\\nafter-free\"; \
+         expected one of: use-after-free, double-free, leak, uninitialized-read, lost-mapping, \
+         stale-translation, lost-dirty, false-dirty, refcount, duplicate-binding, \
+         quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, lock-order, invariant (or a \
+         list of them)",
+    ),
+    (
+        "multiline-kind-array.toml",
+        // A multi-line array: the line is the bad element's, not the array's.
+        "tests/bad-scenarios/multiline-kind-array.toml:13:5: unknown violation kind \
+         \"lost-\\nmapping\"; expected one of: use-after-free, double-free, leak, \
+         uninitialized-read, lost-mapping, stale-translation, lost-dirty, false-dirty, refcount, \
+         duplicate-binding, quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, \
+         lock-order, invariant (or a list of them)",
+    ),
+    (
+        "multiline-thread-name.toml",
+        "tests/bad-scenarios/multiline-thread-name.toml:8:1: thread A\\nB has no operations",
+    ),
+    (
+        "ends-after-equals.toml",
+        // The parser itself says nothing here.
+        "tests/bad-scenarios/ends-after-equals.toml:10:10: nothing after `=`; expected a value: \
+         a \"string\", a number, true or false, an [array] or an { inline table }",
+    ),
+    (
+        "not-utf8.toml",
+        "tests/bad-scenarios/not-utf8.toml:8:20: byte 0xff is not UTF-8; expected a UTF-8 text \
+         file",
+    ),
+    (
+        "pa-beyond-52-bits.toml",
+        // Was accepted, and mapped a PA no page table entry holds: a false lost-mapping.
+        "tests/bad-scenarios/pa-beyond-52-bits.toml:7:18: PA 0x10000000000000 does not fit in \
+         52 bits; expected a physical address below 0x10000000000000",
+    ),
+    (
+        "pa-size-beyond-52-bits.toml",
+        "tests/bad-scenarios/pa-size-beyond-52-bits.toml:7:34: range PA 0xffffffffff000+0x2000 \
+         ends past 2^52; expected PA+SIZE at most 0x10000000000000",
+    ),
+    (
+        "iova-size-wraps.toml",
+        "tests/bad-scenarios/iova-size-wraps.toml:7:32: range IOVA 0xfffffffffffff000+0x2000 \
+         wraps past 2^64; expected IOVA+SIZE below 2^64",
+    ),
+    (
+        "get-pa-size-wraps.toml",
+        // reserved-iova: the same check as vtd-first-level's map (the registry's).
+        "tests/bad-scenarios/get-pa-size-wraps.toml:6:18: range PA 0x1000+0xfffffffffffff000 \
+         ends past 2^52; expected PA+SIZE at most 0x10000000000000",
     ),
 ];
 
@@ -354,6 +409,16 @@ fn cli_refusals_that_used_to_panic_or_hang() {
     std::os::unix::fs::symlink(&looped, looped.join("again")).unwrap();
     let e = refused_in_one_line(&["check", looped.to_str().unwrap()]);
     assert!(e.contains("no scenario"), "{e}");
+    // A path with a line break in it is named with its escape, on one line.
+    let broken = temp_dir("line\nbreak");
+    std::fs::create_dir_all(&broken).unwrap();
+    let e = refused_in_one_line(&["check", broken.to_str().unwrap()]);
+    assert!(e.contains("line\\nbreak: no scenario"), "{e}");
+    let e = refused_in_one_line(&["explore", broken.to_str().unwrap()]);
+    assert!(e.contains("line\\nbreak: is a folder"), "{e}");
+    std::fs::copy(path("bad-number.toml"), broken.join("a\nb.toml")).unwrap();
+    let e = refused_in_one_line(&["check", broken.to_str().unwrap()]);
+    assert!(e.contains("line\\nbreak/a\\nb.toml:7:18: PA"), "{e}");
     // An overflowing bound is refused by the argument parser (clap's own message, which
     // adds a hint line), never an overflow panic.
     let o = cli(&[
@@ -366,4 +431,43 @@ fn cli_refusals_that_used_to_panic_or_hang() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_clean_stderr(&stderr(&o), "an overflowing --preemption-bound");
+}
+
+#[test]
+fn an_endless_or_huge_file_is_refused_without_reading_it_whole() {
+    let cap = scenario::MAX_FILE_BYTES;
+    let line = |f: &str| {
+        format!("{f}:1:1: the file is larger than 1 MiB; expected a scenario (a short TOML file)")
+    };
+    // One byte over the cap is refused, the cap itself is read (and parsed).
+    let dir = temp_dir("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    let over = dir.join("over.toml");
+    std::fs::write(&over, vec![b'#'; cap as usize + 1]).unwrap();
+    let e = scenario::load(&over).expect_err("over the cap");
+    assert_eq!(e.to_string(), line(&over.display().to_string()));
+    let at = dir.join("at.toml");
+    std::fs::write(&at, vec![b'#'; cap as usize]).unwrap();
+    let e = scenario::load(&at).expect_err("a comment alone is no scenario");
+    assert!(e.message.contains("missing field `title`"), "{e}");
+    // A sparse 1 GB file and /dev/zero: refused at once, through the binary.
+    let huge = dir.join("huge.toml");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(1 << 30))
+        .unwrap();
+    for f in [huge.to_str().unwrap(), "/dev/zero"] {
+        let t = std::time::Instant::now();
+        let e = refused_in_one_line(&["check", "--reports", dir.join("r").to_str().unwrap(), f]);
+        assert_eq!(e, format!("{}\n", line(f)));
+        assert!(t.elapsed().as_secs() < 5, "{f}: {:?}", t.elapsed());
+    }
+    // A named pipe that no one writes to: read as empty at once, not waited on.
+    let fifo = dir.join("fifo.toml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {fifo:?}");
+    let t = std::time::Instant::now();
+    let e = scenario::load(&fifo).expect_err("an empty pipe is no scenario");
+    assert!(e.message.contains("missing field `title`"), "{e}");
+    assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
 }

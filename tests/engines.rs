@@ -294,6 +294,14 @@ fn a_tiny_branch_limit_is_inconclusive_not_a_crash() {
         let out = engine::run(&sc, EngineKind::Loom, &s);
         let why = inconclusive(&out.verdict);
         assert!(why.contains("branch limit"), "{path}: {why}");
+        // How far it got: the executions run, and the pass that was cut off.
+        assert!(
+            why.contains(&format!(
+                "reached after {} execution",
+                engine::count(out.executions)
+            )) && why.ends_with(" pass was cut off"),
+            "{path}: {why}"
+        );
         assert!(out.executions >= 1);
         assert_eq!(out.preemptions, None);
         assert!(!judge::judge(&sc, &out).passed());
@@ -316,7 +324,22 @@ fn a_zero_time_limit_is_inconclusive_under_every_engine() {
     for e in [EngineKind::Loom, EngineKind::ShuttlePct, EngineKind::Os] {
         let out = engine::run(&sc, e, &s);
         let why = inconclusive(&out.verdict);
-        assert!(why.contains("time limit"), "{}: {why}", e.name());
+        assert!(
+            why.contains("time limit (0 s) reached"),
+            "{}: {why}",
+            e.name()
+        );
+        // How far it got: executions, or iterations (runs) done of how many.
+        let n = engine::count(out.executions);
+        let so_far = match e {
+            EngineKind::Loom => format!(
+                "after {n} execution{}; no preemption bound was explored whole; the bound-0 pass was cut off",
+                if out.executions == 1 { "" } else { "s" }
+            ),
+            EngineKind::Os => format!("after {n} of 1,000 runs"),
+            _ => format!("after {n} of 1,000 iterations"),
+        };
+        assert!(why.ends_with(&so_far), "{}: {why}", e.name());
     }
 }
 

@@ -97,6 +97,48 @@ pub struct OpSpec {
     pub about: &'static str,
 }
 
+/// Bits of a physical address: the most x86-64 (MAXPHYADDR), VT-d and arm64 (LPA) can hold.
+pub const PA_BITS: u32 = 52;
+
+impl OpSpec {
+    /// Refuse numbers no hardware holds, for every model alike by the arguments' names: a
+    /// `PA`, or a `PA`+`SIZE` range, past 2^52, and an `IOVA`+`SIZE` range that wraps past
+    /// 2^64. `args` are the arguments given, in order (trailing optional ones may be left
+    /// out); the error names the argument at fault, by position.
+    pub fn check_widths(&self, args: &[u64]) -> Result<(), (usize, String)> {
+        let arg = |name: &str| {
+            let i = self.args.iter().position(|&a| a == name)?;
+            Some((i, *args.get(i)?))
+        };
+        let top = 1u64 << PA_BITS;
+        if let Some((i, pa)) = arg("PA") {
+            if pa >= top {
+                return Err((
+                    i,
+                    format!("PA {pa:#x} does not fit in {PA_BITS} bits; expected a physical address below {top:#x}"),
+                ));
+            }
+            if let Some((j, size)) = arg("SIZE") {
+                if pa.checked_add(size).is_none_or(|end| end > top) {
+                    return Err((
+                        j,
+                        format!("range PA {pa:#x}+{size:#x} ends past 2^{PA_BITS}; expected PA+SIZE at most {top:#x}"),
+                    ));
+                }
+            }
+        }
+        if let (Some((_, iova)), Some((j, size))) = (arg("IOVA"), arg("SIZE")) {
+            if iova.checked_add(size).is_none() {
+                return Err((
+                    j,
+                    format!("range IOVA {iova:#x}+{size:#x} wraps past 2^64; expected IOVA+SIZE below 2^64"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A variant of a model: as posted, as proposed by a reviewer, as merged, or a mutant.
 #[derive(Clone, Copy, Debug)]
 pub struct VariantSpec {

@@ -74,14 +74,20 @@ fn deepen(scenario: &Scenario, s: &Settings, from: usize, start: Instant) -> Out
             .collect(),
     };
     let mut last = Verdict::Holds(Coverage::Complete);
+    // The last bound explored whole, for a run a limit cuts off.
+    let mut done = None;
     for bound in bounds {
         let remaining = s.max_time.map(|t| t.saturating_sub(start.elapsed()));
         let (verdict, execs, trace) = once(scenario, s, bound, remaining);
         total += execs;
         match verdict {
             // Reachability is judged on the last (widest) exploration.
-            Verdict::Vacuous(m) => last = Verdict::Vacuous(m),
+            Verdict::Vacuous(m) => {
+                last = Verdict::Vacuous(m);
+                done = bound;
+            }
             Verdict::Holds(_) => {
+                done = bound;
                 last = Verdict::Holds(match bound {
                     None => Coverage::Complete,
                     Some(b) => Coverage::Bounded(format!(
@@ -91,6 +97,15 @@ fn deepen(scenario: &Scenario, s: &Settings, from: usize, start: Instant) -> Out
                 });
             }
             v => {
+                let v = match v {
+                    Verdict::Inconclusive(why) => Verdict::Inconclusive(super::loom_cut_off(
+                        &why,
+                        total,
+                        done.map(|b| (b, &last)),
+                        bound,
+                    )),
+                    v => v,
+                };
                 return Outcome {
                     engine: EngineKind::Loom,
                     preemptions: match v {
@@ -104,7 +119,7 @@ fn deepen(scenario: &Scenario, s: &Settings, from: usize, start: Instant) -> Out
                     trace,
                     elapsed: start.elapsed(),
                     witness: None,
-                }
+                };
             }
         }
     }
@@ -125,6 +140,12 @@ fn deepen(scenario: &Scenario, s: &Settings, from: usize, start: Instant) -> Out
 pub fn run_unbounded(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
     let (verdict, executions, trace) = once(scenario, s, None, s.max_time);
+    let verdict = match verdict {
+        Verdict::Inconclusive(why) => {
+            Verdict::Inconclusive(super::loom_cut_off(&why, executions, None, None))
+        }
+        v => v,
+    };
     Outcome {
         engine: EngineKind::Loom,
         verdict,
@@ -165,7 +186,7 @@ fn once(
         Ok(()) => {
             if time.is_some_and(|t| started.elapsed() >= t) {
                 (
-                    Verdict::Inconclusive(format!("time limit reached after {execs} executions")),
+                    Verdict::Inconclusive(super::time_limit_reached(s)),
                     execs,
                     vec![],
                 )

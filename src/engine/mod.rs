@@ -275,6 +275,60 @@ pub fn run(scenario: &Scenario, engine: EngineKind, settings: &Settings) -> Outc
     out
 }
 
+/// `n` with thousands separators (`10,432`), as limits and progress are printed.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `n` and `what`, plural unless one: `1 preemption`, `10,432 executions`.
+pub(crate) fn counted(n: u64, what: &str) -> String {
+    format!("{} {what}{}", count(n), if n == 1 { "" } else { "s" })
+}
+
+/// The wall-clock limit of `s` reached, with its value: `time limit (120 s) reached`.
+pub(crate) fn time_limit_reached(s: &Settings) -> String {
+    let t = s.max_time.unwrap_or_default();
+    format!("time limit ({} s) reached", count(t.as_secs()))
+}
+
+/// Why a loom run was cut off, and how far it got: `why` (a limit reached) after `total`
+/// executions, the last preemption bound explored whole and its verdict (`done`), and the
+/// pass (`bound`, `None` unbounded) the limit cut off.
+pub(crate) fn loom_cut_off(
+    why: &str,
+    total: u64,
+    done: Option<(usize, &Verdict)>,
+    bound: Option<usize>,
+) -> String {
+    let done = match done {
+        None => "no preemption bound was explored whole".to_string(),
+        Some((b, last)) => format!(
+            "every execution with at most {} was explored ({})",
+            counted(b as u64, "preemption"),
+            if matches!(last, Verdict::Vacuous(_)) {
+                "no violation"
+            } else {
+                "holds"
+            }
+        ),
+    };
+    let pass = bound.map_or("the unbounded pass".into(), |b| {
+        format!("the bound-{b} pass")
+    });
+    format!(
+        "{why} after {}; {done}; {pass} was cut off",
+        counted(total, "execution")
+    )
+}
+
 /// What a panic that escaped an execution means.
 pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
     let recorder = &p.recorder;
@@ -298,11 +352,11 @@ pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
     }
     if msg.contains("Model exceeded maximum number of branches") {
         return Verdict::Inconclusive(
-            "loom's branch limit (an execution took more steps than --max-branches)".into(),
+            "loom's branch limit (more steps in one execution than --max-branches) reached".into(),
         );
     }
     if msg.contains("exceeded max_steps") {
-        return Verdict::Inconclusive("shuttle's step limit per execution".into());
+        return Verdict::Inconclusive("shuttle's step limit per execution reached".into());
     }
     let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let original = msg
@@ -366,4 +420,37 @@ fn quiet_panics() {
             }
         }));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        let got: Vec<String> = [0, 7, 999, 1_000, 10_432, 1_000_000].map(count).to_vec();
+        assert_eq!(got, ["0", "7", "999", "1,000", "10,432", "1,000,000"]);
+    }
+
+    #[test]
+    fn a_cut_off_loom_run_says_which_bound_was_whole_and_which_pass_was_cut() {
+        let why = "time limit (120 s) reached";
+        let holds = Verdict::Holds(Coverage::Bounded(String::new()));
+        assert_eq!(
+            loom_cut_off(why, 10_432, Some((1, &holds)), Some(2)),
+            "time limit (120 s) reached after 10,432 executions; every execution with at \
+             most 1 preemption was explored (holds); the bound-2 pass was cut off"
+        );
+        let vacuous = Verdict::Vacuous(String::new());
+        assert_eq!(
+            loom_cut_off(why, 1, Some((2, &vacuous)), None),
+            "time limit (120 s) reached after 1 execution; every execution with at most 2 \
+             preemptions was explored (no violation); the unbounded pass was cut off"
+        );
+        assert_eq!(
+            loom_cut_off(why, 3, None, Some(0)),
+            "time limit (120 s) reached after 3 executions; no preemption bound was explored \
+             whole; the bound-0 pass was cut off"
+        );
+    }
 }

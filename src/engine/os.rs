@@ -23,7 +23,10 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         if s.max_time.is_some_and(|t| start.elapsed() >= t) {
             let n = p.executions.load(Ordering::Relaxed);
             verdict = Some(Verdict::Inconclusive(format!(
-                "time limit reached after {n} runs"
+                "{} after {} of {} runs",
+                super::time_limit_reached(s),
+                super::count(n),
+                super::count(s.iterations as u64)
             )));
             break;
         }

@@ -140,7 +140,12 @@ fn drive(
     let (verdict, schedule, trace) = match r {
         Ok(n) => {
             let v = if s.max_time.is_some_and(|t| start.elapsed() >= t) {
-                Verdict::Inconclusive(format!("time limit reached after {execs} iterations"))
+                Verdict::Inconclusive(format!(
+                    "{} after {} of {} iterations",
+                    super::time_limit_reached(s),
+                    super::count(execs),
+                    super::count(s.iterations as u64)
+                ))
             } else if engine == EngineKind::ShuttleDfs && n < s.iterations {
                 p.holds(Coverage::Complete)
             } else {
@@ -150,11 +155,15 @@ fn drive(
         }
         Err(payload) => {
             let msg = super::panic_message(&*payload);
-            (
-                classify(&*payload, &p),
-                schedule_of(&msg),
-                p.recorder.events(),
-            )
+            let verdict = match classify(&*payload, &p) {
+                Verdict::Inconclusive(why) => Verdict::Inconclusive(format!(
+                    "{why} in iteration {} of {}",
+                    super::count(execs),
+                    super::count(s.iterations as u64)
+                )),
+                v => v,
+            };
+            (verdict, schedule_of(&msg), p.recorder.events())
         }
     };
     Outcome {

@@ -62,7 +62,7 @@ fn paragraph(out: &mut String, text: &str) {
     for line in text.lines() {
         let body = line.trim_start_matches(' ');
         let lead = line.len() - body.len();
-        for l in wrap(body, WIDTH - INDENT.len() - lead, 0) {
+        for l in wrap(body, (WIDTH - INDENT.len()).saturating_sub(lead), 0) {
             out.push_str(INDENT);
             out.push_str(&" ".repeat(lead));
             out.push_str(&l);
@@ -95,7 +95,10 @@ fn push_row(out: &mut String, cells: &[Vec<String>], width: usize) {
             let text = c.get(r).map(String::as_str).unwrap_or("");
             line.push_str(text);
             if i + 1 < cells.len() {
-                line.push_str(&" ".repeat(width + GAP - text.len()));
+                // Cells are padded by characters, as `wrap` fills them (a name may be any
+                // UTF-8).
+                let used = text.chars().count();
+                line.push_str(&" ".repeat((width + GAP).saturating_sub(used)));
             }
         }
         out.push_str(line.trim_end());
@@ -248,7 +251,25 @@ fn list(out: &mut String, name: &str, items: &[String]) {
 
 #[cfg(test)]
 mod tests {
-    use super::{paragraph, wrap};
+    use super::{paragraph, push_row, wrap, GAP, INDENT};
+
+    #[test]
+    fn columns_are_padded_by_characters() {
+        // A thread name with more bytes than the column has characters used to overflow
+        // the padding (a capacity-overflow panic, found by tests/fuzz_input.rs).
+        let name = "\u{1e96c}\u{a1}\u{11ca9}00\u{710}: prepare 0x9000040 0x4";
+        let mut out = String::new();
+        push_row(&mut out, &[vec![name.into()], vec!["B".into()]], 34);
+        let want = format!(
+            "{INDENT}{name}{}B\n",
+            " ".repeat(34 + GAP - name.chars().count())
+        );
+        assert_eq!(out, want);
+        // A paragraph line indented past the page is kept, not an underflow.
+        let mut out = String::new();
+        paragraph(&mut out, &format!("{}x", " ".repeat(100)));
+        assert!(out.ends_with("x\n"), "{out:?}");
+    }
 
     #[test]
     fn wrap_keeps_every_line_within_width() {

@@ -4,6 +4,7 @@
 //! Bad input is refused before anything runs, with `file:line:col` and what was expected.
 
 use std::fmt;
+use std::io::Read as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -105,7 +106,7 @@ impl fmt::Display for ScenarioError {
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file.display(),
+            one_line(&self.file.display().to_string()),
             self.line,
             self.col,
             self.message
@@ -141,10 +142,37 @@ struct RawGeometry {
 #[serde(deny_unknown_fields)]
 struct RawExpect {
     verdict: Spanned<String>,
-    kind: Option<Spanned<toml::Value>>,
+    kind: Option<Spanned<Kinds>>,
     engines: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     reaches: Vec<Spanned<String>>,
+}
+
+/// `kind`: one violation kind, or a list of them, each listed one with its place in the
+/// file (a lone one is where the whole value is).
+struct Kinds(Vec<(Option<Range<usize>>, String)>);
+
+impl<'de> Deserialize<'de> for Kinds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Kinds, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Kinds;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a violation kind or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Kinds, E> {
+                Ok(Kinds(vec![(None, s.to_string())]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Kinds, A::Error> {
+                let mut v = Vec::new();
+                while let Some(k) = a.next_element::<Spanned<String>>()? {
+                    v.push((Some(k.span()), k.into_inner()));
+                }
+                Ok(Kinds(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 struct Ctx<'a> {
@@ -167,33 +195,96 @@ impl Ctx<'_> {
             file: self.file.to_path_buf(),
             line,
             col,
-            message: message.into(),
+            message: one_line(&message.into()),
         }
     }
 }
 
+/// `s` on one line: a line break or other control character (from a multi-line TOML string,
+/// a quoted key, a file name) is written as its escape, so a refusal stays one line.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Largest scenario file read, in bytes: a scenario is a page of TOML, and a larger file
+/// (or `/dev/zero`) is refused after reading one byte more than this, never read whole.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// Read and validate the scenario at `path`.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    let at_start = |message: String| ScenarioError {
         file: path.to_path_buf(),
         line: 1,
         col: 1,
-        message: format!("cannot read the scenario: {e}"),
-    })?;
+        message,
+    };
+    let cannot = |e: std::io::Error| at_start(format!("cannot read the scenario: {e}"));
+    let mut bytes = Vec::new();
+    open_to_read(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(at_start(format!(
+            "the file is larger than {} MiB; expected a scenario (a short TOML file)",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            // Point at the first byte that is not UTF-8, counting the valid text before it.
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+            let cx = Ctx {
+                file: path,
+                text: before,
+            };
+            return Err(cx.err(
+                valid..valid,
+                format!(
+                    "byte {:#04x} is not UTF-8; expected a UTF-8 text file",
+                    bytes[valid]
+                ),
+            ));
+        }
+    };
     parse(path, &text)
+}
+
+/// Open `path` for reading without waiting: a named pipe that no one writes to opens at
+/// once (and reads as empty) instead of hanging; reads then block as usual.
+fn open_to_read(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    // SAFETY: fcntl on the descriptor just opened, which `f` owns.
+    unsafe {
+        let flags = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(f)
 }
 
 /// Parse and validate scenario `text`, reporting errors against `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let cx = Ctx { file, text };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
-        // serde speaks Rust ("expected i64"); a scenario writer reads TOML.
-        let msg = e
-            .message()
-            .trim()
-            .replace('\n', " ")
-            .replace("expected i64", "expected an integer (no quotes)");
-        cx.err(e.span().unwrap_or(0..0), msg)
+        let span = e.span().unwrap_or(0..0);
+        cx.err(span.clone(), toml_message(e.message(), text, span.start))
     })?;
 
     let model = registry::model(raw.model.get_ref()).ok_or_else(|| {
@@ -342,6 +433,33 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
+/// The TOML parser's `message` for an error at byte `at` of `text`, in the scenario
+/// writer's terms, on one line.
+fn toml_message(message: &str, text: &str, at: usize) -> String {
+    let (before, after) = text.split_at(at.min(text.len()));
+    let before = before.rsplit('\n').next().unwrap_or("");
+    let after = after.split('\n').next().unwrap_or("").trim();
+    if before.trim_end().ends_with('=') && (after.is_empty() || after.starts_with('#')) {
+        // A value left out (the parser says nothing, or "invalid string", at the end of the
+        // file or of the line).
+        return "nothing after `=`; expected a value: a \"string\", a number, true or false, \
+                an [array] or an { inline table }"
+            .into();
+    }
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return "not valid TOML here; expected `key = value` lines and [table] headers".into();
+    }
+    // serde speaks Rust ("expected i64"); a scenario writer reads TOML.
+    lines
+        .join("; ")
+        .replace("expected i64", "expected an integer (no quotes)")
+}
+
 fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
     let verdict = match e.verdict.get_ref().as_str() {
         "holds" => Expected::Holds,
@@ -356,16 +474,12 @@ fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
     let all: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     let mut kinds = Vec::new();
     if let Some(k) = &e.kind {
-        let names: Vec<&toml::Value> = match k.get_ref() {
-            toml::Value::Array(a) => a.iter().collect(),
-            v => vec![v],
-        };
-        for n in names {
-            let kind = n.as_str().and_then(Kind::from_name).ok_or_else(|| {
+        for (at, name) in &k.get_ref().0 {
+            let kind = Kind::from_name(name).ok_or_else(|| {
                 cx.err(
-                    k.span(),
+                    at.clone().unwrap_or(k.span()),
                     format!(
-                        "unknown violation kind {n}; expected one of: {} (or a list of them)",
+                        "unknown violation kind {name:?}; expected one of: {} (or a list of them)",
                         all.join(", ")
                     ),
                 )
@@ -472,6 +586,7 @@ fn parse_call(
         u
     };
     let mut args = Vec::new();
+    let mut arg_at = Vec::new();
     let mut flags = Vec::new();
     for &(off, w) in &words[1..] {
         if let Some(&f) = spec.flags.iter().find(|&&f| f == w) {
@@ -491,6 +606,7 @@ fn parse_call(
             )
         })?;
         args.push(n);
+        arg_at.push(off);
     }
     if args.len() < spec.args.len() - spec.optional {
         return Err(cx.err(
@@ -502,6 +618,8 @@ fn parse_call(
             ),
         ));
     }
+    spec.check_widths(&args)
+        .map_err(|(i, message)| cx.err(at(arg_at[i]), message))?;
     Ok(Call {
         op: spec.name,
         args,

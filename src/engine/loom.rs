@@ -7,9 +7,8 @@
 //! Plain witnesses first: loom explores the C11 model, so its first counterexample may read
 //! a write older than the latest (see [`crate::witness`]). A reviewer reads such a trace as
 //! a barrier problem. So when the counterexample is weak, the same deepening runs again with
-//! every access sequentially consistent ([`kengine::set_plain`]), from the bound the weak
-//! one needed: a plain interleaving found there is the witness shown, with the fewest
-//! preemptions among plain ones. Only when that search is complete and finds nothing is the
+//! every access sequentially consistent ([`kengine::set_plain`]): a plain interleaving
+//! found there is the witness shown, with the fewest preemptions among plain ones. Only when that search is complete and finds nothing is the
 //! weak witness shown, and then it is one that no plain interleaving can replace.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,7 +27,7 @@ use crate::scenario::Scenario;
 /// where one exists.
 pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
-    let mut out = deepen(scenario, s, 0, start);
+    let mut out = deepen(scenario, s, start);
     let Verdict::Violated(_) = out.verdict else {
         return out;
     };
@@ -36,8 +35,10 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         out.witness = Some(Witness::Plain);
         return out;
     }
+    // From bound 0: loom's bounded searches are not guaranteed to contain one another, so
+    // the plain witness with the fewest preemptions is looked for from the start.
     kengine::set_plain(true);
-    let plain = deepen(scenario, s, out.preemptions.unwrap_or(0), start);
+    let plain = deepen(scenario, s, start);
     kengine::set_plain(false);
     let executions = out.executions + plain.executions;
     match plain.verdict {
@@ -63,15 +64,12 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     }
 }
 
-/// Iterative deepening from preemption bound `from`, as [`run`] describes.
-fn deepen(scenario: &Scenario, s: &Settings, from: usize, start: Instant) -> Outcome {
+/// Iterative deepening, as [`run`] describes.
+fn deepen(scenario: &Scenario, s: &Settings, start: Instant) -> Outcome {
     let mut total = 0u64;
     let bounds: Vec<Option<usize>> = match s.preemption_bound {
-        Some(b) => (from.min(b)..=b).map(Some).collect(),
-        None => (from.min(s.deepen_to)..=s.deepen_to)
-            .map(Some)
-            .chain([None])
-            .collect(),
+        Some(b) => (0..=b).map(Some).collect(),
+        None => (0..=s.deepen_to).map(Some).chain([None]).collect(),
     };
     let mut last = Verdict::Holds(Coverage::Complete);
     // The last bound explored whole, for a run a limit cuts off.

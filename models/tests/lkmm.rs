@@ -16,7 +16,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use iommu_models::kernel::engine::{enter, leave, spawn, Context, Engine};
-use iommu_models::kernel::{clear_bit, cmpxchg, read_once, smp_mb, write_once, xchg, Atomic64};
+use iommu_models::kernel::{
+    clear_bit, cmpxchg, read_once, smp_mb, test_and_set_bit, write_once, xchg, Atomic64,
+};
 use iommu_models::trace::{Obj, Recorder};
 
 /// The words of one execution.
@@ -25,6 +27,9 @@ struct Words {
     y: Atomic64,
     z1: Atomic64,
     z2: Atomic64,
+    /// Two words with bit 0 already set.
+    set1: Atomic64,
+    set2: Atomic64,
 }
 
 /// Every `(r1, r2)` pair seen over an exhaustive loom exploration of `t1` and `t2` (which
@@ -48,6 +53,8 @@ fn outcomes(
             y: Atomic64::new(Obj::Named("y"), 0),
             z1: Atomic64::new(Obj::Named("z1"), 0),
             z2: Atomic64::new(Obj::Named("z2"), 0),
+            set1: Atomic64::new(Obj::Named("set1"), 1),
+            set2: Atomic64::new(Obj::Named("set2"), 1),
         });
         let r1 = Arc::new(Atomic64::new(Obj::Named("r1"), 0));
         let r2 = Arc::new(Atomic64::new(Obj::Named("r2"), 0));
@@ -184,6 +191,43 @@ fn sb_with_failed_cmpxchg_is_seen() {
         |w| {
             write_once(&w.y, 1);
             assert_eq!(cmpxchg(&w.z2, 7, 8), 0);
+            read_once(&w.x)
+        },
+        None,
+    ));
+}
+
+// test_and_set_bit() that sets the bit is fully ordered: forbidden.
+#[test]
+fn sb_with_successful_test_and_set_bit_is_never_seen() {
+    never_both_zero(outcomes(
+        |w| {
+            write_once(&w.x, 1);
+            assert!(!test_and_set_bit(0, &w.z1));
+            read_once(&w.y)
+        },
+        |w| {
+            write_once(&w.y, 1);
+            assert!(!test_and_set_bit(0, &w.z2));
+            read_once(&w.x)
+        },
+        None,
+    ));
+}
+
+// test_and_set_bit() that finds the bit already set changed nothing: it failed, and orders
+// nothing (Documentation/atomic_bitops.txt). Allowed.
+#[test]
+fn sb_with_failed_test_and_set_bit_is_seen() {
+    sometimes_both_zero(outcomes(
+        |w| {
+            write_once(&w.x, 1);
+            assert!(test_and_set_bit(0, &w.set1));
+            read_once(&w.y)
+        },
+        |w| {
+            write_once(&w.y, 1);
+            assert!(test_and_set_bit(0, &w.set2));
             read_once(&w.x)
         },
         None,

@@ -4,7 +4,8 @@
 //! Orderings follow Documentation/atomic_t.txt: value-returning read-modify-writes
 //! (`cmpxchg`, `xchg`, `test_and_set_bit`, `atomic64_*_return`) are fully ordered, which the
 //! LKMM defines as `smp_mb(); op_relaxed(); smp_mb();`, and that is how they are built here
-//! ([`fully_ordered`]); a failed `cmpxchg` orders nothing ([`cmpxchg`]). `set_bit`/`clear_bit` and plain reads and writes are unordered.
+//! ([`fully_ordered`]); a conditional one that fails (a `cmpxchg` that finds another value,
+//! a `test_and_set_bit` of a set bit) orders nothing ([`conditionally_ordered`]). `set_bit`/`clear_bit` and plain reads and writes are unordered.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -127,32 +128,44 @@ fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
     v
 }
 
+/// A conditional read-modify-write (`cmpxchg`, `test_and_set_bit`): fully ordered when it
+/// succeeds, unordered when it fails (Documentation/atomic_t.txt, atomic_bitops.txt).
+/// `failed(value before)` says which.
+///
+/// Under loom the barriers of a success must come before the operation, and a failure has
+/// none. So a relaxed `probe`, a read-modify-write that writes back what it read, runs
+/// first: if it sees a failure, that is the operation, with no barrier. Otherwise the fully
+/// ordered `op` follows. Only when another thread writes between the two does a failure keep
+/// the leading barrier (the fidelity table's row). Shuttle and real threads need no probe.
+fn conditionally_ordered(
+    probe: impl FnOnce() -> u64,
+    failed: impl Fn(u64) -> bool,
+    op: impl FnOnce() -> u64,
+) -> u64 {
+    if engine() == Engine::Loom {
+        let p = probe();
+        if failed(p) {
+            return p;
+        }
+    }
+    full_barrier();
+    let v = op();
+    if !failed(v) {
+        full_barrier();
+    }
+    v
+}
+
 /// `cmpxchg(ptr, old, new)`: fully ordered on success, unordered on failure; returns the
 /// value found.
-///
-/// Under loom the barriers of a success must come before the exchange, and a failure has
-/// none. So a relaxed probe, `cmpxchg(ptr, old, old)`, runs first: if it fails, that is the
-/// failed `cmpxchg`, with no barrier. If it succeeds (it wrote back the value that was
-/// there), the fully ordered exchange follows. Only when another thread writes between the
-/// two does a failure keep the leading barrier (the fidelity table's row). Shuttle and real
-/// threads need no probe: one SeqCst exchange.
 #[track_caller]
 pub fn cmpxchg(a: &Atomic64, old: u64, new: u64) -> u64 {
     let b = a.before();
-    let probe = match engine() {
-        Engine::Loom => a.raw.compare_exchange(old, old, Ordering::Relaxed),
-        _ => old,
-    };
-    let found = if probe != old {
-        probe
-    } else {
-        full_barrier();
-        let found = a.raw.compare_exchange(old, new, Ordering::Relaxed);
-        if found == old {
-            full_barrier();
-        }
-        found
-    };
+    let found = conditionally_ordered(
+        || a.raw.compare_exchange(old, old, Ordering::Relaxed),
+        |found| found != old,
+        || a.raw.compare_exchange(old, new, Ordering::Relaxed),
+    );
     a.after(b, Op::Cmpxchg { old, new, found }, true, Some(found));
     found
 }
@@ -185,15 +198,19 @@ pub fn clear_bit(nr: u32, a: &Atomic64) {
     );
 }
 
-/// `test_and_set_bit(nr, addr)`: fully ordered; true if the bit was set before.
+/// `test_and_set_bit(nr, addr)`: true if the bit was set before. Fully ordered when it sets
+/// the bit; unordered when the bit was already set (it changed nothing: it "failed").
 #[track_caller]
 pub fn test_and_set_bit(nr: u32, a: &Atomic64) -> bool {
     let m = 1u64 << nr;
-    let before = a.rmw(
-        "test_and_set_bit",
-        |r| fully_ordered(|| r.fetch_or(m, Ordering::Relaxed)),
-        |v| v | m,
-    );
+    let f = |r: &RawAtomic| {
+        conditionally_ordered(
+            || r.fetch_or(0, Ordering::Relaxed),
+            |v| v & m != 0,
+            || r.fetch_or(m, Ordering::Relaxed),
+        )
+    };
+    let before = a.rmw("test_and_set_bit", f, |v| v | m);
     before & m != 0
 }
 

@@ -11,5 +11,6 @@ pub mod bench;
 pub mod check;
 pub mod engine;
 pub mod judge;
+pub mod litmus;
 pub mod report;
 pub mod scenario;

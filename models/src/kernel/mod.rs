@@ -33,6 +33,10 @@
 //! | IOMMU caches (IOTLB, paging-structure caches), `domain_flush_cache` | not modelled: the walker reads memory coherently, no flush exists | same | same | a bug that needs a stale cached entry is not seen; a walk racing a reclaim is reported even where the kernel's flush-before-free would make it safe |
 //! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |
 //!
+//! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
+//! whose loom result differs from the LKMM's are listed with the row that explains them
+//! (`load-buffering`, `lock-cumulativity`, `modification-order`, `smp_wmb`, `cmpxchg`).
+//!
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
 //! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic
 //! (7), which can hide a read of a store older than that.
@@ -80,6 +84,9 @@ pub const FIDELITY: &[(&str, &str)] = &[
     ("dma_wmb", "dma_wmb is fence(Release) against the device's acquiring pointer loads"),
     ("cmpxchg", "cmpxchg/xchg are SeqCst read-modify-writes; loom treats SeqCst as AcqRel"),
     ("spin_lock", "spinlocks are blocking locks: a livelock while spinning is not seen"),
+    ("load-buffering", "loom never lets a load read a store that comes later in another thread's program (no load buffering): it hides a load->store reordering that arm64 and POWER make"),
+    ("lock-cumulativity", "an unlock and the next lock of it are a release/acquire pair seen by the two holders only; the LKMM also orders them for a third CPU that uses smp_mb: loom can invent a reordering there"),
+    ("modification-order", "loom orders two stores to one location only when one happens before the other; a later reader may see either last, so loom can invent a coherence order no CPU makes"),
     ("loom", "loom explores the C11 model, weaker than x86-TSO: a store->store reordering it reports happens on x86 only if the compiler makes it"),
     ("shuttle", "shuttle runs every access sequentially consistently: it cannot see a memory-ordering bug"),
     ("os", "os runs real threads: a pass proves nothing, a failure is real on this machine"),

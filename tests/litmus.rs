@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use common::{cli, stderr, stdout, temp_dir};
@@ -52,6 +53,18 @@ fn cases() -> Vec<(String, &'static str)> {
         ),
         (plain("exists (1:r0=1)\n"), "5:9: no process P1; expected 0 to 0"),
         (plain("exists (x=1 /\\ 0:r9=1)\n"), "5:18: P0 has no register `r9`"),
+        (
+            plain(&format!("exists ({}x=1{})\n", "(".repeat(100_000), ")".repeat(100_000))),
+            "5:41: nested deeper than 32 levels",
+        ),
+        (
+            plain(&format!("exists ({}x=1)\n", "~".repeat(100_000))),
+            "5:41: nested deeper than 32 levels",
+        ),
+        (
+            with_stmt(&format!("{}r0 = 1;", "if (r0) ".repeat(100_000))),
+            "7:266: nested deeper than 32 levels",
+        ),
         (plain("forall (x=1)\n"), "5:1: `forall` is not supported; expected `exists (...)`"),
         (plain("exists (x=1) junk\n"), "5:14: `junk`; expected the end of the file"),
         ("X86 T\n".into(), "1:1: `X86` litmus tests are not supported"),
@@ -189,6 +202,62 @@ fn a_known_disagreement_passes_and_names_its_cause() {
     );
     assert!(out.contains("known: LB+onces: loom never lets a load read a store"));
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// `filter` keeps only the executions it holds in: with it, MP+onces' data read can be
+/// judged among the executions that saw the flag (some read 0), and under wmb/rmb all of
+/// them read 1 (Always).
+#[test]
+fn filter_restricts_the_executions_judged() {
+    let d = temp_dir("litmus-filter");
+    std::fs::create_dir_all(&d).unwrap();
+    let mut files = Vec::new();
+    for (src, exists, result) in [
+        ("MP+onces", "1:r1=0", "Sometimes"),
+        ("MP+wmb+rmb", "1:r1=1", "Always"),
+    ] {
+        let text = std::fs::read_to_string(format!("litmus/{src}.litmus")).unwrap();
+        let (head, _) = text.split_once("exists").unwrap();
+        let head = head
+            .replace(&format!("C {src}"), &format!("C {src}+filter"))
+            .replace("Result: Never", "Result: Sometimes")
+            .replace("Result: Sometimes", &format!("Result: {result}"));
+        let f = d.join(format!("{src}.litmus"));
+        std::fs::write(
+            &f,
+            format!("{head}locations [x; 1:r0]\nfilter (1:r0=1)\nexists ({exists})\n"),
+        )
+        .unwrap();
+        files.push(f);
+    }
+    let o = cli(&[
+        OsStr::new("litmus"),
+        files[0].as_os_str(),
+        files[1].as_os_str(),
+    ]);
+    let out = stdout(&o);
+    assert!(
+        line_of(&out, "MP+onces+filter").contains("observed Sometimes agrees"),
+        "{out}"
+    );
+    let l = line_of(&out, "MP+wmb+rmb+filter");
+    assert!(l.contains("observed Always    agrees"), "{out}");
+    // Only the executions that read the flag were judged, and every one satisfied exists.
+    let (judged, all) = counts(l);
+    assert!(judged < all && judged > 0, "{l}");
+    assert_eq!(o.status.code(), Some(0));
+}
+
+/// `(satisfied-and-counted, executions)` of a result line `[N exec, S/C satisfy exists`.
+fn counts(l: &str) -> (u64, u64) {
+    let (_, rest) = l.split_once('[').unwrap();
+    let mut w = rest.split([' ', '/']);
+    let all = w.next().unwrap().parse().unwrap();
+    w.next();
+    let sat: u64 = w.next().unwrap().parse().unwrap();
+    let counted: u64 = w.next().unwrap().parse().unwrap();
+    assert_eq!(sat, counted, "{l}");
+    (counted, all)
 }
 
 /// A header that states the wrong result is a new disagreement: exit 1.

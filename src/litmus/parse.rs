@@ -265,7 +265,12 @@ struct Parser<'a> {
     text: &'a str,
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// Open parentheses of a condition and `if` arms around the current token.
+    depth: usize,
 }
+
+/// The deepest nesting of conditions and `if` arms accepted (a bound on the recursion).
+const MAX_DEPTH: usize = 32;
 
 /// Split `text` from byte `from` into tokens with their offsets, and collect the text of
 /// the `(* ... *)` comments (recognised outside braces only, where `(*x` cannot occur).
@@ -468,6 +473,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Litmus, ScenarioError> {
         text,
         toks,
         pos: 0,
+        depth: 0,
     };
     p.litmus(name.to_string(), &comments)
 }
@@ -766,8 +772,24 @@ impl Parser<'_> {
         Ok(out)
     }
 
+    /// Enter one more level of nesting, or refuse past [`MAX_DEPTH`].
+    fn nest(&mut self) -> Result<(), ScenarioError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err_at(self.at(), format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(())
+    }
+
     /// A braced block or one statement (an `if`'s arm).
     fn arm(&mut self, s: &mut Scope) -> Result<Vec<Stmt>, ScenarioError> {
+        self.nest()?;
+        let r = self.arm_inner(s);
+        self.depth -= 1;
+        r
+    }
+
+    fn arm_inner(&mut self, s: &mut Scope) -> Result<Vec<Stmt>, ScenarioError> {
         if self.eat("{") {
             self.block_rest(s, true)
         } else {
@@ -1044,7 +1066,9 @@ impl Parser<'_> {
     /// `( ... )` of `exists`/`filter`: `\/` binds loosest, then `/\`, then `~`.
     fn cond(&mut self, lit: &Litmus) -> Result<Cond, ScenarioError> {
         self.sym("(")?;
+        self.nest()?;
         let c = self.or(lit)?;
+        self.depth -= 1;
         self.sym(")")?;
         Ok(c)
     }
@@ -1064,7 +1088,10 @@ impl Parser<'_> {
     }
     fn unary(&mut self, lit: &Litmus) -> Result<Cond, ScenarioError> {
         if self.eat("~") {
-            return Ok(Cond::Not(Box::new(self.unary(lit)?)));
+            self.nest()?;
+            let c = self.unary(lit)?;
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(c)));
         }
         if self.is("(") {
             return self.cond(lit);

@@ -308,3 +308,14 @@ fn known_disagreements_name_a_fidelity_row_and_a_test() {
         }
     }
 }
+
+/// The init block takes `x=1;`, `int x;` (zero) and `atomic_t a = 2;`, as the kernel's
+/// tests write it.
+#[test]
+fn init_block_forms() {
+    let text = "C T\n(* Result: Never *)\n{\n\tint x;\n\tatomic_t a = 2;\n\ty=1;\n}\n\
+                P0(int *x, int *y, atomic_t *a) { WRITE_ONCE(*x, 1); }\nexists (x=1)\n";
+    let t = parse::parse(Path::new("t.litmus"), text).unwrap_or_else(|e| panic!("{e}"));
+    let init: Vec<(&str, u64)> = t.locs.iter().map(|l| (l.0.as_str(), l.2)).collect();
+    assert_eq!(init, [("x", 0), ("y", 1), ("a", 2)]);
+}

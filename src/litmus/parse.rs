@@ -589,18 +589,17 @@ impl Parser<'_> {
         if matches!(self.peek(), Tok::Str) {
             self.next();
         }
-        // The init block: `{ x=0; y=1; }` (`int x = 0;` too).
+        // The init block: `{ x=0; y=1; }`, `int x = 0;`, `int x;` (zero).
         let mut init: BTreeMap<String, (u64, usize)> = BTreeMap::new();
         self.sym("{")?;
         while !self.eat("}") {
             let (mut n, mut at) = self.ident("`}` or an initialisation `x=0;`")?;
-            if n == "int" {
+            if n == "int" || n == "atomic_t" {
                 (n, at) = self.ident("a location name")?;
             }
-            self.sym("=")?;
-            let v = self.int()?;
+            let v = if self.eat("=") { self.int()? } else { 0 };
             self.sym(";")?;
-            if n.contains(':') || init.insert(n.clone(), (v, at)).is_some() {
+            if init.insert(n.clone(), (v, at)).is_some() {
                 return self.err_at(at, format!("`{n}` initialised twice"));
             }
         }

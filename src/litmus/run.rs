@@ -220,12 +220,7 @@ pub fn run(t: &Litmus, max_time: Duration, max_branches: usize) -> Observed {
     let rec = Arc::new(Recorder::with_names(
         (0..t.procs.len()).map(|i| format!("P{i}")).collect(),
     ));
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = None;
-    b.max_branches = max_branches;
-    b.max_duration = Some(max_time);
-    b.checkpoint_interval = 1;
-    b.max_permutations = None;
+    let b = crate::engine::loom::builder(None, max_branches, Some(max_time));
     let start = Instant::now();
     let body = {
         let (t, c) = (Arc::new(t.clone()), counts.clone());

@@ -86,8 +86,8 @@ enum Cmd {
     Litmus {
         /// Litmus files or folders (default: litmus/).
         paths: Vec<PathBuf>,
-        /// Wall-clock limit per test, in seconds.
-        #[arg(long, default_value_t = 120)]
+        /// Wall-clock limit per test, in seconds (the IRIW tests take about a minute).
+        #[arg(long, default_value_t = 600)]
         max_time: u64,
         /// loom: branches per execution before giving up.
         #[arg(long, default_value_t = 10_000)]

@@ -293,6 +293,12 @@ fn known_disagreements_name_a_fidelity_row_and_a_test() {
             "{name}: a known disagreement that agrees"
         );
     }
+    // Each test has its line in litmus/README.md, with the result its header states.
+    let readme = std::fs::read_to_string("litmus/README.md").unwrap();
+    for t in &tests {
+        let row = format!("| {} | {} |", t.name, t.expected.name());
+        assert!(readme.contains(&row), "litmus/README.md has no row {row}");
+    }
     // Every shape the conformance suite promises is there, with and without ordering.
     for shape in [
         "MP+", "SB+", "LB+", "R+", "S+", "2+2W+", "WRC+", "ISA2+", "IRIW+", "Z6.0+", "CoRR",

@@ -35,6 +35,10 @@ fn cases() -> Vec<(String, &'static str)> {
             with_stmt("foo(x);"),
             "7:2: unknown primitive `foo`; expected one of: READ_ONCE, WRITE_ONCE,",
         ),
+        (
+            with_stmt("set_bit(64, x);"),
+            "7:10: expected a bit number from 0 to 63",
+        ),
         (with_stmt("r0 = READ_ONCE(x);"), "7:17: expected `*` and a location (`*x`)"),
         (with_stmt("WRITE_ONCE(*y, 1);"), "7:14: `y` is not a parameter of P0"),
         (with_stmt("spin_unlock(s);"), "7:2: spin_unlock(s) of a lock P0 does not hold"),

@@ -27,6 +27,7 @@ pub const KNOWN: &[(&str, Expect, &str)] = &[
     ("SB+xchgs", Expect::Sometimes, "cmpxchg"),
     ("SB+cmpxchgs", Expect::Sometimes, "cmpxchg"),
     ("SB+add-returns", Expect::Sometimes, "cmpxchg"),
+    ("SB+test_and_set_bits", Expect::Sometimes, "cmpxchg"),
 ];
 
 /// Every litmus file of `paths` (files, or folders searched for `*.litmus`), parsed; all

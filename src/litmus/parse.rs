@@ -76,6 +76,12 @@ pub enum Prim {
     AddReturn,
     /// `atomic_sub_return`, `atomic_dec_return`.
     SubReturn,
+    /// `set_bit(nr, p)`: unordered.
+    SetBit,
+    /// `clear_bit(nr, p)`: unordered.
+    ClearBit,
+    /// `test_and_set_bit(nr, p)`: fully ordered.
+    TestAndSetBit,
 }
 
 /// A barrier.
@@ -444,7 +450,7 @@ const KNOWN: &str = "READ_ONCE, WRITE_ONCE, smp_load_acquire, smp_store_release,
                      smp_wmb, smp_rmb, smp_mb__after_spinlock, spin_lock, spin_unlock, xchg, \
                      cmpxchg, atomic_read, atomic_set, atomic_xchg, atomic_cmpxchg, \
                      atomic_add_return, atomic_sub_return, atomic_inc_return, \
-                     atomic_dec_return";
+                     atomic_dec_return, set_bit, clear_bit, test_and_set_bit";
 
 /// Parse litmus `text`, reporting errors against `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Litmus, ScenarioError> {
@@ -932,6 +938,9 @@ impl Parser<'_> {
             "cmpxchg" | "atomic_cmpxchg" => access(Prim::Cmpxchg, false),
             "atomic_add_return" | "atomic_inc_return" => access(Prim::AddReturn, false),
             "atomic_sub_return" | "atomic_dec_return" => access(Prim::SubReturn, false),
+            "set_bit" => access(Prim::SetBit, false),
+            "clear_bit" => access(Prim::ClearBit, false),
+            "test_and_set_bit" => access(Prim::TestAndSetBit, false),
             "smp_mb"
             | "smp_wmb"
             | "smp_rmb"
@@ -990,11 +999,20 @@ impl Parser<'_> {
                 )
             }
         };
-        // atomic_add_return(i, a) and atomic_sub_return take the operand first.
+        // atomic_add_return(i, a), atomic_sub_return and the bit operations take the
+        // operand first.
         let mut args = Vec::new();
-        let addend = matches!(fname.as_str(), "atomic_add_return" | "atomic_sub_return");
-        if addend {
-            args.push(self.val(s)?);
+        let first = matches!(prim, Prim::SetBit | Prim::ClearBit | Prim::TestAndSetBit)
+            || matches!(fname.as_str(), "atomic_add_return" | "atomic_sub_return");
+        if first {
+            let at = self.at();
+            let v = self.val(s)?;
+            if matches!(prim, Prim::SetBit | Prim::ClearBit | Prim::TestAndSetBit)
+                && !matches!(v, Val::Int(0..=63))
+            {
+                return self.err_at(at, "expected a bit number from 0 to 63");
+            }
+            args.push(v);
             self.sym(",")?;
         }
         let loc = self.loc_arg(s, star, LocKind::Word)?;
@@ -1002,6 +1020,7 @@ impl Parser<'_> {
             Prim::ReadOnce | Prim::LoadAcquire => 0,
             Prim::Cmpxchg => 2,
             Prim::AddReturn | Prim::SubReturn => 0,
+            Prim::SetBit | Prim::ClearBit | Prim::TestAndSetBit => 0,
             _ => 1,
         };
         for _ in 0..nargs {
@@ -1013,7 +1032,10 @@ impl Parser<'_> {
         }
         self.sym(")")?;
         self.sym(";")?;
-        let returns = !matches!(prim, Prim::WriteOnce | Prim::StoreRelease);
+        let returns = !matches!(
+            prim,
+            Prim::WriteOnce | Prim::StoreRelease | Prim::SetBit | Prim::ClearBit
+        );
         if reg.is_some() && !returns {
             return self.err_at(fat, format!("`{fname}` returns no value"));
         }

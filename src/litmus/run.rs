@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use iommu_models::kernel::engine::{self as kengine, Context, Engine};
 use iommu_models::kernel::{
-    atomic64_add_return, atomic64_sub_return, cmpxchg, read_once, smp_load_acquire, smp_mb,
-    smp_rmb, smp_store_release, smp_wmb, spin_lock, spin_unlock, write_once, xchg, Atomic64,
-    SpinGuard, SpinLock,
+    atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, read_once, set_bit,
+    smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, spin_lock, spin_unlock,
+    test_and_set_bit, write_once, xchg, Atomic64, SpinGuard, SpinLock,
 };
 use iommu_models::trace::{Obj, Recorder};
 
@@ -114,6 +114,16 @@ fn interpret<'w>(
                     Prim::Cmpxchg => cmpxchg(a, arg(0), arg(1)),
                     Prim::AddReturn => atomic64_add_return(arg(0), a),
                     Prim::SubReturn => atomic64_sub_return(arg(0), a),
+                    // The parser checked that the bit number is 0 to 63.
+                    Prim::SetBit => {
+                        set_bit(arg(0) as u32, a);
+                        0
+                    }
+                    Prim::ClearBit => {
+                        clear_bit(arg(0) as u32, a);
+                        0
+                    }
+                    Prim::TestAndSetBit => u64::from(test_and_set_bit(arg(0) as u32, a)),
                 };
                 if let Some(r) = reg {
                     regs[*r] = got;

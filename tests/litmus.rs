@@ -39,6 +39,20 @@ fn cases() -> Vec<(String, &'static str)> {
             with_stmt("set_bit(64, x);"),
             "7:10: expected a bit number from 0 to 63",
         ),
+        (
+            with_stmt(&format!(
+                "int {};",
+                (1..=64).map(|i| format!("r{i}")).collect::<Vec<_>>().join(", ")
+            )),
+            "7:312: more than 64 registers in P0",
+        ),
+        (
+            format!(
+                "C T\n(* Result: Never *)\n{{}}\nP0({}) {{}}\nexists (x0=0)\n",
+                (0..33).map(|i| format!("int *x{i}")).collect::<Vec<_>>().join(", ")
+            ),
+            "4:319: more than 32 locations",
+        ),
         (with_stmt("r0 = READ_ONCE(x);"), "7:17: expected `*` and a location (`*x`)"),
         (with_stmt("WRITE_ONCE(*y, 1);"), "7:14: `y` is not a parameter of P0"),
         (with_stmt("spin_unlock(s);"), "7:2: spin_unlock(s) of a lock P0 does not hold"),

@@ -514,15 +514,36 @@ struct Scope<'s> {
 }
 
 impl Scope<'_> {
-    fn reg(&mut self, name: &str) -> usize {
-        self.regs.iter().position(|r| r == name).unwrap_or_else(|| {
-            self.regs.push(name.to_string());
-            self.regs.len() - 1
-        })
+    /// The index of register `name`, new ones added; `None` past [`MAX_REGS`].
+    fn reg(&mut self, name: &str) -> Option<usize> {
+        match self.regs.iter().position(|r| r == name) {
+            Some(i) => Some(i),
+            None if self.regs.len() == MAX_REGS => None,
+            None => {
+                self.regs.push(name.to_string());
+                Some(self.regs.len() - 1)
+            }
+        }
     }
 }
 
+/// The most registers a process may have, and locations a test may have (a litmus test
+/// has a handful; the bound keeps the parser linear on any input).
+const MAX_REGS: usize = 64;
+const MAX_LOCS: usize = 32;
+
 impl Parser<'_> {
+    /// Register `name` of `s`, or a refusal at `at` past [`MAX_REGS`].
+    fn reg(&self, s: &mut Scope, name: &str, at: usize) -> Result<usize, ScenarioError> {
+        match s.reg(name) {
+            Some(r) => Ok(r),
+            None => self.err_at(
+                at,
+                format!("more than {MAX_REGS} registers in P{}", s.index),
+            ),
+        }
+    }
+
     fn peek(&self) -> &Tok {
         &self.toks[self.pos].0
     }
@@ -751,6 +772,9 @@ impl Parser<'_> {
                     if kind == LocKind::Lock && v != 0 {
                         return self.err_at(at, format!("spinlock `{n}` has an initial value"));
                     }
+                    if locs.len() == MAX_LOCS {
+                        return self.err_at(at, format!("more than {MAX_LOCS} locations"));
+                    }
                     locs.push((n.clone(), kind, v));
                     locs.len() - 1
                 }
@@ -819,7 +843,7 @@ impl Parser<'_> {
                         format!("a call to `{r}` as an operand; expected a constant or a register (assign the call to a register first)"),
                     );
                 }
-                Ok(Val::Reg(s.reg(&r)))
+                Ok(Val::Reg(self.reg(s, &r, at)?))
             }
             _ => self.expected("a constant or a register"),
         }
@@ -866,8 +890,8 @@ impl Parser<'_> {
         if w == "int" {
             // `int r0;`, `int r0, r1;`, `int r0 = 1;`
             loop {
-                let (r, _) = self.ident("a register name")?;
-                let reg = s.reg(&r);
+                let (r, rat) = self.ident("a register name")?;
+                let reg = self.reg(s, &r, rat)?;
                 if self.eat("=") {
                     let v = self.val(s)?;
                     out.push(Stmt::Assign(reg, v));
@@ -900,7 +924,7 @@ impl Parser<'_> {
                     format!("assignment to location `{w}`; expected WRITE_ONCE(*{w}, ...)"),
                 );
             }
-            let reg = s.reg(&w);
+            let reg = self.reg(s, &w, at)?;
             match self.peek().clone() {
                 Tok::Ident(f)
                     if self

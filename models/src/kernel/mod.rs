@@ -86,7 +86,7 @@ pub const FIDELITY: &[(&str, &str)] = &[
     ("spin_lock", "spinlocks are blocking locks: a livelock while spinning is not seen"),
     ("load-buffering", "loom never lets a load read a store that comes later in another thread's program (no load buffering): it hides a load->store reordering that arm64 and POWER make"),
     ("lock-cumulativity", "an unlock and the next lock of it are a release/acquire pair seen by the two holders only; the LKMM also orders them for a third CPU that uses smp_mb: loom can invent a reordering there"),
-    ("modification-order", "loom orders two stores to one location only when one happens before the other; a later reader may see either last, so loom can invent a coherence order no CPU makes"),
+    ("modification-order", "loom orders two stores to one location only when the second one's thread has seen the first; otherwise a later reader may see either last, so loom can invent a coherence order no CPU makes"),
     ("loom", "loom explores the C11 model, weaker than x86-TSO: a store->store reordering it reports happens on x86 only if the compiler makes it"),
     ("shuttle", "shuttle runs every access sequentially consistently: it cannot see a memory-ordering bug"),
     ("os", "os runs real threads: a pass proves nothing, a failure is real on this machine"),

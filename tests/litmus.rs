@@ -343,3 +343,37 @@ fn init_block_forms() {
     let init: Vec<(&str, u64)> = t.locs.iter().map(|l| (l.0.as_str(), l.2)).collect();
     assert_eq!(init, [("x", 0), ("y", 1), ("a", 2)]);
 }
+
+/// A listed disagreement that is no longer seen (the fix it waited for has landed) fails
+/// the run until it is taken off the list, as does a different wrong result.
+#[test]
+fn a_stale_known_disagreement_fails() {
+    let text = std::fs::read_to_string("litmus/LB+onces.litmus").unwrap();
+    let t = parse::parse(Path::new("LB+onces.litmus"), &text).unwrap();
+    let seen = |satisfied| litmus::Observed {
+        executions: 4,
+        counted: 4,
+        satisfied,
+        elapsed: std::time::Duration::ZERO,
+        error: None,
+    };
+    let status = |o: &litmus::Observed| litmus::judge(&t, o);
+    assert_eq!(status(&seen(0)), litmus::Status::Known("load-buffering"));
+    assert_eq!(
+        status(&seen(1)),
+        litmus::Status::NowAgrees("load-buffering")
+    );
+    assert_eq!(status(&seen(4)), litmus::Status::Disagrees);
+    let row = |satisfied| litmus::Row {
+        test: t.clone(),
+        observed: seen(satisfied),
+        status: status(&seen(satisfied)),
+    };
+    assert!(litmus::summary(&[row(0)]).1);
+    let (text, passed) = litmus::summary(&[row(1)]);
+    assert!(!passed, "{text}");
+    assert!(text.ends_with("agreement: 1 of 1; 0 known disagreement(s), 0 unexplained, 1 listed in KNOWN but no longer seen"), "{text}");
+    assert!(row(1)
+        .line()
+        .contains("listed as a known disagreement (load-buffering): update KNOWN"));
+}

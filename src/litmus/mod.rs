@@ -146,16 +146,18 @@ pub fn summary(rows: &[Row]) -> (String, bool) {
             );
         }
     }
-    let agree = rows.iter().filter(|r| r.status == Status::Agrees).count();
-    let known = rows
-        .iter()
-        .filter(|r| matches!(r.status, Status::Known(_)))
-        .count();
+    let count = |f: &dyn Fn(&Status) -> bool| rows.iter().filter(|r| f(&r.status)).count();
+    let agree = count(&|s| matches!(s, Status::Agrees | Status::NowAgrees(_)));
+    let known = count(&|s| matches!(s, Status::Known(_)));
+    let stale = count(&|s| matches!(s, Status::NowAgrees(_)));
     let bad = rows.len() - agree - known;
     let _ = write!(
         out,
         "agreement: {agree} of {}; {known} known disagreement(s), {bad} unexplained",
         rows.len()
     );
-    (out, bad == 0)
+    if stale > 0 {
+        let _ = write!(out, ", {stale} listed in KNOWN but no longer seen");
+    }
+    (out, bad == 0 && stale == 0)
 }

@@ -3,9 +3,12 @@ CARGO ?= cargo
 
 .PHONY: check reports test bench lint
 
-## Check every scenario under its engines and write the race reports to reports/.
+## Check every scenario under its engines and write the race reports to reports/; then run
+## the litmus tests of litmus/ against the LKMM (agreement N of M). Fails if either fails.
 check:
-	$(CARGO) run --release -q -- check
+	$(CARGO) run --release -q -- check; s=$$?; \
+	$(CARGO) run --release -q -- litmus litmus; l=$$?; \
+	test $$s -eq 0 && test $$l -eq 0
 
 reports: check
 

@@ -46,11 +46,21 @@ impl Row {
 /// Load every scenario of `paths` (files, or folders searched for `*.toml`); all errors,
 /// not just the first.
 pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+    load_files(paths, "toml", scenario::load)
+}
+
+/// Load every file of `paths` (files, or folders searched for `*.ext`) with `load`; all
+/// errors, not just the first.
+pub fn load_files<T>(
+    paths: &[PathBuf],
+    ext: &str,
+    load: impl Fn(&Path) -> Result<T, ScenarioError>,
+) -> Result<Vec<T>, Vec<ScenarioError>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
         if p.is_dir() {
-            match scenario::find(p) {
+            match scenario::find_ext(p, ext) {
                 Ok(f) => files.extend(f),
                 Err(e) => errors.push(ScenarioError {
                     file: p.clone(),
@@ -65,7 +75,7 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, Vec<ScenarioError>> 
     }
     let mut out = Vec::new();
     for f in files {
-        match scenario::load(&f) {
+        match load(&f) {
             Ok(s) => out.push(s),
             Err(e) => errors.push(e),
         }

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod check;
 pub mod engine;
 pub mod judge;
+pub mod litmus;
 pub mod report;
 pub mod scenario;
 pub mod witness;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use iommu_mc::engine::{self, EngineKind, Settings};
 use iommu_mc::scenario::{self, Scenario};
-use iommu_mc::{bench, check, judge, report};
+use iommu_mc::{bench, check, judge, litmus, report};
 use iommu_models::registry;
 
 /// A deterministic concurrency model checker for Linux IOMMU algorithms.
@@ -80,6 +80,18 @@ enum Cmd {
         /// Repetitions of each measurement (the median is printed).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+    },
+    /// Run C litmus tests (the kernel's tools/memory-model format) under loom through the
+    /// kernel API, and say for each whether loom agrees with the LKMM's `Result:`.
+    Litmus {
+        /// Litmus files or folders (default: litmus/).
+        paths: Vec<PathBuf>,
+        /// Wall-clock limit per test, in seconds (the IRIW tests take about a minute).
+        #[arg(long, default_value_t = 600)]
+        max_time: u64,
+        /// loom: branches per execution before giving up.
+        #[arg(long, default_value_t = 10_000)]
+        max_branches: usize,
     },
 }
 
@@ -157,26 +169,37 @@ impl Limits {
 
 /// Load scenarios or print every error (one line each) and exit 2.
 fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
+    load_with(paths, "scenarios", "scenario (*.toml)", check::load_all)
+}
+
+/// Load the files of `paths` (default: the folder `default`) with `load_all`, or print every
+/// error (one line each), or that none was found (`what`), and exit 2.
+fn load_with<T>(
+    paths: &[PathBuf],
+    default: &str,
+    what: &str,
+    load_all: impl Fn(&[PathBuf]) -> Result<Vec<T>, Vec<scenario::ScenarioError>>,
+) -> Result<Vec<T>, ExitCode> {
     let paths = if paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
+        vec![PathBuf::from(default)]
     } else {
         paths.to_vec()
     };
-    let scenarios = check::load_all(&paths).map_err(|errs| {
+    let loaded = load_all(&paths).map_err(|errs| {
         for e in errs {
             eprintln!("{e}");
         }
         ExitCode::from(2)
     })?;
-    if scenarios.is_empty() {
+    if loaded.is_empty() {
         let names: Vec<String> = paths
             .iter()
             .map(|p| scenario::one_line(&p.display().to_string()))
             .collect();
-        eprintln!("{}: no scenario (*.toml) found", names.join(", "));
+        eprintln!("{}: no {what} found", names.join(", "));
         return Err(ExitCode::from(2));
     }
-    Ok(scenarios)
+    Ok(loaded)
 }
 
 /// Load the one scenario file `file`, or print why not and exit 2.
@@ -315,6 +338,23 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 print_report(&row.scenario, &row.outcome, format);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Litmus {
+            paths,
+            max_time,
+            max_branches,
+        } => {
+            let tests = load_with(&paths, "litmus", "litmus test (*.litmus)", litmus::load_all)?;
+            let rows = litmus::run_all(&tests, Duration::from_secs(max_time), max_branches, |r| {
+                println!("{}", r.line())
+            });
+            let (line, passed) = litmus::summary(&rows);
+            println!("{line}");
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Cmd::Bench { paths, repeat } => {
             let scenarios = load(&paths)?;

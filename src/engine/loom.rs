@@ -157,6 +157,23 @@ pub fn run_unbounded(scenario: &Scenario, s: &Settings) -> Outcome {
     }
 }
 
+/// A loom model builder: `bound` preemptions (`None`: every execution), `max_branches`
+/// per execution, at most `time` in all.
+pub(crate) fn builder(
+    bound: Option<usize>,
+    max_branches: usize,
+    time: Option<std::time::Duration>,
+) -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = bound;
+    b.max_branches = max_branches;
+    b.max_duration = time;
+    // Check the time limit after every execution, not every 20,000.
+    b.checkpoint_interval = 1;
+    b.max_permutations = None;
+    b
+}
+
 /// One loom exploration with `bound`; returns the verdict, the executions it ran, and the
 /// failing trace.
 fn once(
@@ -166,13 +183,7 @@ fn once(
     time: Option<std::time::Duration>,
 ) -> (Verdict, u64, Vec<iommu_models::trace::Event>) {
     let p = Program::new(scenario);
-    let mut b = loom::model::Builder::new();
-    b.preemption_bound = bound;
-    b.max_branches = s.max_branches;
-    b.max_duration = time;
-    // Check the time limit after every execution, not every 20,000.
-    b.checkpoint_interval = 1;
-    b.max_permutations = None;
+    let b = builder(bound, s.max_branches, time);
     let body = p.clone();
     let started = Instant::now();
     let _quiet = Exploring::start();

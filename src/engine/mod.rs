@@ -404,7 +404,7 @@ impl Drop for Exploring {
 /// Every other panic goes to the previous hook. With `IOMMU_MC_DEBUG_PANICS` set in the
 /// environment every panic is printed, with its backtrace if `RUST_BACKTRACE` asks: for a
 /// model writer chasing a `model-error` or an abort.
-fn quiet_panics() {
+pub(crate) fn quiet_panics() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();

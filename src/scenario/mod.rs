@@ -683,6 +683,11 @@ pub fn parse_number(w: &str) -> Option<u64> {
 
 /// Every scenario file under `dir`, sorted by path.
 pub fn find(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    find_ext(dir, "toml")
+}
+
+/// Every file named `*.ext` under `dir`, sorted by path.
+pub fn find_ext(dir: &Path, ext: &str) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -692,7 +697,7 @@ pub fn find(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             // Symlinked folders are not followed, so a link loop cannot trap the walk.
             if e.file_type()?.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "toml") {
+            } else if p.extension().is_some_and(|x| x == ext) {
                 out.push(p);
             }
         }

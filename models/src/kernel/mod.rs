@@ -36,6 +36,14 @@
 //! | model reference state for checks (reserved-iova's gets not yet put, vtd's expected mappings) | ghost (std mutex): read by final checks after the threads joined and written commutatively or by one thread per key; vtd's `ever` is read while threads run, but each PA is recorded before the PTE store that publishes it | same | same | vtd `ever` hides in one corner: a reader that reached a PA through a stale table while its own page's map of that same PA is in flight (one PA mapped at two IOVAs; no scenario does) |
 //! | IOMMU caches (IOTLB, paging-structure caches), `domain_flush_cache` | not modelled: the walker reads memory coherently, no flush exists | same | same | a bug that needs a stale cached entry is not seen; a walk racing a reclaim is reported even where the kernel's flush-before-free would make it safe |
 //! | x86 hardware (TSO) | C11 model, weaker than TSO | SC | the host's | loom can report on x86 a store->store reordering that only the compiler (not the CPU) can make |
+//! | load buffering (litmus LB+onces) | never explored: a load reads only stores already made | SC | the host's | hides a load->store reordering that arm64 and POWER make |
+//! | control dependencies (litmus S+release+ctrl) | not modelled: a store after a branch on a load is not ordered after it, and loom orders two stores to one word only when the second's thread has seen the first | SC | the host's | invents a final value no CPU makes |
+//! | lock cumulativity (litmus ISA2+locks+mb) | unlock/lock is a release/acquire pair between the two holders only | SC | the host's | invents an order a third CPU with `smp_mb` cannot see |
+//!
+//! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
+//! whose loom result differs from the LKMM's are listed in `KNOWN` (src/litmus/mod.rs) with
+//! the row that explains them (`load-buffering`, `lock-cumulativity`, `modification-order`,
+//! `smp_wmb`): 4 of 58 tests.
 //!
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
 //! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic
@@ -88,6 +96,9 @@ pub const FIDELITY: &[(&str, &str)] = &[
     ("cmpxchg", "cmpxchg, xchg and test_and_set_bit are smp_mb(); relaxed RMW; smp_mb(), as the LKMM defines a fully ordered RMW; a cmpxchg or test_and_set_bit that fails orders nothing, unless another thread wrote between loom's probe and the operation (then it keeps the leading smp_mb, which can hide a bug)"),
     ("smp_mb", "smp_mb is fence(SeqCst); loom orders all of them in one sequence, each synchronising with the one before: the LKMM's strong fence in every shape of litmus/"),
     ("spin_lock", "spinlocks are blocking locks: a livelock while spinning is not seen"),
+    ("load-buffering", "loom never lets a load read a store that comes later in another thread's program (no load buffering): it hides a load->store reordering that arm64 and POWER make"),
+    ("lock-cumulativity", "an unlock and the next lock of it are a release/acquire pair seen by the two holders only; the LKMM also orders them for a third CPU that uses smp_mb: loom can invent a reordering there"),
+    ("modification-order", "loom does not model control dependencies: a store after a branch on a load is not ordered after that load, and loom orders two stores to one location only when the second one's thread has seen the first, so a later reader may see either last: loom can invent a coherence order no CPU makes"),
     ("loom", "loom explores the C11 model, weaker than x86-TSO: a store->store reordering it reports happens on x86 only if the compiler makes it"),
     ("shuttle", "shuttle runs every access sequentially consistently: it cannot see a memory-ordering bug"),
     ("os", "os runs real threads: a pass proves nothing, a failure is real on this machine"),

@@ -1,0 +1,265 @@
+//! Run a litmus test under loom, exhaustively, through the kernel API the models use
+//! (`read_once`, `smp_mb`, `xchg`, `spin_lock`, ...), and count the executions whose final
+//! state satisfies `exists`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use iommu_models::kernel::engine::{self as kengine, Context, Engine};
+use iommu_models::kernel::{
+    atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, read_once, set_bit,
+    smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, spin_lock, spin_unlock,
+    test_and_set_bit, write_once, xchg, Atomic64, SpinGuard, SpinLock,
+};
+use iommu_models::trace::{Obj, Recorder};
+
+use super::parse::{Expect, Fence, Litmus, LocKind, Prim, Stmt, Target, Test, Val};
+use crate::engine::{panic_message, quiet_panics, Exploring};
+
+/// What loom saw over every execution of a test.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// Executions loom ran.
+    pub executions: u64,
+    /// Executions that passed `filter` (all of them without one).
+    pub counted: u64,
+    /// Counted executions whose final state satisfied `exists`.
+    pub satisfied: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Why the exploration stopped early (a deadlock, a limit), if it did.
+    pub error: Option<String>,
+}
+
+impl Observed {
+    /// Never, Sometimes or Always; `None` if the run stopped early or no execution passed
+    /// the filter.
+    pub fn result(&self) -> Option<Expect> {
+        if self.error.is_some() || self.counted == 0 {
+            None
+        } else if self.satisfied == 0 {
+            Some(Expect::Never)
+        } else if self.satisfied == self.counted {
+            Some(Expect::Always)
+        } else {
+            Some(Expect::Sometimes)
+        }
+    }
+}
+
+/// A shared location of one execution.
+enum Shared {
+    Word(Atomic64),
+    Lock(SpinLock),
+}
+
+impl Shared {
+    fn word(&self) -> &Atomic64 {
+        match self {
+            Shared::Word(w) => w,
+            // The parser gives word primitives only word locations.
+            Shared::Lock(_) => unreachable!("a spinlock used as a word"),
+        }
+    }
+    fn lock(&self) -> &SpinLock {
+        match self {
+            Shared::Lock(l) => l,
+            Shared::Word(_) => unreachable!("a word used as a spinlock"),
+        }
+    }
+}
+
+fn value(regs: &[u64], v: Val) -> u64 {
+    match v {
+        Val::Int(n) => n,
+        Val::Reg(r) => regs[r],
+    }
+}
+
+fn holds(regs: &[u64], t: Test) -> bool {
+    (regs[t.reg] == value(regs, t.val)) == t.eq
+}
+
+/// Run one process's statements, each through the kernel API.
+fn interpret<'w>(
+    w: &'w [Shared],
+    body: &[Stmt],
+    regs: &mut [u64],
+    held: &mut Vec<(usize, SpinGuard<'w>)>,
+) {
+    for st in body {
+        match st {
+            Stmt::Access {
+                reg,
+                prim,
+                loc,
+                args,
+            } => {
+                let a = w[*loc].word();
+                let arg = |i: usize| value(regs, args[i]);
+                let got = match prim {
+                    Prim::ReadOnce => read_once(a),
+                    Prim::LoadAcquire => smp_load_acquire(a),
+                    Prim::WriteOnce => {
+                        write_once(a, arg(0));
+                        0
+                    }
+                    Prim::StoreRelease => {
+                        smp_store_release(a, arg(0));
+                        0
+                    }
+                    Prim::Xchg => xchg(a, arg(0)),
+                    Prim::Cmpxchg => cmpxchg(a, arg(0), arg(1)),
+                    Prim::AddReturn => atomic64_add_return(arg(0), a),
+                    Prim::SubReturn => atomic64_sub_return(arg(0), a),
+                    // The parser checked that the bit number is 0 to 63.
+                    Prim::SetBit => {
+                        set_bit(arg(0) as u32, a);
+                        0
+                    }
+                    Prim::ClearBit => {
+                        clear_bit(arg(0) as u32, a);
+                        0
+                    }
+                    Prim::TestAndSetBit => u64::from(test_and_set_bit(arg(0) as u32, a)),
+                };
+                if let Some(r) = reg {
+                    regs[*r] = got;
+                }
+            }
+            Stmt::Assign(r, v) => regs[*r] = value(regs, *v),
+            Stmt::Fence(Fence::Mb) => smp_mb(),
+            Stmt::Fence(Fence::Wmb) => smp_wmb(),
+            Stmt::Fence(Fence::Rmb) => smp_rmb(),
+            Stmt::Lock(l) => held.push((*l, spin_lock(w[*l].lock()))),
+            Stmt::Unlock(l) => {
+                // The parser checked that the lock is held here.
+                if let Some(i) = held.iter().position(|(h, _)| h == l) {
+                    spin_unlock(held.remove(i).1);
+                }
+            }
+            Stmt::If(t, then, els) => {
+                let arm = if holds(regs, *t) { then } else { els };
+                interpret(w, arm, regs, held);
+            }
+        }
+    }
+}
+
+/// Counters shared by every execution of a run.
+#[derive(Default)]
+struct Counts {
+    executions: AtomicU64,
+    counted: AtomicU64,
+    satisfied: AtomicU64,
+}
+
+/// One execution: the locations, one thread per process, the final state judged.
+fn execute(t: &Litmus, names: &[&'static str], rec: &Arc<Recorder>, c: &Counts) {
+    c.executions.fetch_add(1, Ordering::Relaxed);
+    rec.reset();
+    kengine::enter(Context {
+        engine: Engine::Loom,
+        recorder: rec.clone(),
+    });
+    let world: Arc<Vec<Shared>> = Arc::new(
+        t.locs
+            .iter()
+            .zip(names)
+            .map(|((_, kind, v), &n)| match kind {
+                LocKind::Word => Shared::Word(Atomic64::new(Obj::Named(n), *v)),
+                LocKind::Lock => Shared::Lock(SpinLock::new(n)),
+            })
+            .collect(),
+    );
+    // Each thread's registers, written once when it ends and read after every join:
+    // nothing branches on them during the execution.
+    let regs: Arc<Mutex<Vec<Vec<u64>>>> = Arc::default();
+    regs.lock().unwrap().resize(t.procs.len(), Vec::new());
+    let handles: Vec<_> = t
+        .procs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (w, regs, body, n) = (world.clone(), regs.clone(), p.body.clone(), p.regs.len());
+            kengine::spawn(i + 1, move || {
+                let mut mine = vec![0u64; n];
+                let mut held = Vec::new();
+                interpret(&w, &body, &mut mine, &mut held);
+                drop(held);
+                regs.lock().unwrap_or_else(|e| e.into_inner())[i] = mine;
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join();
+    }
+    let regs = regs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let finals: Vec<u64> = world
+        .iter()
+        .map(|s| match s {
+            Shared::Word(a) => read_once(a),
+            Shared::Lock(_) => 0,
+        })
+        .collect();
+    let get = |tg: Target| match tg {
+        Target::Reg(p, r) => regs[p][r],
+        Target::Loc(l) => finals[l],
+    };
+    if t.filter.as_ref().is_none_or(|f| f.eval(&get)) {
+        c.counted.fetch_add(1, Ordering::Relaxed);
+        if t.exists.eval(&get) {
+            c.satisfied.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    kengine::leave();
+}
+
+/// Explore `t` under loom with no preemption bound, for at most `max_time`.
+pub fn run(t: &Litmus, max_time: Duration, max_branches: usize) -> Observed {
+    quiet_panics();
+    // Trace objects are named for the whole run (a few short strings per test).
+    let names: Vec<&'static str> = t
+        .locs
+        .iter()
+        .map(|l| &*Box::leak(l.0.clone().into_boxed_str()))
+        .collect();
+    let counts = Arc::new(Counts::default());
+    let rec = Arc::new(Recorder::with_names(
+        (0..t.procs.len()).map(|i| format!("P{i}")).collect(),
+    ));
+    let b = crate::engine::loom::builder(None, max_branches, Some(max_time));
+    let start = Instant::now();
+    let body = {
+        let (t, c) = (Arc::new(t.clone()), counts.clone());
+        move || execute(&t, &names, &rec, &c)
+    };
+    let r = {
+        let _quiet = Exploring::start();
+        catch_unwind(AssertUnwindSafe(|| b.check(body)))
+    };
+    let elapsed = start.elapsed();
+    kengine::leave();
+    let executions = counts.executions.load(Ordering::Relaxed);
+    let error = match r {
+        Err(p) => Some(format!("loom stopped: {}", first_line(&panic_message(&*p)))),
+        Ok(()) if elapsed >= max_time => Some(format!(
+            "time limit of {} s reached after {executions} executions",
+            max_time.as_secs()
+        )),
+        Ok(()) => None,
+    };
+    Observed {
+        executions,
+        counted: counts.counted.load(Ordering::Relaxed),
+        satisfied: counts.satisfied.load(Ordering::Relaxed),
+        elapsed,
+        error,
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().find(|l| !l.trim().is_empty()).unwrap_or("")
+}

@@ -10,6 +10,16 @@
 use iommu_models::kernel::kasan::PAGE_POISON;
 use iommu_models::trace::{Event, Obj, Op};
 
+/// What a weak witness with no stale read needs: loom's causality check found an access and
+/// a free that nothing orders.
+pub const UNORDERED_FREE: &str = "No read in this trace returned an older write: the \
+    violation is loom's causality check, an access and a free of one allocation that no lock, \
+    release/acquire or barrier chain orders. On any CPU the access can then come after the \
+    free: a store can wait in a store buffer (x86-TSO too), and arm64 and POWER reorder loads \
+    as well. Release ordering before the reference is dropped (refcount_dec_and_test, \
+    smp_store_release) and acquire ordering before the free (as refcount_dec_and_test gives \
+    at zero) forbids it.";
+
 /// A read that did not return the latest write to its word.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stale {

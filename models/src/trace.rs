@@ -165,6 +165,8 @@ struct Inner {
     checking: std::collections::BTreeSet<usize>,
     /// Per thread: the step label it recorded last in this execution.
     steps: std::collections::BTreeMap<usize, Cow<'static, str>>,
+    /// Threads that have released a lock in this execution.
+    unlocked: std::collections::BTreeSet<usize>,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -229,6 +231,7 @@ impl Recorder {
             g.atomic.clear();
             g.checking.clear();
             g.steps.clear();
+            g.unlocked.clear();
         })
     }
 
@@ -357,9 +360,15 @@ impl Recorder {
         })
     }
 
+    /// True if `thread` has released a lock earlier in this execution.
+    pub fn has_unlocked(&self, thread: usize) -> bool {
+        self.inner.with(|g| g.unlocked.contains(&thread))
+    }
+
     /// `thread` released `name`.
     pub fn released(&self, thread: usize, name: &'static str) {
         self.inner.with(|g| {
+            g.unlocked.insert(thread);
             if let Some(v) = g.held.get_mut(&thread) {
                 if let Some(i) = v.iter().rposition(|h| h.name == name) {
                     v.remove(i);

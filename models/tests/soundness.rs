@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex};
 use iommu_models::check::{ensure, Kind};
 use iommu_models::kernel::engine::spawn;
 use iommu_models::kernel::{
-    assert_spin_locked, clear_bit, kfree, kref_init, kref_put, kzalloc, raw_spin_lock_irqsave,
-    raw_spin_unlock_irqrestore, read_once, set_bit, smp_load_acquire, smp_store_release, spin_lock,
-    spin_unlock, write_once, xchg, Atomic64, Gfp, KBox, PagePool, Slab, SpinLock,
+    assert_spin_locked, atomic64_sub_return_relaxed, clear_bit, kfree, kref_init, kref_put,
+    kzalloc, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once, set_bit,
+    smp_load_acquire, smp_store_release, spin_lock, spin_unlock, write_once, xchg, Atomic64, Gfp,
+    KBox, Kref, PagePool, Slab, SpinLock,
 };
 use iommu_models::trace::Obj;
 
@@ -258,6 +259,52 @@ fn refcount_underflow_is_found() {
 #[test]
 fn balanced_puts_hold() {
     holds(two_puts(false));
+}
+
+// ------------------------------------- use-after-free: an access not ordered before the free
+
+/// An object with a field and two references, one per thread. Each thread writes the field
+/// and drops its reference; the one that drops the last frees the object. With `kref_put`
+/// (`refcount_dec_and_test`: release, and acquire at zero) the other thread's write is
+/// ordered before the free. With a relaxed decrement it is not: on a weakly ordered CPU it
+/// can land after the free, though loom may run it first. The free's check is loom's
+/// causality check, not the order the threads ran in.
+struct Counted {
+    field: Atomic64,
+    kref: Kref,
+    count: Atomic64,
+}
+
+fn last_put_frees(ordered: bool) -> Outcome {
+    explore(move || {
+        let cache = Arc::new(Slab::new("obj"));
+        let p = kzalloc(&cache, Gfp::Kernel, |obj, shadow| Counted {
+            field: Atomic64::in_allocation(obj, 0, shadow.clone()),
+            kref: kref_init(obj, shadow.clone()),
+            count: Atomic64::in_allocation(obj, 2, shadow),
+        })
+        .unwrap();
+        iommu_models::kernel::kref_get(&p.get().kref);
+        two_threads(move |i| {
+            write_once(&p.get().field, i as u64);
+            reached();
+            if ordered {
+                kref_put(&p.get().kref, || kfree(&p));
+            } else if atomic64_sub_return_relaxed(1, &p.get().count) == 0 {
+                kfree(&p);
+            }
+        });
+    })
+}
+
+#[test]
+fn a_write_not_ordered_before_the_free_is_found() {
+    fires(last_put_frees(false), Kind::UseAfterFree);
+}
+
+#[test]
+fn kref_put_orders_the_write_before_the_free() {
+    holds(last_put_frees(true));
 }
 
 // ---------------------------------------------------------------- uninitialized-read

@@ -352,12 +352,16 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             ),
         }),
         reorderings: if weak {
-            witness::explain(
+            let mut r = witness::explain(
                 &out.trace,
                 &writer_name,
                 &|t| t > 0 && sc.threads[t - 1].hardware,
                 &describe_event,
-            )
+            );
+            if r.is_empty() {
+                r.push(witness::UNORDERED_FREE.to_string());
+            }
+            r
         } else {
             vec![]
         },

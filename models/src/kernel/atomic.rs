@@ -229,3 +229,11 @@ pub fn atomic64_sub_return(i: u64, a: &Atomic64) -> u64 {
     a.rmw("atomic64_sub_return", f, |v| v.wrapping_sub(i))
         .wrapping_sub(i)
 }
+
+/// `atomic64_sub_return_relaxed(i, v)`: atomic, unordered.
+#[track_caller]
+pub fn atomic64_sub_return_relaxed(i: u64, a: &Atomic64) -> u64 {
+    let f = |r: &RawAtomic| r.fetch_sub(i, Ordering::Relaxed);
+    a.rmw("atomic64_sub_return_relaxed", f, |v| v.wrapping_sub(i))
+        .wrapping_sub(i)
+}

@@ -250,6 +250,60 @@ pub(crate) fn fence(o: Ordering) {
     }
 }
 
+/// The memory of one allocation as a whole, for loom's causality checking: every access
+/// of the allocation is a shared access of the cell, its free an exclusive one. Loom reports
+/// a free that is not ordered after every earlier access (happens-before), and an access
+/// not ordered after the free, whatever order it ran them in: exactly the accesses a weakly
+/// ordered CPU can let land on the wrong side of the free. Not a scheduling point. Under
+/// shuttle and real threads there is no cell (their order is the order they ran in), nor
+/// in loom's plain mode, whose every access synchronises with the one before it and which
+/// looks only for violations an interleaving shows.
+pub(crate) struct RawCell(Option<loom::cell::UnsafeCell<()>>);
+
+// SAFETY: the cell holds `()`; nothing is ever read or written through it. It exists only
+// for loom's access tracking, which is itself thread-safe within an execution.
+unsafe impl Sync for RawCell {}
+unsafe impl Send for RawCell {}
+
+impl RawCell {
+    pub(crate) fn new() -> Self {
+        let loom = engine() == Engine::Loom && !PLAIN.with(|p| p.get());
+        RawCell(loom.then(|| loom::cell::UnsafeCell::new(())))
+    }
+
+    /// An access of the allocation; `Err` if loom finds it unordered with the free.
+    pub(crate) fn access(&self) -> Result<(), ()> {
+        match &self.0 {
+            Some(c) => caught(|| c.with(|_| ())),
+            None => Ok(()),
+        }
+    }
+
+    /// The free; `Err` if loom finds an earlier access not ordered before it.
+    pub(crate) fn free(&self) -> Result<(), ()> {
+        match &self.0 {
+            Some(c) => caught(|| c.with_mut(|_| ())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Run `f`; `Err` if it panicked (loom's causality violation).
+fn caught(f: impl FnOnce()) -> Result<(), ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+/// The order the LKMM gives an unlock followed by a lock on one CPU (`po-unlock-lock-po`):
+/// what came before the unlock is ordered before what comes after the lock, for every CPU.
+/// A C11 mutex orders them only for the next holder of the same lock; under loom an
+/// AcqRel fence right after the lock adds the rest. It also orders what lies between the
+/// unlock and the lock, which the LKMM does not (the fidelity table's row).
+pub(crate) fn unlock_lock_barrier() {
+    if engine() == Engine::Loom {
+        loom::sync::atomic::fence(Ordering::AcqRel);
+    }
+}
+
 /// The full barrier of `smp_mb()` and of the fully ordered atomics: `fence(SeqCst)`.
 ///
 /// Under loom it is a fence loom totally orders, each one synchronising with the one before

@@ -16,12 +16,20 @@
 //! the check exactly when it is ordered after the access. Under shuttle it is read right
 //! after the access without a scheduling point, so the access, its trace event and its
 //! check happen together.
+//!
+//! Execution order is not the whole story under loom: an access that ran before the free,
+//! but that nothing orders before it (no lock, release/acquire or barrier chain, as when a
+//! `kref_put` without release ordering drops the last but one reference), can land after
+//! the free on a weakly ordered CPU; and a relaxed read of the shadow can miss a free that
+//! ran earlier. So each allocation also has a loom cell ([`RawCell`]): accesses share it,
+//! the free takes it exclusively, and loom's causality check reports either case. Both are
+//! `use-after-free`.
 
 use crate::check::{raise, Kind};
 use std::sync::atomic::Ordering;
 
-use crate::kernel::engine::{engine, Engine, RawAtomic};
-use crate::trace::Obj;
+use crate::kernel::engine::{engine, Engine, RawAtomic, RawCell};
+use crate::trace::{Obj, Op};
 
 /// The byte pattern of poisoned memory (`PAGE_POISON`, include/linux/poison.h), as a u64.
 pub const PAGE_POISON: u64 = 0xaaaa_aaaa_aaaa_aaaa;
@@ -57,6 +65,8 @@ impl AllocState {
 pub struct Shadow {
     obj: Obj,
     state: RawAtomic,
+    /// The allocation's memory as a whole, for loom's causality check.
+    memory: RawCell,
 }
 
 impl Shadow {
@@ -75,6 +85,7 @@ impl Shadow {
         Shadow {
             obj,
             state: RawAtomic::new(state.word()),
+            memory: RawCell::new(),
         }
     }
 
@@ -86,8 +97,25 @@ impl Shadow {
 
     /// The state an access about to happen is judged by: under loom, read now (before the
     /// access); under the other engines `None`, and the access reads it afterwards.
+    ///
+    /// Under loom the access also takes the allocation's cell here, before the access, so
+    /// that a release the access is followed by orders it before a free that acquires it.
+    #[track_caller]
     pub(crate) fn before_access(&self) -> Option<AllocState> {
-        (engine() == Engine::Loom).then(|| self.state())
+        if engine() != Engine::Loom {
+            return None;
+        }
+        if self.memory.access().is_err() {
+            raise(
+                Kind::UseAfterFree,
+                format!(
+                    "an access of {}, which another thread freed, is not ordered after the \
+                     free: a use-after-free",
+                    describe(self.obj),
+                ),
+            )
+        }
+        Some(self.state())
     }
 
     /// Try to take an unused allocation (or, with `reuse`, a freed one): true if this call
@@ -133,6 +161,20 @@ impl Shadow {
                 format!("{} freed twice", describe(self.obj)),
             ),
         }
+        // After the double-free check: two frees are that, before they are unordered.
+        if self.memory.free().is_err() {
+            raise(
+                Kind::UseAfterFree,
+                format!(
+                    "{} is freed while an access of it{} is not ordered before the free: no \
+                     lock, release/acquire or barrier chain leads from that access to this \
+                     free, so the access can as well come after it (a preemption just \
+                     before it, or, for a store, the store still in a store buffer)",
+                    describe(self.obj),
+                    last_access_by_another(self.obj)
+                ),
+            );
+        }
     }
 
     /// Second half: the poisoning is done (Release); the allocation may be reused.
@@ -177,6 +219,35 @@ impl Shadow {
             ),
         }
     }
+}
+
+/// ` (thread's read|write, at file:line)` for the last access of `obj` (or of an entry of the
+/// frame `obj`) by a thread other than the running one, from the trace; empty if none.
+fn last_access_by_another(obj: Obj) -> String {
+    let me = crate::kernel::engine::thread_index();
+    let same = |o: Obj| match (o, obj) {
+        (Obj::Entry { frame, .. }, Obj::Frame(f)) => frame == f,
+        (o, obj) => o == obj,
+    };
+    crate::kernel::engine::with_recorder(|r| {
+        let last = r.with_events(|ev| {
+            ev.iter()
+                .rev()
+                .find(|e| e.thread != me && e.word != 0 && same(e.obj))
+                .map(|e| (e.thread, e.location, matches!(e.op, Op::Load(_))))
+        });
+        last.map(|(t, l, read)| {
+            format!(
+                " ({}'s {}, at {}:{})",
+                r.thread_name(t),
+                if read { "read" } else { "write" },
+                l.file(),
+                l.line()
+            )
+        })
+    })
+    .flatten()
+    .unwrap_or_default()
 }
 
 /// A short name of an object for messages (reports render richer names from the trace).

@@ -14,7 +14,7 @@
 //! | kernel primitive | loom | shuttle | os | can err by |
 //! |---|---|---|---|---|
 //! | `READ_ONCE`/`WRITE_ONCE` | Relaxed load/store | SeqCst | Relaxed | loom: none known; shuttle hides every reordering |
-//! | `READ_ONCE` of a table pointer (`read_once_dep`) | Acquire load (address dependency) | SeqCst | Acquire | hides Alpha's dependent-load reordering |
+//! | `READ_ONCE` of a table pointer (`read_once_dep`) | Acquire load (standing for the address dependency) | SeqCst | Acquire | hides: an Acquire load also orders later accesses that do not depend on the pointer (a second walk's root read), which arm64 and POWER may reorder; a plain C dereference (`*pmd`) on Alpha has no dependency ordering at all (`READ_ONCE` has it since v4.15) |
 //! | `smp_wmb` | `fence(Release)` | SeqCst fence | `fence(Release)` | also orders earlier loads: hides a load->store reordering |
 //! | `smp_rmb` | `fence(Acquire)` | SeqCst fence | `fence(Acquire)` | also orders later stores: hides a load->store reordering |
 //! | `smp_mb` | `fence(SeqCst)`: loom orders all of them in one sequence, each synchronising with the one before | SeqCst fence | `fence(SeqCst)` | none known: forbids what the LKMM forbids in every shape of litmus/ (with vendor/loom's patch: published loom invents store buffering once a third thread does an RMW) |
@@ -29,6 +29,11 @@
 //! | `assert_spin_locked` (held by anyone) | held by the caller: its own (ghost) holder record; held by another: a `try_lock` of the engine's lock, ordered against that thread's lock and unlock | same | same | none known; `lockdep_assert_held` asks about the running thread only, and is exact |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
 //! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
+//! | free against access (loom) | a loom cell per allocation: accesses share it, the free takes it; loom's causality check reports an access and a free that no lock, release/acquire or barrier chain orders | none (order as run) | none | none known; in plain mode (the witness search) the cell is off and only interleavings count |
+//! | frame reuse | a freed frame is reused (lowest freed first) only when no unused frame is left; the shadow is per frame, not per allocation | same | same | hides: a thread holding a stale table pointer across a free and a reuse accesses the new owner's table as live (KASAN's tag mode would catch it); it can still surface as lost-mapping or stale-translation |
+//! | `__free_iova` after `find_iova` | the range is matched by value | same | same | hides: if the range was freed and allocated again in between, the model erases the new allocation silently, where the kernel would touch a freed `struct iova` |
+//! | failed `cmpxchg` (loom) | the failing compare-exchange reads the latest value, like any loom RMW | reads the latest | the CPU's | hides: the LKMM lets a failed cmpxchg read an older value, as a `READ_ONCE` may |
+//! | `spin_unlock` then `spin_lock` on one CPU (`po-unlock-lock-po`) | the lock is followed by an AcqRel fence when the thread has released a lock before (litmus MP+unlock-lock+rmb) | SC | the host's | hides: it also orders accesses between the unlock and the lock, which the LKMM leaves unordered |
 //! | `kzalloc`/`kfree` | one engine word per object (its KASAN shadow): `kfree` writes it, every access reads it just before | same word, read right after the access | same | allocation never sleeps for real; freed objects are never reused, so a reuse that would hide a use-after-free is not modelled |
 //! | page allocator | one engine word per frame: allocation is a compare-and-exchange of the first unused (then freed) frame, free marks, poisons, then releases it | same | same | allocator-internal races are not modelled; reuse order is lowest frame first, not the per-cpu lists' LIFO |
 //! | IOVA tree (`alloc_iova`, `find_iova`, `free_iova`), reserved-iova's binding list and mask flag | plain containers reachable only through a guard of their spinlock (`LockedBy`, checked on each access): the lock, which every engine orders, orders every decision taken from them | same | same | decisions: none known. The tree is a sorted map searched from the limit each time, not an rbtree with `__get_cached_rbnode`'s cache |
@@ -43,7 +48,7 @@
 //! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
 //! whose loom result differs from the LKMM's are listed in `KNOWN` (src/litmus/mod.rs) with
 //! the row that explains them (`load-buffering`, `lock-cumulativity`, `modification-order`,
-//! `smp_wmb`): 4 of 58 tests.
+//! `smp_wmb`): 4 of 59 tests.
 //!
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
 //! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic
@@ -68,8 +73,8 @@ pub mod slab;
 pub mod spinlock;
 
 pub use atomic::{
-    atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, set_bit, test_and_set_bit, xchg,
-    Atomic64,
+    atomic64_add_return, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, cmpxchg,
+    set_bit, test_and_set_bit, xchg, Atomic64,
 };
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
 pub use errno::Errno;
@@ -89,7 +94,7 @@ pub use spinlock::{
 /// `(key, row)`. Keys: a barrier's kernel name, `cmpxchg`, `spin_lock`, `pointer-load`,
 /// `shuttle`, `os`.
 pub const FIDELITY: &[(&str, &str)] = &[
-    ("pointer-load", "READ_ONCE of a table pointer is an Acquire load (address dependency): exact on every architecture but Alpha"),
+    ("pointer-load", "READ_ONCE of a table pointer is an Acquire load standing for the address dependency: it also orders later accesses that do not depend on the pointer, so it can hide a load->load reordering arm64 and POWER make"),
     ("smp_wmb", "smp_wmb is fence(Release): it also orders earlier loads, so it can hide a load->store reordering"),
     ("smp_rmb", "smp_rmb is fence(Acquire): it also orders later stores"),
     ("dma_wmb", "dma_wmb is fence(Release) against the device's acquiring pointer loads"),

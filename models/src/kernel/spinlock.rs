@@ -11,7 +11,9 @@
 //! access, so the data need not be engine words of its own.
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::{thread_index, Ghost, RawGuard, RawLock};
+use crate::kernel::engine::{
+    thread_index, unlock_lock_barrier, with_recorder, Ghost, RawGuard, RawLock,
+};
 use crate::kernel::lockdep;
 
 /// A spinlock, named as in the kernel source (`page_table_lock`).
@@ -54,7 +56,11 @@ pub struct SpinGuard<'a> {
 #[track_caller]
 fn acquire<'a>(lock: &'a SpinLock, name: &'static str, unlock_name: &'static str) -> SpinGuard<'a> {
     let raw = lockdep::lock(&lock.raw, lock.name, name, true);
-    lock.holder.with(|h| *h = Some(thread_index()));
+    let me = thread_index();
+    if with_recorder(|r| r.has_unlocked(me)) == Some(true) {
+        unlock_lock_barrier();
+    }
+    lock.holder.with(|h| *h = Some(me));
     SpinGuard {
         lock,
         raw: Some(raw),

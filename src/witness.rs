@@ -134,9 +134,12 @@ pub fn explain(
             out.push(format!(
                 "{T} ran {new}, then {old}, which missed {U}'s earlier {missed}. The \
                  hardware's second read depends on the address the first returned, so it is \
-                 {U}'s two writes that were reordered (store->store): arm64 and POWER allow \
-                 it; x86-TSO does not (a compiler can still reorder plain writes). smp_wmb() \
-                 (or dma_wmb()) between {missed} and {later} forbids it.",
+                 {U}'s two writes that reached the walker out of order (store->store): \
+                 arm64 and POWER allow it; x86-TSO does not reorder stores. For a device \
+                 observer the barrier is dma_wmb() (or wmb()), not smp_wmb(), between \
+                 {missed} and {later}; and an IOMMU whose walks do not snoop the CPU caches \
+                 (VT-d ECAP.C=0) also needs the page flushed (clflush, domain_flush_cache) \
+                 before the store that publishes it.",
                 T = name(t),
                 U = name(trace[w].thread),
                 new = at(e),

@@ -185,7 +185,8 @@ fn a_weak_only_witness_says_which_reordering_and_which_barrier() {
     let why = r.reorderings.join("\n");
     assert!(why.contains("store->store"), "{why}");
     assert!(why.contains("x86-TSO does not"), "{why}");
-    assert!(why.contains("smp_wmb()"), "{why}");
+    assert!(why.contains("dma_wmb()"), "{why}");
+    assert!(why.contains("domain_flush_cache"), "{why}");
     assert!(r
         .lines
         .iter()

@@ -441,8 +441,8 @@ impl FirstLevel {
             let child_base = base + idx as u64 * span;
             let reclaim_child = self.may_reclaim(level, child_base, start, end, reclaim);
             if reclaim_child && self.variant == Variant::Cmpxchg {
-                // dma_pte_clear_level: "These suborbinate page tables are going away
-                // entirely. Don't bother to clear them": list them, then clear the PDE.
+                // dma_pte_clear_level: a covered table and everything below it goes to the
+                // freelist uncleared, then the PDE that pointed to it is cleared.
                 step(format!("dma_pte_list_pagetables under L{level}[{idx}]"));
                 self.list_pagetables(child, level - 1, freelist);
                 step(format!("A2 clear the up-level PDE L{level}[{idx}]"));

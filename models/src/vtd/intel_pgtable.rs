@@ -127,7 +127,7 @@ const VARIANTS: &[VariantSpec] = &[
     },
     VariantSpec {
         name: "cmpxchg",
-        about: "populate by cmpxchg as Peter asked, the loser frees its page (second-level pfn_to_dma_pte); the model's reclaim rule: a table is freed only when the unmapped range covers it (second-level dma_pte_clear_level)",
+        about: "populate by cmpxchg (Peter asked about it), the loser frees its page (second-level pfn_to_dma_pte); the model's reclaim rule: a table is freed only when the unmapped range covers it (second-level dma_pte_clear_level)",
     },
     VariantSpec {
         name: "no-wmb",

@@ -43,7 +43,7 @@ const CASES: &[(&str, &str)] = &[
     (
         "unknown-variant.toml",
         "tests/bad-scenarios/unknown-variant.toml:3:11: model vtd-first-level has no variant \
-         \"v7\"; expected one of: rfc, no-reclaim, cmpxchg, no-wmb, no-lock",
+         \"v7\"; expected one of: rfc, no-reclaim, cmpxchg, no-wmb, no-lock, every-level",
     ),
     (
         "entries-not-power-of-two.toml",

@@ -406,7 +406,14 @@ fn cli_list_shows_every_model_variant_and_engine() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.starts_with("vtd-first-level: "), "{text}");
-    for v in ["rfc", "no-reclaim", "cmpxchg", "no-wmb", "no-lock"] {
+    for v in [
+        "rfc",
+        "no-reclaim",
+        "cmpxchg",
+        "no-wmb",
+        "no-lock",
+        "every-level",
+    ] {
         assert!(
             text.lines()
                 .any(|l| l.trim_start().starts_with(&format!("{v} "))),

@@ -35,6 +35,26 @@ pub enum Obj {
         /// Allocation number within the execution.
         id: u32,
     },
+    /// A named field of object number `id` of a slab class (`iova_domain 0->granule`), so
+    /// that two words of one object read apart in a trace.
+    Field {
+        /// The class (struct name).
+        class: &'static str,
+        /// Allocation number within the execution.
+        id: u32,
+        /// The field's name.
+        field: &'static str,
+    },
+}
+
+impl Obj {
+    /// Field `field` of this object; an object that is not a slab object stays as it is.
+    pub fn field(self, field: &'static str) -> Obj {
+        match self {
+            Obj::Object { class, id } => Obj::Field { class, id, field },
+            other => other,
+        }
+    }
 }
 
 /// What an event did.

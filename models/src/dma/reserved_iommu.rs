@@ -3,11 +3,24 @@
 //! Seed: 001_a9a2ad11b9731478.txt, "[PATCH v6 6/7] dma-reserved-iommu:
 //! iommu_get/put_single_reserved" (Eric Auger; Alex Williamson, Jean-Philippe Brucker).
 //!
-//! Mirrors drivers/iommu/dma-reserved-iommu.c of v6: `iommu_get_reserved_iova`,
-//! `iommu_put_reserved_iova`, `find_reserved_binding`, `delete_reserved_binding`,
-//! `iommu_free_reserved_iova_domain`; and Jean-Philippe's proposal (as later merged upstream
-//! in spirit): map in a sleepable prepare step (`msi_domain_prepare_irqs`), look up only in
-//! the atomic activate step (`msi_domain_activate`), keep pages until the domain is freed.
+//! Models drivers/iommu/dma-reserved-iommu.c of v6, and Jean-Philippe's proposal (as later
+//! merged upstream in spirit): map in a sleepable prepare step (`msi_domain_prepare_irqs`),
+//! look up only in the atomic activate step (`msi_domain_activate`), keep pages until the
+//! domain is freed.
+//!
+//! What the seed shows of v6 (its hunk, seed lines 66-153): `delete_reserved_binding` whole
+//! (read the cookie, `iova_shift`, `iommu_unmap`, `free_iova`, `kfree`); and
+//! `iommu_get_reserved_iova` from its start down to the `iommu_map` call, where the quote
+//! ends; of `iommu_free_reserved_iova_domain`, only that it ends by releasing
+//! `reserved_lock` (line 71). Inferred, not in the seed, and marked "inferred" where each is
+//! modelled: the rest of the get after `iommu_map` (re-lock, look again, insert, or delete
+//! `newb`), from the seed's `bool unmap = false;` (line 103) and the commit message's
+//! "In case a mapping already exists ... the IOVA mapped to the PA is directly returned"
+//! (lines 26-27); `iommu_put_reserved_iova`, from the commit message (lines 32-33: the put
+//! drops the count and at zero destroys the mapping and releases the IOVA) and the
+//! changelog's spin_lock (line 43); the bodies of `find_reserved_binding` and
+//! `iommu_free_reserved_iova_domain`; and the IOVA allocator's bodies (see
+//! kernel/iova.rs).
 //!
 //! Property: the returned IOVA plus the offset translates to the requested PA; at most one
 //! binding per aligned PA and size; a binding exists exactly while its refcount is above zero;
@@ -457,19 +470,34 @@ impl ReservedIova {
         self.bindings.access(g, |bs| bs.retain(|o| !o.same(b)));
     }
 
-    /// `delete_reserved_binding(domain, b)`: unmap, free the IOVA, free the binding.
+    /// The cookie, read where the code goes on to dereference it without a NULL check. The
+    /// model has no NULL-dereference kind: the cookie is NULL only once the domain freed its
+    /// iova_domain (`free_domain_prepared`), so using it is a use of a freed iova_domain.
+    fn iovad_used(&self, site: &str) -> KBox<IovaDomain> {
+        self.iovad().unwrap_or_else(|| {
+            raise(
+                Kind::UseAfterFree,
+                format!("{site} dereferences reserved_iova_cookie, which is NULL: the iova_domain was freed"),
+            )
+        })
+    }
+
+    /// `delete_reserved_binding(domain, b)` (seed lines 75-85): read the cookie and its
+    /// shift, unmap, free the IOVA, free the binding.
     fn delete_reserved_binding(&self, b: &KBox<Binding>) {
         self.delete_fields(b.get().iova, b.get().size, b);
     }
 
     /// `delete_reserved_binding` of a binding whose `b->iova` and `b->size` read `iova`
-    /// and `size`.
+    /// and `size`, in the seed's order: the shift is read (a dereference of the cookie)
+    /// before `iommu_unmap`.
     fn delete_fields(&self, iova: u64, size: u64, b: &KBox<Binding>) {
+        step("delete_reserved_binding: iovad = reserved_iova_cookie, iova_shift(iovad)");
+        let iovad = self.iovad_used("delete_reserved_binding");
+        let order = iova_shift(iovad.get());
         step("delete_reserved_binding: iommu_unmap, free_iova, kfree");
         iommu_unmap(&self.domain, iova, size);
-        if let Some(iovad) = self.iovad() {
-            free_iova(iovad.get(), iova >> SHIFT);
-        }
+        free_iova(iovad.get(), iova >> order);
         kfree(b);
     }
 
@@ -477,6 +505,7 @@ impl ReservedIova {
     fn get_v6(&self, addr: u64, size: u64) -> Result<u64, Errno> {
         // v6 read the cookie and its shift before the !iovad check (Jean-Philippe's nit);
         // the model checks first, as he asked, to study the lock rather than a NULL deref.
+        step("get: iovad = reserved_iova_cookie, iova_shift(iovad)");
         let Some(iovad) = self.iovad() else {
             return Err(Errno::EINVAL);
         };
@@ -505,6 +534,7 @@ impl ReservedIova {
         ) else {
             return Err(Errno::ENOMEM);
         };
+        step("get: iova_dma_addr(iovad, p_iova)");
         let iova = iova_dma_addr(iovad.get(), &p_iova);
         let gfp = if self.variant == Variant::V6Atomic {
             Gfp::Atomic
@@ -531,6 +561,10 @@ impl ReservedIova {
             return Err(e);
         }
 
+        // Inferred, not in the seed (its quote ends at iommu_map, line 153): re-take
+        // reserved_lock, look again, and insert newb or take the binding another get
+        // inserted meanwhile (the commit message, lines 26-27: an existing mapping is
+        // returned), from the seed's `bool unmap = false;` (line 103), as v6 goes on.
         step("get: re-lock and insert");
         let g = spin_lock_irqsave(&self.reserved_lock);
         let existing = if self.variant == Variant::NoRecheck {
@@ -558,10 +592,13 @@ impl ReservedIova {
                 free_iova(iovad.get(), p_iova.pfn_lo);
                 kfree(&newb);
             } else {
-                // v6: `if (unmap) delete_reserved_binding(domain, newb);` -- but newb's
-                // fields are filled only on the insert path, so here they are still
-                // kzalloc's zeros: iommu_unmap(domain, 0, 0) and free_iova(iovad, 0) do
-                // nothing, and the mapping and IOVA this get made are leaked.
+                // Inferred, not in the seed: v6 ends with `if (unmap)
+                // delete_reserved_binding(domain, newb);`, the use of the seed's `unmap`
+                // flag (line 103). The seed sets no field of newb between its kzalloc (line
+                // 146) and iommu_map (line 153); inferred further that they are filled only
+                // on the insert path, so here they are still kzalloc's zeros:
+                // iommu_unmap(domain, 0, 0) and free_iova(iovad, 0) do nothing, and the
+                // mapping and IOVA this get made are leaked.
                 step("get: delete_reserved_binding(domain, newb), newb->iova and ->size still 0");
                 self.delete_fields(0, 0, &newb);
             }
@@ -569,9 +606,12 @@ impl ReservedIova {
         Ok(out)
     }
 
-    /// `iommu_put_reserved_iova(domain, iova)` of v6 and its mutants.
+    /// `iommu_put_reserved_iova(domain, iova)` of v6 and its mutants. Inferred, not in the
+    /// seed: its commit message says the put drops the binding's count and at zero destroys
+    /// the mapping and releases the IOVA (lines 32-33), and the changelog that v6 locks with
+    /// a spinlock (line 43); the steps below are the model's reading of v6 as posted.
     fn put_v6(&self, iova: u64) {
-        // As posted: the shift and the PA are read outside the lock (iovad may be freed
+        // Inferred: the shift and the PA are read outside the lock (iovad may be freed
         // meanwhile), and the binding is looked up by the PA of the IOVA's page.
         step("put: iova_shift(iovad), iommu_iova_to_phys outside the lock");
         let Some(iovad) = self.iovad() else {
@@ -690,8 +730,11 @@ impl ReservedIova {
         self.reference.with(|r| r.freed = true);
     }
 
-    /// v6: the cookie is read outside the lock, the iova_domain freed under it, and the
-    /// cookie left pointing at it; bindings and mappings are not touched.
+    /// v6. The seed shows only that the function ends by releasing `reserved_lock` (line
+    /// 71). Inferred, not in the seed: the cookie is read outside the lock, the iova_domain
+    /// freed under it, and bindings and mappings are not touched; and the model leaves the
+    /// cookie pointing at the freed object. Whether v6 cleared the cookie does not decide
+    /// get-vs-free-domain-v6: its get read the cookie before the free, and uses that copy.
     fn free_domain_v6(&self) {
         step("free_domain: put_iova_domain, kfree(iovad)");
         if let Some(iovad) = self.iovad() {

@@ -60,8 +60,8 @@ impl IovaDomain {
         IovaDomain {
             ranges: LockedBy::new(&lock, BTreeMap::new()),
             lock,
-            rbroot: Atomic64::in_allocation(obj, 0, shadow.clone()),
-            granule: Atomic64::in_allocation(obj, 1 << shift, shadow),
+            rbroot: Atomic64::in_allocation(obj.field("rbroot"), 0, shadow.clone()),
+            granule: Atomic64::in_allocation(obj.field("granule"), 1 << shift, shadow),
             shift,
             start_pfn,
             dma_32bit_pfn: limit_pfn,

@@ -258,5 +258,6 @@ pub fn describe(obj: Obj) -> String {
         Obj::Frame(f) => format!("frame {f}"),
         Obj::Named(n) => n.into(),
         Obj::Object { class, id } => format!("{class} {id}"),
+        Obj::Field { class, id, field } => format!("{class} {id}->{field}"),
     }
 }

@@ -8,7 +8,17 @@
 //! leaf PTEs without the lock), `mmunmap` / `mmunmap_pte_range` (clear a range; with `reclaim`,
 //! free leaf tables found empty), the caller's `reclaim = !start_addr`, and, for the `cmpxchg`
 //! variant, the second-level table's lock-free `pfn_to_dma_pte` populate and its
-//! `dma_pte_clear_level` rule of freeing only tables the range covers entirely.
+//! `dma_pte_clear_level` behaviour of freeing only tables the range covers entirely.
+//!
+//! What the seed shows and what is inferred. The seed quotes `pgtable_populate` whole, and of
+//! the unmap path only `mmunmap_pte_range` down to `if (reclaim) {` under the comment "Add page
+//! to free list if all entries are empty" (seed lines 174-193): reclaim is a parameter of the
+//! leaf level, and Baolu's race table (lines 117-120) is about a page of PTEs and its up-level
+//! PDE. So variant `rfc` frees only leaf (PTE) tables. Inferred: the body of that `if` (read
+//! every PTE of the table, and when all are clear, clear the PMD and put the page on the
+//! freelist), from that comment and Baolu's A1/A2/A3; and the upper levels' `mmunmap_*_range`
+//! walking down without freeing, because the seed shows no reclaim above the leaf. The mutant
+//! `every-level` frees empty tables at every level, to show what the leaf-only rule avoids.
 //!
 //! Property: no use-after-free (CPU or walker), no double free, no leak after teardown; every
 //! map that succeeded and was not unmapped translates to its PA and nothing else translates;
@@ -93,13 +103,17 @@ pub enum Variant {
     Rfc,
     /// Baolu's answer: keep non-leaf tables until teardown.
     NoReclaim,
-    /// Peter's suggestion: lock-free populate by cmpxchg, tables freed only when the unmapped
-    /// range covers them, as the second-level table does.
+    /// Lock-free populate by cmpxchg (Peter asked about it; Baolu agreed for populating), and
+    /// the model's choice of reclaim rule to go with it: the second-level code's
+    /// `dma_pte_clear_level`, which frees a table only when the unmapped range covers it.
     Cmpxchg,
     /// Mutant: `rfc` without the `smp_wmb` in `pgtable_populate`.
     NoWmb,
     /// Mutant: `rfc` populating with neither the lock nor cmpxchg.
     NoLock,
+    /// Mutant: `rfc` also freeing upper-level tables found empty (the seed shows reclaim
+    /// only in `mmunmap_pte_range`).
+    EveryLevel,
 }
 
 const VARIANTS: &[VariantSpec] = &[
@@ -113,7 +127,7 @@ const VARIANTS: &[VariantSpec] = &[
     },
     VariantSpec {
         name: "cmpxchg",
-        about: "Peter's suggestion: populate by cmpxchg, the loser frees its page (second-level pfn_to_dma_pte); a table is freed only when the unmapped range covers it (dma_pte_clear_level)",
+        about: "populate by cmpxchg (Peter asked about it), the loser frees its page (second-level pfn_to_dma_pte); the model's reclaim rule: a table is freed only when the unmapped range covers it (second-level dma_pte_clear_level)",
     },
     VariantSpec {
         name: "no-wmb",
@@ -122,6 +136,10 @@ const VARIANTS: &[VariantSpec] = &[
     VariantSpec {
         name: "no-lock",
         about: "mutant of rfc: pgtable_populate with neither the lock nor cmpxchg",
+    },
+    VariantSpec {
+        name: "every-level",
+        about: "mutant of rfc: unmap with reclaim also frees upper-level tables found empty",
     },
 ];
 
@@ -252,6 +270,7 @@ fn parse_variant(name: &str) -> Variant {
         "cmpxchg" => Variant::Cmpxchg,
         "no-wmb" => Variant::NoWmb,
         "no-lock" => Variant::NoLock,
+        "every-level" => Variant::EveryLevel,
         other => panic!("vtd-first-level has no variant {other:?}"),
     }
 }
@@ -325,7 +344,7 @@ impl FirstLevel {
                     write_once(entry, val);
                 }
             }
-            Variant::Rfc | Variant::NoReclaim | Variant::NoWmb => {
+            Variant::Rfc | Variant::NoReclaim | Variant::NoWmb | Variant::EveryLevel => {
                 if self.variant != Variant::NoWmb {
                     // Orders the zeroing of the new table before the store that publishes it,
                     // against the walker's address-dependent loads (see __pte_alloc).
@@ -388,9 +407,12 @@ impl FirstLevel {
     fn may_reclaim(&self, level: u32, base: u64, start: u64, end: u64, reclaim: bool) -> bool {
         match self.variant {
             Variant::NoReclaim => false,
-            // dma_pte_clear_level: "If range covers entire pagetable, free it".
+            // dma_pte_clear_level frees a table when the range covers all of it.
             Variant::Cmpxchg => start <= base && base + self.geo.span(level) <= end,
-            Variant::Rfc | Variant::NoWmb | Variant::NoLock => reclaim,
+            // The seed's reclaim is in mmunmap_pte_range only: the child is a leaf table
+            // when its parent is at level 2.
+            Variant::Rfc | Variant::NoWmb | Variant::NoLock => reclaim && level == 2,
+            Variant::EveryLevel => reclaim,
         }
     }
 
@@ -419,8 +441,8 @@ impl FirstLevel {
             let child_base = base + idx as u64 * span;
             let reclaim_child = self.may_reclaim(level, child_base, start, end, reclaim);
             if reclaim_child && self.variant == Variant::Cmpxchg {
-                // dma_pte_clear_level: "These suborbinate page tables are going away
-                // entirely. Don't bother to clear them": list them, then clear the PDE.
+                // dma_pte_clear_level: a covered table and everything below it goes to the
+                // freelist uncleared, then the PDE that pointed to it is cleared.
                 step(format!("dma_pte_list_pagetables under L{level}[{idx}]"));
                 self.list_pagetables(child, level - 1, freelist);
                 step(format!("A2 clear the up-level PDE L{level}[{idx}]"));
@@ -429,11 +451,23 @@ impl FirstLevel {
             }
             self.mmunmap_range(child, level - 1, child_base, u, freelist);
             if !reclaim_child {
-                step(format!("keep the table under L{level}[{idx}] (no reclaim)"));
+                step(format!(
+                    "keep the table under L{level}[{idx}] ({})",
+                    if self.variant == Variant::Cmpxchg {
+                        "the range does not cover it"
+                    } else if reclaim && level > 2 {
+                        "not a leaf table"
+                    } else {
+                        "no reclaim"
+                    }
+                ));
                 continue;
             }
-            // mmunmap_pte_range: "Add page to free list if all entries are empty."
-            step("A1 check all PTEs empty");
+            // mmunmap_pte_range: "Add page to free list if all entries are empty." Inferred:
+            // the body (read every entry, then clear the up-level entry and list the page),
+            // from that comment and Baolu's A1/A2/A3; the seed stops at `if (reclaim) {`.
+            let entries = if level == 2 { "PTEs" } else { "PDEs" };
+            step(format!("A1 check all {entries} empty"));
             let table = self.pool.frame(child);
             let empty = (0..table.len()).all(|i| !pte::present(read_once(table.entry(i))));
             if !empty {

@@ -185,7 +185,7 @@ struct Inner {
     checking: std::collections::BTreeSet<usize>,
     /// Per thread: the step label it recorded last in this execution.
     steps: std::collections::BTreeMap<usize, Cow<'static, str>>,
-    /// Threads that have released a lock in this execution.
+    /// Threads that have released a spinlock in this execution.
     unlocked: std::collections::BTreeSet<usize>,
 }
 
@@ -380,15 +380,19 @@ impl Recorder {
         })
     }
 
-    /// True if `thread` has released a lock earlier in this execution.
+    /// True if `thread` has released a spinlock earlier in this execution.
     pub fn has_unlocked(&self, thread: usize) -> bool {
         self.inner.with(|g| g.unlocked.contains(&thread))
+    }
+
+    /// `thread` released a spinlock (the LKMM's unlock; it has no mutexes).
+    pub fn unlocked_spinlock(&self, thread: usize) {
+        self.inner.with(|g| g.unlocked.insert(thread));
     }
 
     /// `thread` released `name`.
     pub fn released(&self, thread: usize, name: &'static str) {
         self.inner.with(|g| {
-            g.unlocked.insert(thread);
             if let Some(v) = g.held.get_mut(&thread) {
                 if let Some(i) = v.iter().rposition(|h| h.name == name) {
                     v.remove(i);

@@ -23,10 +23,10 @@ use std::sync::{Arc, Mutex};
 use iommu_models::check::{ensure, Kind};
 use iommu_models::kernel::engine::spawn;
 use iommu_models::kernel::{
-    assert_spin_locked, atomic64_sub_return_relaxed, clear_bit, kfree, kref_init, kref_put,
-    kzalloc, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once, set_bit,
-    smp_load_acquire, smp_store_release, spin_lock, spin_unlock, write_once, xchg, Atomic64, Gfp,
-    KBox, Kref, PagePool, Slab, SpinLock,
+    assert_spin_locked, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, kfree,
+    kref_init, kref_put, kzalloc, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once,
+    set_bit, smp_load_acquire, smp_store_release, spin_lock, spin_unlock, write_once, xchg,
+    Atomic64, Gfp, KBox, Kref, PagePool, Slab, SpinLock,
 };
 use iommu_models::trace::Obj;
 
@@ -275,7 +275,11 @@ struct Counted {
     count: Atomic64,
 }
 
-fn last_put_frees(ordered: bool) -> Outcome {
+/// With `deref_only`, each thread only dereferences the object (reads a plain field), as
+/// models read a binding's iova and size through `KBox::get`, and the count is a word
+/// outside the object (so the dereference is the only access of the object to order):
+/// fully ordered `atomic64_sub_return` when `ordered`, relaxed otherwise.
+fn last_put_frees(ordered: bool, deref_only: bool) -> Outcome {
     explore(move || {
         let cache = Arc::new(Slab::new("obj"));
         let p = kzalloc(&cache, Gfp::Kernel, |obj, shadow| Counted {
@@ -285,7 +289,21 @@ fn last_put_frees(ordered: bool) -> Outcome {
         })
         .unwrap();
         iommu_models::kernel::kref_get(&p.get().kref);
+        let refs = Arc::new(Atomic64::new(Obj::Named("refs"), 2));
         two_threads(move |i| {
+            if deref_only {
+                let _plain_field = p.get();
+                reached();
+                let left = if ordered {
+                    atomic64_sub_return(1, &refs)
+                } else {
+                    atomic64_sub_return_relaxed(1, &refs)
+                };
+                if left == 0 {
+                    kfree(&p);
+                }
+                return;
+            }
             write_once(&p.get().field, i as u64);
             reached();
             if ordered {
@@ -299,12 +317,22 @@ fn last_put_frees(ordered: bool) -> Outcome {
 
 #[test]
 fn a_write_not_ordered_before_the_free_is_found() {
-    fires(last_put_frees(false), Kind::UseAfterFree);
+    fires(last_put_frees(false, false), Kind::UseAfterFree);
 }
 
 #[test]
 fn kref_put_orders_the_write_before_the_free() {
-    holds(last_put_frees(true));
+    holds(last_put_frees(true, false));
+}
+
+#[test]
+fn a_dereference_not_ordered_before_the_free_is_found() {
+    fires(last_put_frees(false, true), Kind::UseAfterFree);
+}
+
+#[test]
+fn a_fully_ordered_put_orders_the_dereference_before_the_free() {
+    holds(last_put_frees(true, true));
 }
 
 // ---------------------------------------------------------------- uninitialized-read

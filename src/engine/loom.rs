@@ -40,10 +40,15 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     let plain = deepen(scenario, s, start);
     kengine::set_plain(false);
     let executions = out.executions + plain.executions;
+    let first = match &out.verdict {
+        Verdict::Violated(v) => Some(v.kind),
+        _ => None,
+    };
     match plain.verdict {
-        Verdict::Violated(_) => Outcome {
+        Verdict::Violated(ref v) => Outcome {
             executions,
             witness: Some(Witness::Plain),
+            first_found: first.filter(|k| *k != v.kind),
             ..plain
         },
         v => Outcome {
@@ -116,6 +121,7 @@ fn deepen(scenario: &Scenario, s: &Settings, start: Instant) -> Outcome {
                     trace,
                     elapsed: start.elapsed(),
                     witness: None,
+                    first_found: None,
                 };
             }
         }
@@ -130,6 +136,7 @@ fn deepen(scenario: &Scenario, s: &Settings, start: Instant) -> Outcome {
         trace: vec![],
         elapsed: start.elapsed(),
         witness: None,
+        first_found: None,
     }
 }
 
@@ -153,6 +160,7 @@ pub fn run_unbounded(scenario: &Scenario, s: &Settings) -> Outcome {
         trace,
         elapsed: start.elapsed(),
         witness: None,
+        first_found: None,
     }
 }
 

@@ -159,6 +159,9 @@ pub struct Outcome {
     /// loom: whether the counterexample is a plain interleaving (None for other engines and
     /// for runs without one).
     pub witness: Option<Witness>,
+    /// loom: the kind of the counterexample loom found first, when the plain witness shown
+    /// instead is of another kind (the first rested on weak memory or an unordered free).
+    pub first_found: Option<Kind>,
 }
 
 /// What a loom counterexample needs of the memory model.

@@ -52,5 +52,6 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         trace,
         elapsed: start.elapsed(),
         witness: None,
+        first_found: None,
     }
 }

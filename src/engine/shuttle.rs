@@ -176,6 +176,7 @@ fn drive(
         trace,
         elapsed: start.elapsed(),
         witness: None,
+        first_found: None,
     }
 }
 

@@ -342,7 +342,14 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         replay: replay_command(sc, out),
         fidelity: fidelity(out),
         memory: out.witness.as_ref().map(|w| match w {
-            Witness::Plain => "plain interleaving (sequentially consistent)".to_string(),
+            Witness::Plain => match out.first_found {
+                None => "plain interleaving (sequentially consistent)".to_string(),
+                Some(k) => format!(
+                    "plain interleaving (sequentially consistent); loom first found a {k} \
+                     that rests on weak memory or on an access not ordered before a free, \
+                     and this plain interleaving is shown instead"
+                ),
+            },
             Witness::Weak { plain_search } => format!(
                 "weak memory: no plain interleaving violates anything ({})",
                 match plain_search {

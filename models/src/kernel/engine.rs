@@ -288,7 +288,9 @@ impl RawCell {
     }
 }
 
-/// Run `f`; `Err` if it panicked (loom's causality violation).
+/// Run `f`; `Err` if it panicked (loom's causality violation). Loom marks the cell as
+/// being read or written before it checks, so after an `Err` the cell is left in that
+/// state: the caller must end the execution (raise a violation), never carry on.
 fn caught(f: impl FnOnce()) -> Result<(), ()> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
 }

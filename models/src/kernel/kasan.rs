@@ -166,12 +166,14 @@ impl Shadow {
             raise(
                 Kind::UseAfterFree,
                 format!(
-                    "{} is freed while an access of it{} is not ordered before the free: no \
-                     lock, release/acquire or barrier chain leads from that access to this \
-                     free, so the access can as well come after it (a preemption just \
-                     before it, or, for a store, the store still in a store buffer)",
+                    "{} is freed while an access of it by another thread is not ordered \
+                     before the free (the latest by each other thread: {}): no lock, \
+                     release/acquire or barrier chain leads from it to this free. A write \
+                     can still be in a store buffer when the free happens, on any CPU; a \
+                     read can be performed after it by a load->store reordering (arm64, \
+                     POWER) or by the compiler",
                     describe(self.obj),
-                    last_access_by_another(self.obj)
+                    accesses_by_others(self.obj)
                 ),
             );
         }
@@ -221,32 +223,39 @@ impl Shadow {
     }
 }
 
-/// ` (thread's read|write, at file:line)` for the last access of `obj` (or of an entry of the
-/// frame `obj`) by a thread other than the running one, from the trace; empty if none.
-fn last_access_by_another(obj: Obj) -> String {
+/// The latest access of `obj` (or of an entry of the frame `obj`) by each thread other than
+/// the running one, from the trace: `B's write at file:line; C's read at file:line`.
+fn accesses_by_others(obj: Obj) -> String {
     let me = crate::kernel::engine::thread_index();
     let same = |o: Obj| match (o, obj) {
         (Obj::Entry { frame, .. }, Obj::Frame(f)) => frame == f,
+        (Obj::Field { class, id, .. }, Obj::Object { class: c, id: i }) => class == c && id == i,
         (o, obj) => o == obj,
     };
     crate::kernel::engine::with_recorder(|r| {
-        let last = r.with_events(|ev| {
-            ev.iter()
-                .rev()
-                .find(|e| e.thread != me && e.word != 0 && same(e.obj))
-                .map(|e| (e.thread, e.location, matches!(e.op, Op::Load(_))))
+        let mut latest = std::collections::BTreeMap::new();
+        r.with_events(|ev| {
+            for e in ev
+                .iter()
+                .filter(|e| e.thread != me && e.word != 0 && same(e.obj))
+            {
+                latest.insert(e.thread, (e.location, matches!(e.op, Op::Load(_))));
+            }
         });
-        last.map(|(t, l, read)| {
-            format!(
-                " ({}'s {}, at {}:{})",
-                r.thread_name(t),
-                if read { "read" } else { "write" },
-                l.file(),
-                l.line()
-            )
-        })
+        latest
+            .into_iter()
+            .map(|(t, (l, read))| {
+                format!(
+                    "{}'s {} at {}:{}",
+                    r.thread_name(t),
+                    if read { "read" } else { "write" },
+                    l.file(),
+                    l.line()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     })
-    .flatten()
     .unwrap_or_default()
 }
 

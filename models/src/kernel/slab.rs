@@ -100,9 +100,14 @@ impl<T> KBox<T> {
     /// Dereference: a `use-after-free` if the object was freed.
     #[track_caller]
     pub fn get(&self) -> &T {
-        // Engine-visible under loom (the free is ordered against this dereference); a
-        // plain read under shuttle, where a dereference is not a scheduling point.
-        let state = self.shadow.state();
+        // Under loom the dereference takes the object's cell, so loom's causality check
+        // orders it against the free (a read of a plain field after a put without release
+        // ordering, say), and reads the shadow, which the free writes; a plain read under
+        // shuttle, where a dereference is not a scheduling point.
+        let state = self
+            .shadow
+            .before_access()
+            .unwrap_or_else(|| self.shadow.state());
         if state != AllocState::Live {
             record(Op::Call("dereference"), self.obj);
             self.shadow.check_access(Some(state), false, None);

@@ -110,6 +110,10 @@ impl Drop for SpinGuard<'_> {
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
             self.lock.holder.with(|h| *h = None);
+            if !std::thread::panicking() {
+                let me = thread_index();
+                with_recorder(|r| r.unlocked_spinlock(me));
+            }
             lockdep::unlock(raw, self.lock.name, self.unlock_name);
         }
     }

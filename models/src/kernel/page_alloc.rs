@@ -16,8 +16,10 @@
 //! frames it looks at, never with every other allocation through one shared word; and the
 //! new owner's zeroing is ordered after the old owner's poisoning, as the zone lock orders a
 //! free before the reuse.
-//! Frames are taken lowest-numbered first, not last-in first-out: a last-in order would need
-//! a shared list, which orders every free against every allocation.
+//! Each thread takes frames lowest-numbered first from its own starting point in the pool
+//! (thread `t` of at most five starts at `t/5` of it, wrapping around), as each CPU first
+//! allocates from its own per-cpu lists; not last-in first-out: a last-in order would need a
+//! shared list, which orders every free against every allocation.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,6 +29,10 @@ use crate::kernel::atomic::Atomic64;
 use crate::kernel::engine::{Ghost, RawAtomic};
 use crate::kernel::kasan::{AllocState, Shadow, PAGE_POISON};
 use crate::trace::{record, Obj, Op};
+
+/// The pool is searched from one of this many starting points, one per model thread (loom
+/// runs at most five, the setup's included).
+const POOL_PARTS: usize = 5;
 
 /// PFN of frame 0: frames sit at physical address 0x100000 and up, apart from data pages.
 pub const FRAME_BASE_PFN: u64 = 0x100;
@@ -118,8 +124,17 @@ impl PagePool {
                 return None;
             }
         }
+        // Each thread starts its search in its own part of the pool, as each CPU allocates
+        // from its own per-cpu lists first: two threads' allocations then touch different
+        // frames' words and stay independent for loom, until one part runs out.
         let n = self.frames.len();
-        let take = |reuse: bool| (0..n).find(|&i| self.frames[i].shadow.try_allocate(reuse));
+        let start = crate::kernel::engine::thread_index() * n / POOL_PARTS;
+        let order = (start..n).chain(0..start);
+        let take = |reuse: bool| {
+            order
+                .clone()
+                .find(|&i| self.frames[i].shadow.try_allocate(reuse))
+        };
         let Some(n) = take(false).or_else(|| take(true)) else {
             record(Op::AllocFail, Obj::None);
             return None;

@@ -29,9 +29,10 @@ use crate::scenario::Scenario;
 pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
     let out = deepen(scenario, s, start);
-    let Verdict::Violated(_) = out.verdict else {
+    let Verdict::Violated(first) = &out.verdict else {
         return out;
     };
+    let first = first.kind;
     // Even a trace with no stale read may rest on loom's causality check (an access and a
     // free that nothing orders), which no interleaving shows as it stands: search always.
     // From bound 0: loom's bounded searches are not guaranteed to contain one another, so
@@ -40,15 +41,16 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     let plain = deepen(scenario, s, start);
     kengine::set_plain(false);
     let executions = out.executions + plain.executions;
-    let first = match &out.verdict {
-        Verdict::Violated(v) => Some(v.kind),
-        _ => None,
-    };
     match plain.verdict {
         Verdict::Violated(ref v) => Outcome {
             executions,
             witness: Some(Witness::Plain),
-            first_found: first.filter(|k| *k != v.kind),
+            first_found: (first != v.kind).then_some(first),
+            ..plain
+        },
+        // A bug of the model that only the plain run meets is not hidden behind a witness.
+        Verdict::ModelError(_) => Outcome {
+            executions,
             ..plain
         },
         v => Outcome {
@@ -56,10 +58,10 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
             witness: Some(Witness::Weak {
                 plain_search: match v {
                     Verdict::Holds(c) => c,
-                    Verdict::Inconclusive(m) | Verdict::Vacuous(m) | Verdict::ModelError(m) => {
-                        Coverage::Bounded(m)
+                    Verdict::Inconclusive(m) | Verdict::Vacuous(m) => Coverage::Bounded(m),
+                    Verdict::Violated(_) | Verdict::ModelError(_) => {
+                        unreachable!("matched above")
                     }
-                    Verdict::Violated(_) => unreachable!("matched above"),
                 },
             }),
             elapsed: start.elapsed(),

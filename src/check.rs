@@ -127,7 +127,7 @@ pub fn write_reports(dir: &Path, rows: &[Row]) -> std::io::Result<()> {
     );
     for row in rows {
         let r = report::build(&row.scenario, &row.outcome);
-        let sub = dir.join(row.scenario.model.name);
+        let sub = dir.join(row.scenario.model.name());
         std::fs::create_dir_all(&sub)?;
         let base = format!("{}.{}", row.scenario.name, row.engine.name());
         std::fs::write(sub.join(format!("{base}.txt")), report::text::render(&r))?;
@@ -141,8 +141,8 @@ pub fn write_reports(dir: &Path, rows: &[Row]) -> std::io::Result<()> {
             r.verdict_detail,
             r.expected,
             if r.as_expected { "yes" } else { "**no**" },
-            row.scenario.model.name,
-            row.scenario.model.name,
+            row.scenario.model.name(),
+            row.scenario.model.name(),
         );
     }
     std::fs::write(dir.join("README.md"), index)

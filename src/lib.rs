@@ -7,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
+
 pub mod bench;
 pub mod check;
 pub mod engine;
@@ -15,3 +17,6 @@ pub mod litmus;
 pub mod report;
 pub mod scenario;
 pub mod witness;
+
+pub use api::{check, model, Check, Checked, EngineKind};
+pub use iommu_models::{kernel, registry, spec, thread};

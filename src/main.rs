@@ -282,16 +282,26 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         }
         Cmd::List => {
             for m in registry::models() {
-                println!("{}: {}", m.name, m.about);
-                println!("  seed:    {}", m.seed);
-                println!("  mirrors: {}", m.mirrors);
-                println!(
-                    "  default geometry: {} levels of {} entries",
-                    m.default_geometry.levels, m.default_geometry.entries
-                );
+                let a = &m.about;
+                println!("{}: {}", a.name, a.about);
+                println!("  seed:    {}", a.seed);
+                println!("  mirrors: {}", a.mirrors);
+                if !m.params.is_empty() {
+                    println!("  params (scenario files: params = {{ name = value }}):");
+                    for p in m.params {
+                        println!(
+                            "    {:<12} {} (default {}, {} to {})",
+                            p.name,
+                            p.about(),
+                            p.default,
+                            p.min,
+                            p.max
+                        );
+                    }
+                }
                 println!("  variants:");
                 for v in m.variants {
-                    println!("    {:<12} {}", v.name, v.about);
+                    println!("    {:<12} {}", v.name, v.about());
                 }
                 println!("  operations:");
                 for o in m.ops {
@@ -307,10 +317,10 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                         u += &format!(" [{f}]");
                     }
                     let hw = if o.hardware { " (hardware)" } else { "" };
-                    println!("    {u:<28} {}{hw}", o.about);
+                    println!("    {u:<28} {}{hw}", o.about());
                 }
                 println!("  invariants:");
-                for (k, what) in m.invariants {
+                for (k, what) in a.invariants {
                     println!("    {k:<20} {what}");
                 }
             }

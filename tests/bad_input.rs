@@ -27,7 +27,7 @@ const CASES: &[(&str, &str)] = &[
     (
         "unknown-key.toml",
         "tests/bad-scenarios/unknown-key.toml:6:1: unknown field `seed`, expected one of \
-         `title`, `source`, `note`, `model`, `variant`, `geometry`, `setup`, `threads`, \
+         `title`, `source`, `note`, `model`, `variant`, `params`, `setup`, `threads`, \
          `expect`",
     ),
     (
@@ -47,7 +47,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "entries-not-power-of-two.toml",
-        "tests/bad-scenarios/entries-not-power-of-two.toml:4:36: entries = 6; expected a \
+        "tests/bad-scenarios/entries-not-power-of-two.toml:4:34: entries = 6; expected a \
          power of two from 2 to 512",
     ),
     (
@@ -152,7 +152,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     (
         "quoted-number.toml",
-        "tests/bad-scenarios/quoted-number.toml:4:23: invalid type: string \"2\", expected an \
+        "tests/bad-scenarios/quoted-number.toml:4:21: invalid type: string \"2\", expected an \
          integer (no quotes)",
     ),
     (
@@ -214,7 +214,7 @@ const CASES: &[(&str, &str)] = &[
 
 /// The line `file` must produce: its table entry, with `{models}` filled in from the registry.
 fn expected(line: &str) -> String {
-    let models: Vec<&str> = registry::models().iter().map(|m| m.name).collect();
+    let models: Vec<&str> = registry::models().iter().map(|m| m.name()).collect();
     line.replace("{models}", &models.join(", "))
 }
 

@@ -126,11 +126,11 @@ fn assert_tells_the_reclaim_race(text: &str, json: &str, what: &str) {
     // The interleaving starts under the column headers (the note above also quotes them).
     let (hdr, hdrc) = find(text, 0, "B: map 0x2000");
     let (rule, _) = find(text, hdr, "  ---");
-    let (a1, a1c) = find(text, rule, "A1 check all PTEs empty");
-    let (a2, a2c) = find(text, rule, "A2 clear the up-level PDE");
-    let (a3, a3c) = find(text, rule, "A3 reclaim the page");
-    let (b1, b1c) = find(text, rule, "B1 ");
-    let (b2, b2c) = find(text, rule, "B2 ");
+    let (a1, a1c) = find(text, rule, "unmap: check all PTEs empty");
+    let (a2, a2c) = find(text, rule, "unmap: clear the up-level PDE");
+    let (a3, a3c) = find(text, rule, "unmap: reclaim the page");
+    let (b1, b1c) = find(text, rule, "map: up-level PDE");
+    let (b2, b2c) = find(text, rule, "map: set the PTE");
     let (mark, markc) = find(text, rule, "^ use-after-free");
     assert_eq!(find(text, 0, "A: unmap 0x1000").1, 2, "{what}: A's header");
     assert_eq!(

@@ -17,6 +17,7 @@ use iommu_mc::scenario::{self, Scenario};
 use iommu_mc::{judge, report};
 use iommu_models::check::Kind;
 use iommu_models::registry;
+use iommu_models::spec::{About, Call, Model, ModelSpec};
 
 const RECLAIM_RACE: &str = "scenarios/vtd-first-level/reclaim-race-rfc.toml";
 const POPULATE_RACE: &str = "scenarios/vtd-first-level/populate-race-rfc.toml";
@@ -30,7 +31,7 @@ const NO_RECLAIM: &str = "scenarios/vtd-first-level/unmap-keeps-table-no-reclaim
 const DOUBLE_RECLAIM: &str = r#"title   = "Two unmaps with reclaim race on one leaf table"
 model   = "vtd-first-level"
 variant = "rfc"
-geometry = { levels = 2, entries = 4 }
+params = { levels = 2, entries = 4 }
 setup   = ["map 0x1000 0xa000", "map 0x2000 0xb000"]
 
 [threads]
@@ -421,7 +422,7 @@ fn cli_list_shows_every_model_variant_and_engine() {
         );
     }
     for m in registry::models() {
-        assert!(text.contains(&format!("{}: ", m.name)), "{}", m.name);
+        assert!(text.contains(&format!("{}: ", m.name())), "{}", m.name());
         for v in m.variants {
             assert!(text.contains(&format!("    {:<12} ", v.name)), "{}", v.name);
         }
@@ -539,46 +540,38 @@ fn cli_replay_reproduces_a_shuttle_failure_from_its_schedule() {
 
 // --- test-only models ------------------------------------------------------------------------
 
-/// The spec of a test-only model: one variant, no declared operations, no refusals.
-const fn test_model(
-    name: &'static str,
-    build: fn(&str, &registry::Geometry) -> Box<dyn registry::World>,
-) -> registry::ModelSpec {
-    registry::ModelSpec {
+iommu_models::variants! {
+    /// The one variant of each test-only model.
+    enum Only {
+        /// the only one
+        Only = "only",
+    }
+}
+
+/// A test-only model's description.
+const fn about(name: &'static str) -> About {
+    About {
         name,
         about: "test model",
         seed: "",
         mirrors: "",
-        variants: &[registry::VariantSpec {
-            name: "only",
-            about: "",
-        }],
-        ops: &[],
         invariants: &[],
-        default_geometry: registry::Geometry {
-            levels: 1,
-            entries: 1,
-        },
-        validate: |_, _, _, _| Ok(()),
-        build,
     }
 }
 
 /// A scenario of `model` whose threads A, B, ... each make one call `(op, args)`.
-fn test_scenario(
-    model: &'static registry::ModelSpec,
-    calls: &[(&'static str, &[u64])],
-) -> Scenario {
+fn test_scenario(model: &'static ModelSpec, calls: &[(&'static str, &[u64])]) -> Scenario {
     let mut sc = load(NO_RECLAIM);
     sc.model = model;
     sc.variant = "only".into();
+    sc.params = model.default_params();
     sc.setup.clear();
     sc.threads = calls
         .iter()
         .zip(["A", "B", "C", "D"])
         .map(|(&(op, args), name)| scenario::Thread {
             name: name.into(),
-            calls: vec![registry::Call {
+            calls: vec![Call {
                 op,
                 args: args.to_vec(),
                 flags: vec![],
@@ -599,26 +592,37 @@ struct TwoDescs {
     desc: [iommu_models::kernel::SpinLock; 2],
 }
 
-impl registry::World for TwoDescs {
-    fn run(&self, call: &registry::Call) {
+iommu_models::operations! {
+    /// What TwoDescs threads do.
+    enum NestOp {
+        /// take desc[first], then desc[second]
+        Nest = "nest" (first: INDEX, second: INDEX),
+    }
+}
+
+impl Model for TwoDescs {
+    type Variant = Only;
+    type Op = NestOp;
+    type Params = ();
+    fn build(_: Only, _: &()) -> Self {
+        TwoDescs {
+            desc: [
+                iommu_models::kernel::SpinLock::new("irq_desc->lock"),
+                iommu_models::kernel::SpinLock::new("irq_desc->lock"),
+            ],
+        }
+    }
+    fn run(&self, op: &NestOp) {
         use iommu_models::kernel::{raw_spin_lock_irqsave, raw_spin_unlock_irqrestore};
-        let (first, second) = (call.args[0] as usize, call.args[1] as usize);
-        let outer = raw_spin_lock_irqsave(&self.desc[first]);
-        let inner = raw_spin_lock_irqsave(&self.desc[second]);
+        let NestOp::Nest { first, second } = *op;
+        let outer = raw_spin_lock_irqsave(&self.desc[first as usize]);
+        let inner = raw_spin_lock_irqsave(&self.desc[second as usize]);
         raw_spin_unlock_irqrestore(inner);
         raw_spin_unlock_irqrestore(outer);
     }
-    fn finish(&self) {}
 }
 
-static TWO_DESCS: registry::ModelSpec = test_model("two-descs", |_, _| {
-    Box::new(TwoDescs {
-        desc: [
-            iommu_models::kernel::SpinLock::new("irq_desc->lock"),
-            iommu_models::kernel::SpinLock::new("irq_desc->lock"),
-        ],
-    })
-});
+static TWO_DESCS: ModelSpec = ModelSpec::of::<TwoDescs>(about("two-descs"));
 
 #[test]
 fn a_realized_deadlock_names_each_blocked_thread_and_what_it_holds() {
@@ -658,25 +662,37 @@ struct ReadVsFree {
     frame: u32,
 }
 
-impl registry::World for ReadVsFree {
-    fn run(&self, call: &registry::Call) {
-        use iommu_models::kernel::read_once;
-        match call.op {
-            "read" => {
-                read_once(self.pool.frame(self.frame).entry(3));
-            }
-            _ => self.pool.free_pgtable_page(self.frame),
-        }
+iommu_models::operations! {
+    /// What ReadVsFree threads do.
+    enum ReadOrFree {
+        /// read entry 3 of the frame
+        Read = "read" (),
+        /// free the frame
+        Free = "free" (),
     }
-    fn finish(&self) {}
 }
 
-static READ_VS_FREE: registry::ModelSpec = test_model("read-vs-free", |_, _| {
-    let pool = iommu_models::kernel::PagePool::new(1, 8);
-    let frame = pool.alloc_pgtable_page().expect("one frame");
-    iommu_models::kernel::write_once(pool.frame(frame).entry(3), 0x5);
-    Box::new(ReadVsFree { pool, frame })
-});
+impl Model for ReadVsFree {
+    type Variant = Only;
+    type Op = ReadOrFree;
+    type Params = ();
+    fn build(_: Only, _: &()) -> Self {
+        let pool = iommu_models::kernel::PagePool::new(1, 8);
+        let frame = pool.alloc_pgtable_page().expect("one frame");
+        iommu_models::kernel::write_once(pool.frame(frame).entry(3), 0x5);
+        ReadVsFree { pool, frame }
+    }
+    fn run(&self, op: &ReadOrFree) {
+        match op {
+            ReadOrFree::Read {} => {
+                iommu_models::kernel::read_once(self.pool.frame(self.frame).entry(3));
+            }
+            ReadOrFree::Free {} => self.pool.free_pgtable_page(self.frame),
+        }
+    }
+}
+
+static READ_VS_FREE: ModelSpec = ModelSpec::of::<ReadVsFree>(about("read-vs-free"));
 
 /// Under shuttle an access, its trace event and its KASAN check happen together: the
 /// use-after-free reported is a read that returned the poison the free wrote, never a read
@@ -719,7 +735,7 @@ fn a_setup_that_runs_out_of_frames_is_a_model_error_not_a_hold() {
         .collect();
     let text = format!(
         "title = \"setup exhausts the pool\"\nmodel = \"vtd-first-level\"\nvariant = \"cmpxchg\"\n\
-         geometry = {{ levels = 4, entries = 4 }}\nsetup = [{}]\n[threads]\nA = [\"iova_to_phys 0x0\"]\n\
+         params = {{ levels = 4, entries = 4 }}\nsetup = [{}]\n[threads]\nA = [\"iova_to_phys 0x0\"]\n\
          [expect]\nverdict = \"holds\"\nengines = [\"loom\"]\n",
         setup.join(", ")
     );
@@ -756,12 +772,12 @@ fn no_reclaim_reaching(reaches: &str, engine: EngineKind) -> Verdict {
 fn a_hold_that_never_reached_its_listed_step_is_vacuous() {
     // The issue's case: no-reclaim never frees a table, so its hold says nothing about A3.
     for e in [EngineKind::Loom, EngineKind::ShuttlePct] {
-        match no_reclaim_reaching("reaches = [\"A3 reclaim the page\"]", e) {
-            Verdict::Vacuous(m) => assert!(m.contains("A3 reclaim the page"), "{m}"),
+        match no_reclaim_reaching("reaches = [\"unmap: reclaim the page\"]", e) {
+            Verdict::Vacuous(m) => assert!(m.contains("unmap: reclaim the page"), "{m}"),
             v => panic!("{}: expected vacuous, got {v:?}", e.name()),
         }
         // Its twin, listing a step it does reach, holds (complete under loom).
-        let v = no_reclaim_reaching("reaches = [\"B2 populate the PTE\", \"clear PTE\"]", e);
+        let v = no_reclaim_reaching("reaches = [\"map: set the PTE\", \"clear PTE\"]", e);
         assert!(matches!(v, Verdict::Holds(_)), "{}: {v:?}", e.name());
     }
 }

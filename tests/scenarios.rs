@@ -239,7 +239,7 @@ fn every_fix_has_a_twin_the_checker_tells_apart() {
             sc.id()
         );
         families
-            .entry(format!("{}/{prefix}", sc.model.name))
+            .entry(format!("{}/{prefix}", sc.model.name()))
             .or_default()
             .push(sc);
     }

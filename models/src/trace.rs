@@ -8,9 +8,10 @@
 
 use std::borrow::Cow;
 use std::panic::Location;
+use std::sync::Arc;
 
-use crate::check::Violation;
-use crate::kernel::engine::Ghost;
+use crate::engine::{thread_index, Context, Engine, Ghost};
+use crate::violation::Violation;
 
 /// The object a kernel call touched. Formatted only when a report is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,7 +171,6 @@ pub struct OrderEdge {
 struct Inner {
     events: Vec<Event>,
     violation: Option<Violation>,
-    loom_threads: Vec<(usize, loom::thread::ThreadId)>,
     /// Per thread: locks held, innermost last.
     held: std::collections::BTreeMap<usize, Vec<HeldLock>>,
     /// Per thread: the lock it is blocked on.
@@ -187,6 +187,8 @@ struct Inner {
     steps: std::collections::BTreeMap<usize, Cow<'static, str>>,
     /// Threads that have released a spinlock in this execution.
     unlocked: std::collections::BTreeSet<usize>,
+    /// Threads spawned by name in this execution ([`Recorder::add_thread`]).
+    spawned: usize,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -213,6 +215,26 @@ impl Recorder {
                 .with(|g| g.names.get(t - 1).cloned())
                 .unwrap_or_else(|| format!("thread {t}")),
         }
+    }
+
+    /// A thread spawned by name during the execution (a model written as a closure): its
+    /// index, the next after those spawned so far in this execution. Its name is kept for
+    /// messages and reports (the same spawn in every execution gets the same index).
+    pub fn add_thread(&self, name: &str) -> usize {
+        self.inner.with(|g| {
+            g.spawned += 1;
+            let i = g.spawned;
+            if g.names.len() < i {
+                g.names.resize(i, String::new());
+            }
+            g.names[i - 1] = name.to_string();
+            i
+        })
+    }
+
+    /// The names of threads 1, 2, ...
+    pub fn names(&self) -> Vec<String> {
+        self.inner.with(|g| g.names.clone())
     }
 
     /// `thread` `verb` (`takes`, `waits for`) `lock` while holding `held`, as lock-order and
@@ -245,13 +267,13 @@ impl Recorder {
         self.inner.with(|g| {
             g.events.clear();
             g.violation = None;
-            g.loom_threads.clear();
             g.held.clear();
             g.waiting.clear();
             g.atomic.clear();
             g.checking.clear();
             g.steps.clear();
             g.unlocked.clear();
+            g.spawned = 0;
         })
     }
 
@@ -410,19 +432,16 @@ impl Recorder {
                 .collect()
         })
     }
+}
 
-    pub(crate) fn register_loom_thread(&self, index: usize, id: loom::thread::ThreadId) {
-        self.inner.with(|g| g.loom_threads.push((index, id)));
-    }
+/// Start an execution under `engine` on this OS thread, recording into `recorder`.
+pub fn enter(engine: Engine, recorder: Arc<Recorder>) {
+    crate::engine::enter(Context::new(engine, recorder));
+}
 
-    pub(crate) fn loom_index(&self, id: loom::thread::ThreadId) -> Option<usize> {
-        self.inner.with(|g| {
-            g.loom_threads
-                .iter()
-                .find(|(_, t)| *t == id)
-                .map(|(i, _)| *i)
-        })
-    }
+/// Run `f` with the running execution's recorder, if any (recording never schedules).
+pub fn with_recorder<R>(f: impl FnOnce(&Recorder) -> R) -> Option<R> {
+    crate::engine::with_data::<Recorder, R>(f)
 }
 
 /// Record an event of the running thread, at the caller's location.
@@ -435,8 +454,8 @@ pub fn record(op: Op, obj: Obj) {
 #[track_caller]
 pub fn record_access(op: Op, obj: Obj, word: u64) {
     let location = Location::caller();
-    let thread = crate::kernel::engine::thread_index();
-    crate::kernel::engine::with_recorder(|r| {
+    let thread = thread_index();
+    with_recorder(|r| {
         r.push(Event {
             thread,
             op,
@@ -452,10 +471,10 @@ pub fn record_access(op: Op, obj: Obj, word: u64) {
 /// translates to its PA): its reads are still scheduling points, but reports mark them as
 /// the checker's, not the kernel code's.
 pub fn checking<R>(f: impl FnOnce() -> R) -> R {
-    let thread = crate::kernel::engine::thread_index();
-    crate::kernel::engine::with_recorder(|r| r.inner.with(|g| g.checking.insert(thread)));
+    let thread = thread_index();
+    with_recorder(|r| r.inner.with(|g| g.checking.insert(thread)));
     let out = f();
-    crate::kernel::engine::with_recorder(|r| r.inner.with(|g| g.checking.remove(&thread)));
+    with_recorder(|r| r.inner.with(|g| g.checking.remove(&thread)));
     out
 }
 

@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use common::{run_in, run_std};
+use iommu_models::hw::geometry::Geometry;
 use iommu_models::hw::walker::Walk;
-use iommu_models::registry::{self, Call, Geometry};
+use iommu_models::registry;
+use iommu_models::spec::Call;
 use iommu_models::trace::{Op, Recorder};
-use iommu_models::vtd::intel_pgtable::{pte, FirstLevel, Variant};
+use iommu_models::vtd::first_level::{pte, FirstLevel, Variant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use quickcheck::{QuickCheck, TestResult};
@@ -510,7 +512,7 @@ fn scenario_unmap_reclaims_iff_start_addr_is_zero_or_flag() {
     ] {
         let rec = Arc::new(Recorder::default());
         let freed = run_in(&rec, || {
-            let world = (model.build)("rfc", &geo);
+            let world = (model.build)("rfc", &[u64::from(geo.levels), u64::from(geo.entries)]);
             world.run(&call("map", vec![iova, 0xa000, PAGE], vec![]));
             let before = frees(&rec);
             world.run(&call("unmap", vec![iova, PAGE], flags.clone()));

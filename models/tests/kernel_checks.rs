@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use common::{run_in, run_std};
 use iommu_models::check::Kind;
-use iommu_models::kernel::engine::{enter, leave, spawn, Context, Engine};
+use iommu_models::engine::{leave, spawn, Engine};
 use iommu_models::kernel::kasan::PAGE_POISON;
 use iommu_models::kernel::{
     assert_spin_locked, atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg,
@@ -618,10 +618,7 @@ fn message_passing(wmb: bool, stats: &Arc<MpStats>) -> bool {
             let rec = Arc::new(Recorder::default());
             *s.last.lock().unwrap() = Some(rec.clone());
             s.executions.fetch_add(1, Ordering::Relaxed);
-            enter(Context {
-                engine: Engine::Loom,
-                recorder: rec,
-            });
+            iommu_models::trace::enter(Engine::Loom, rec);
             let data = Arc::new(Atomic64::new(Obj::Named("data"), 0));
             let flag = Arc::new(Atomic64::new(Obj::Named("flag"), 0));
             let writer = {
@@ -723,10 +720,7 @@ fn a_reused_frame_holds_its_new_owners_data() {
     builder.preemption_bound = None;
     builder.check(|| {
         let rec = Arc::new(Recorder::default());
-        enter(Context {
-            engine: Engine::Loom,
-            recorder: rec,
-        });
+        iommu_models::trace::enter(Engine::Loom, rec);
         let pool = Arc::new(PagePool::new(2, 2));
         let f = pool.alloc_pgtable_page().unwrap();
         let freer = {

@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use iommu_models::kernel::engine::{enter, leave, spawn, Context, Engine};
+use iommu_models::engine::{leave, spawn, Engine};
 use iommu_models::kernel::{
     clear_bit, cmpxchg, read_once, smp_mb, test_and_set_bit, write_once, xchg, Atomic64,
 };
@@ -44,10 +44,7 @@ fn outcomes(
     let mut b = loom::model::Builder::new();
     b.preemption_bound = None;
     b.check(move || {
-        enter(Context {
-            engine: Engine::Loom,
-            recorder: Arc::new(Recorder::default()),
-        });
+        iommu_models::trace::enter(Engine::Loom, Arc::new(Recorder::default()));
         let w = Arc::new(Words {
             x: Atomic64::new(Obj::Named("x"), 0),
             y: Atomic64::new(Obj::Named("y"), 0),

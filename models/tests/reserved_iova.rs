@@ -7,7 +7,7 @@
 //!    culprit; its correct twin stays silent.
 //! 2. quickcheck properties of `Span::of`, the page arithmetic of `iommu_get_reserved_iova`.
 //! 3. proptest: random single-thread get/put/free_domain sequences driven through the
-//!    `World` trait, against a reference map of the gets not yet put; the model's state
+//!    `Model` trait, against a reference map of the gets not yet put; the model's state
 //!    (live bindings, their refcounts, the domain's PTEs) is read back from the trace.
 
 #![allow(missing_docs)]
@@ -19,14 +19,16 @@ use std::sync::Arc;
 
 use common::{run_in, run_std, Run};
 use iommu_models::check::Kind;
-use iommu_models::dma::reserved_iommu::{ReservedIova, Span, Variant, WINDOW_BASE};
+use iommu_models::dma::reserved_iova::{
+    Flow, Op as ModelOp, ReservedIova, Span, Variant, WINDOW_BASE,
+};
 use iommu_models::kernel::iova::{alloc_iova, find_iova, free_iova, Iova, IovaDomain};
 use iommu_models::kernel::{
     in_atomic_context, kfree, kref_get, kref_init, kref_put, kref_read, kzalloc, might_sleep,
     mutex_lock, mutex_unlock, spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore,
     Errno, Gfp, Mutex, Slab, SpinLock,
 };
-use iommu_models::registry::{Call, World};
+use iommu_models::spec::{Call, Model, Operations};
 use iommu_models::trace::{Obj, Op, Recorder};
 
 // ---------------------------------------------------------------------------------------
@@ -720,12 +722,13 @@ mod span_props {
 const DOORBELLS: [u64; 3] = [0x900_0000, 0x900_0040, 0x900_5ffe];
 const DOORBELL_SIZE: u64 = 4;
 
-fn call(op: &'static str, args: Vec<u64>) -> Call {
-    Call {
+/// The model's typed operation, from a scenario's words.
+fn call(op: &'static str, args: Vec<u64>) -> ModelOp {
+    ModelOp::from_call(&Call {
         op,
         args,
         flags: vec![],
-    }
+    })
 }
 
 /// The model's state, read back from the trace: live bindings with their refcounts (a
@@ -874,14 +877,14 @@ impl Reference {
     }
 }
 
-/// Run `steps` on one thread through the `World` trait and compare with the reference after
+/// Run `steps` on one thread through the `Model` trait and compare with the reference after
 /// every step and after `finish`.
 fn run_sequence(variant: Variant, steps: &[Step]) {
     let rec = Arc::new(Recorder::default());
     // v6 leaves the cookie pointing at the freed iova_domain: the first get, or put of a
     // reference held, after free_domain reads it (iova_shift) -- a use-after-free, where
     // the sequence ends.
-    let prepared = variant.prepared();
+    let prepared = variant.mechanics().flow == Flow::PrepareMaps;
     let uaf_expected = std::cell::Cell::new(None::<usize>);
     let r = run_in(&rec, || {
         let w = ReservedIova::new(variant, 16);
@@ -1064,14 +1067,14 @@ fn every_get_put_then_finish_is_silent_for_every_variant() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The thread's points, through the World API.
+// The thread's points, through the model's operations.
 // ---------------------------------------------------------------------------------------
 
 fn atomic_get(w: &ReservedIova, pa: u64) {
-    w.run(&Call {
-        op: "get",
-        args: vec![pa, DOORBELL_SIZE],
-        flags: vec!["atomic"],
+    w.run(&ModelOp::Get {
+        pa,
+        size: DOORBELL_SIZE,
+        atomic: true,
     });
 }
 

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use iommu_models::check::{ensure, Kind};
-use iommu_models::kernel::engine::spawn;
+use iommu_models::engine::spawn;
 use iommu_models::kernel::{
     assert_spin_locked, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, kfree,
     kref_init, kref_put, kzalloc, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once,

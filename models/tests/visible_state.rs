@@ -16,10 +16,11 @@ use std::sync::Arc;
 use common::explore::{explore, Outcome};
 use common::run_std;
 use iommu_models::check::{raise, Kind};
-use iommu_models::kernel::engine::spawn;
+use iommu_models::engine::spawn;
 use iommu_models::kernel::iova::{alloc_iova, find_iova, free_iova, IovaDomain};
 use iommu_models::kernel::{kzalloc, spin_lock, spin_unlock, Gfp, LockedBy, Slab, SpinLock};
-use iommu_models::registry::{self, Call, ModelSpec, World};
+use iommu_models::registry;
+use iommu_models::spec::{Call, ModelSpec, World};
 use iommu_models::trace::{step, Op, Recorder};
 
 /// True if some thread recorded a step starting with `label`.
@@ -131,7 +132,7 @@ fn reserved(
     let (setup, threads) = (calls(setup), [calls(first), calls(second)]);
     explore(
         move || {
-            let w: Arc<dyn World> = Arc::from((spec.build)(variant, &spec.default_geometry));
+            let w: Arc<dyn World> = Arc::from((spec.build)(variant, &spec.default_params()));
             for c in &setup {
                 w.run(c);
             }

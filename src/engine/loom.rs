@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use iommu_models::kernel::engine::{self as kengine, Engine};
+use iommu_models::engine::{self as kengine, Engine};
 
 use super::{
     classify, execute, Coverage, EngineKind, Exploring, Outcome, Program, Settings, Verdict,

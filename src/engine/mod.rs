@@ -14,55 +14,12 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use iommu_models::check::{Kind, Violation, PANIC_PREFIX};
-use iommu_models::kernel::engine::{self as kengine, Context, Engine};
+use iommu_models::engine::{self as kengine, Engine};
 use iommu_models::trace::{Event, Op, Recorder};
 
 use crate::scenario::Scenario;
 
-/// An engine, as named on the command line and in scenario files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EngineKind {
-    /// Exhaustive DPOR with iterative preemption deepening.
-    Loom,
-    /// Shuttle's probabilistic concurrency testing scheduler.
-    ShuttlePct,
-    /// Shuttle's uniformly random scheduler.
-    ShuttleRandom,
-    /// Shuttle's exhaustive depth-first scheduler (no reduction).
-    ShuttleDfs,
-    /// Real threads, many repetitions.
-    Os,
-}
-
-impl EngineKind {
-    /// Every engine name.
-    pub const NAMES: [&'static str; 5] =
-        ["loom", "shuttle-pct", "shuttle-random", "shuttle-dfs", "os"];
-
-    /// The name (`shuttle-pct`).
-    pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Loom => "loom",
-            EngineKind::ShuttlePct => "shuttle-pct",
-            EngineKind::ShuttleRandom => "shuttle-random",
-            EngineKind::ShuttleDfs => "shuttle-dfs",
-            EngineKind::Os => "os",
-        }
-    }
-
-    /// Parse a name.
-    pub fn from_name(s: &str) -> Option<EngineKind> {
-        [
-            EngineKind::Loom,
-            EngineKind::ShuttlePct,
-            EngineKind::ShuttleRandom,
-            EngineKind::ShuttleDfs,
-            EngineKind::Os,
-        ]
-        .into_iter()
-        .find(|k| k.name() == s)
-    }
-}
+pub use crate::scenario::EngineKind;
 
 /// Limits and knobs of one run.
 #[derive(Clone, Debug)]
@@ -215,13 +172,32 @@ impl Program {
 pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
     p.executions.fetch_add(1, Ordering::Relaxed);
     p.recorder.reset();
-    kengine::enter(Context {
-        engine,
-        recorder: p.recorder.clone(),
-    });
+    iommu_models::trace::enter(engine, p.recorder.clone());
     let sc = &p.scenario;
-    let world: Arc<dyn iommu_models::registry::World> =
-        Arc::from((sc.model.build)(&sc.variant, &sc.geometry));
+    match &sc.body {
+        Some(body) => {
+            (body.run)();
+            *body.names.lock().unwrap_or_else(|e| e.into_inner()) = p.recorder.names();
+        }
+        None => run_world(p),
+    }
+    let mut unreached = p.unreached.lock().unwrap_or_else(|e| e.into_inner());
+    if !unreached.is_empty() {
+        p.recorder.with_events(|ev| {
+            unreached.retain(|want| {
+                !ev.iter()
+                    .any(|e| matches!(&e.op, Op::Step(l) if l.starts_with(want.as_str())))
+            })
+        });
+    }
+}
+
+/// A scenario file's execution: build the model's world, run the setup, spawn the threads,
+/// join them, run the final checks.
+fn run_world(p: &Program) {
+    let sc = &p.scenario;
+    let world: Arc<dyn iommu_models::spec::World> =
+        Arc::from((sc.model.build)(&sc.variant, &sc.params));
     for call in &sc.setup {
         world.run(call);
     }
@@ -230,7 +206,7 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
     if (p.recorder).with_events(|ev| ev.iter().any(|e| e.op == Op::AllocFail)) {
         panic!(
             "the setup failed: an allocation returned -ENOMEM before the threads started \
-             (the pool is too small for the setup; shorten the setup or shrink the geometry)"
+             (the pool is too small for the setup; shorten the setup or shrink the model's params)"
         );
     }
     let handles: Vec<_> = sc
@@ -251,15 +227,6 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
         h.join();
     }
     world.finish();
-    let mut unreached = p.unreached.lock().unwrap_or_else(|e| e.into_inner());
-    if !unreached.is_empty() {
-        p.recorder.with_events(|ev| {
-            unreached.retain(|want| {
-                !ev.iter()
-                    .any(|e| matches!(&e.op, Op::Step(l) if l.starts_with(want.as_str())))
-            })
-        });
-    }
 }
 
 /// Run `scenario` under `engine`.
@@ -366,7 +333,43 @@ pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
         .lines()
         .find_map(|l| l.strip_prefix("original panic: "))
         .unwrap_or(first);
+    if original.contains("Causality violation") {
+        return Verdict::ModelError(causality_in_model(original, recorder));
+    }
     Verdict::ModelError(format!("panic in a model: {original}"))
+}
+
+/// Loom's causality check fired inside the engine, on an engine object (a word, a lock)
+/// rather than on an allocation's memory (which the KASAN layer turns into a verdict): two
+/// accesses of one object that nothing orders, the first usually its creation. In a model
+/// that is a bug of the model: the object reached a thread through state loom cannot see.
+/// Say so, name each thread's last step and its latest access, and how to fix it.
+fn causality_in_model(loom_says: &str, recorder: &Recorder) -> String {
+    let mut threads = String::new();
+    recorder.with_events(|ev| {
+        let mut seen = std::collections::BTreeSet::new();
+        for e in ev.iter().rev() {
+            if matches!(e.op, Op::Step(_)) || !seen.insert(e.thread) {
+                continue;
+            }
+            threads += &format!(
+                "\n  {}: last step {:?}; latest access of {} at {}:{}",
+                recorder.thread_name(e.thread),
+                recorder.last_step(e.thread).as_deref().unwrap_or("(none)"),
+                iommu_models::kernel::kasan::describe(e.obj),
+                e.location.file(),
+                e.location.line()
+            );
+        }
+    });
+    format!(
+        "the engine found two accesses of one engine object that nothing orders ({loom_says}). \
+         That is the model's bug, not the kernel's: an object (an Atomic64, a lock) created by \
+         one thread reached another through state loom cannot see (a Ghost side table, a std \
+         type, a captured copy), so loom sees no happens-before from its creation. Fix the \
+         model: hand the object over through an engine word (smp_store_release/READ_ONCE of \
+         its pointer) or under a lock, or create it before the threads start.{threads}"
+    )
 }
 
 /// The text of a panic payload.

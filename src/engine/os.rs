@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use iommu_models::kernel::engine::Engine;
+use iommu_models::engine::Engine;
 
 use super::{
     classify, execute, Coverage, EngineKind, Exploring, Outcome, Program, Settings, Verdict,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iommu_models::kernel::engine::{self as kengine, Context, Engine};
+use iommu_models::engine::{self as kengine, Engine};
 use iommu_models::kernel::{
     atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, read_once, set_bit,
     smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, spin_lock, spin_unlock,
@@ -160,10 +160,7 @@ struct Counts {
 fn execute(t: &Litmus, names: &[&'static str], rec: &Arc<Recorder>, c: &Counts) {
     c.executions.fetch_add(1, Ordering::Relaxed);
     rec.reset();
-    kengine::enter(Context {
-        engine: Engine::Loom,
-        recorder: rec.clone(),
-    });
+    iommu_models::trace::enter(Engine::Loom, rec.clone());
     let world: Arc<Vec<Shared>> = Arc::new(
         t.locs
             .iter()

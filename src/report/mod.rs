@@ -56,8 +56,8 @@ pub struct Report {
     pub model: String,
     /// Variant.
     pub variant: String,
-    /// Geometry in words.
-    pub geometry: String,
+    /// The model's parameters (`levels = 2, entries = 4`), empty for a model without any.
+    pub params: String,
     /// Engine name.
     pub engine: String,
     /// `holds`, `violated`, `inconclusive`, `model-error`.
@@ -193,6 +193,11 @@ fn fidelity(out: &Outcome) -> Vec<String> {
 
 /// The command that reproduces `out`.
 pub fn replay_command(sc: &Scenario, out: &Outcome) -> String {
+    if sc.body.is_some() {
+        // A model in a user's test: its test reproduces it (loom's exploration and shuttle's
+        // seeds are deterministic).
+        return format!("cargo test {}", sc.name);
+    }
     let path = sc.path.display();
     match (out.engine, &out.schedule) {
         (EngineKind::Loom, _) => match out.settings.preemption_bound {
@@ -297,19 +302,15 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             location: format!("{}:{}", e.location.file(), e.location.line()),
         });
     }
-    let geometry = format!(
-        "{} levels of {} entries",
-        sc.geometry.levels, sc.geometry.entries
-    );
     Report {
         scenario: sc.id(),
         path: sc.path.display().to_string(),
         title: sc.title.clone(),
         source: sc.source.clone(),
         note: sc.note.clone(),
-        model: sc.model.name.into(),
+        model: sc.model.name().into(),
         variant: sc.variant.clone(),
-        geometry,
+        params: sc.params_text(),
         engine: out.engine.name().into(),
         verdict: out.verdict.name().into(),
         verdict_detail: judge::describe(&out.verdict),

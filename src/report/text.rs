@@ -138,7 +138,9 @@ pub fn render(r: &Report) -> String {
     if let Some(s) = &r.source {
         field(&mut out, "source", s);
     }
-    field(&mut out, "geometry", &r.geometry);
+    if !r.params.is_empty() {
+        field(&mut out, "params", &r.params);
+    }
     if !r.setup.is_empty() {
         field(&mut out, "setup", &r.setup.join("; "));
     }

@@ -10,11 +10,55 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use iommu_models::check::Kind;
-use iommu_models::registry::{self, Call, Geometry, ModelSpec};
+use iommu_models::registry;
+use iommu_models::spec::{Call, ModelSpec};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::engine::EngineKind;
+/// An engine, as named on the command line and in scenario files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EngineKind {
+    /// Exhaustive DPOR with iterative preemption deepening.
+    Loom,
+    /// Shuttle's probabilistic concurrency testing scheduler.
+    ShuttlePct,
+    /// Shuttle's uniformly random scheduler.
+    ShuttleRandom,
+    /// Shuttle's exhaustive depth-first scheduler (no reduction).
+    ShuttleDfs,
+    /// Real threads, many repetitions.
+    Os,
+}
+
+impl EngineKind {
+    /// Every engine name.
+    pub const NAMES: [&'static str; 5] =
+        ["loom", "shuttle-pct", "shuttle-random", "shuttle-dfs", "os"];
+
+    /// The name (`shuttle-pct`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Loom => "loom",
+            EngineKind::ShuttlePct => "shuttle-pct",
+            EngineKind::ShuttleRandom => "shuttle-random",
+            EngineKind::ShuttleDfs => "shuttle-dfs",
+            EngineKind::Os => "os",
+        }
+    }
+
+    /// Parse a name.
+    pub fn from_name(s: &str) -> Option<EngineKind> {
+        [
+            EngineKind::Loom,
+            EngineKind::ShuttlePct,
+            EngineKind::ShuttleRandom,
+            EngineKind::ShuttleDfs,
+            EngineKind::Os,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
 
 /// Most threads a scenario may have: loom models at most `loom::MAX_THREADS` threads,
 /// the setup (main) thread included.
@@ -37,14 +81,33 @@ pub struct Scenario {
     pub model: &'static ModelSpec,
     /// Its variant.
     pub variant: String,
-    /// Page-table geometry.
-    pub geometry: Geometry,
+    /// The model's parameters, one value per [`ModelSpec::params`] entry, in its order.
+    pub params: Vec<u64>,
     /// Operations run before the threads start.
     pub setup: Vec<Call>,
     /// The threads, in file order.
     pub threads: Vec<Thread>,
     /// What the checker should find.
     pub expect: Expect,
+    /// A model written as one closure (the library's `check`), run instead of a world, a
+    /// setup and the threads' operations; `None` for a scenario file.
+    pub body: Option<Body>,
+}
+
+/// A model written as one closure: it creates its objects, spawns its threads by name
+/// (`iommu_models::thread::spawn`) and joins them. Every execution runs it afresh.
+#[derive(Clone)]
+pub struct Body {
+    /// The closure.
+    pub run: std::sync::Arc<dyn Fn() + Send + Sync>,
+    /// The names its threads were spawned with, as the last execution left them.
+    pub names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Body(closure)")
+    }
 }
 
 /// One thread of a scenario.
@@ -84,7 +147,15 @@ pub struct Expect {
 impl Scenario {
     /// `model/name`, as reports and the CLI print it.
     pub fn id(&self) -> String {
-        format!("{}/{}", self.model.name, self.name)
+        format!("{}/{}", self.model.name(), self.name)
+    }
+
+    /// The model's parameters as a scenario file writes them: `levels = 2, entries = 4`.
+    pub fn params_text(&self) -> String {
+        let p: Vec<String> = (self.model.params.iter().zip(&self.params))
+            .map(|(p, v)| format!("{} = {v}", p.name))
+            .collect();
+        p.join(", ")
     }
 }
 
@@ -124,18 +195,11 @@ struct RawScenario {
     note: Option<String>,
     model: Spanned<String>,
     variant: Spanned<String>,
-    geometry: Option<Spanned<RawGeometry>>,
+    params: Option<Spanned<IndexMap<Spanned<String>, Spanned<i64>>>>,
     #[serde(default)]
     setup: Vec<Spanned<String>>,
     threads: Spanned<IndexMap<Spanned<String>, Vec<Spanned<String>>>>,
     expect: Spanned<RawExpect>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGeometry {
-    levels: Spanned<i64>,
-    entries: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
@@ -288,7 +352,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     })?;
 
     let model = registry::model(raw.model.get_ref()).ok_or_else(|| {
-        let known: Vec<&str> = registry::models().iter().map(|m| m.name).collect();
+        let known: Vec<&str> = registry::models().iter().map(|m| m.name()).collect();
         cx.err(
             raw.model.span(),
             format!(
@@ -304,44 +368,14 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             raw.variant.span(),
             format!(
                 "model {} has no variant {:?}; expected one of: {}",
-                model.name,
+                model.name(),
                 raw.variant.get_ref(),
                 known.join(", ")
             ),
         ));
     }
 
-    let geometry = match &raw.geometry {
-        None => model.default_geometry,
-        Some(g) => {
-            let g = g.get_ref();
-            let levels = *g.levels.get_ref();
-            if !(2..=5).contains(&levels) {
-                return Err(cx.err(
-                    g.levels.span(),
-                    format!("levels = {levels}; expected 2 to 5"),
-                ));
-            }
-            let entries = *g.entries.get_ref();
-            if !(2..=512).contains(&entries) || (entries & (entries - 1)) != 0 {
-                return Err(cx.err(
-                    g.entries.span(),
-                    format!("entries = {entries}; expected a power of two from 2 to 512"),
-                ));
-            }
-            let geo = Geometry {
-                levels: levels as u32,
-                entries: entries as u32,
-            };
-            if 12 + geo.bits() * geo.levels > 57 {
-                return Err(cx.err(
-                    g.levels.span(),
-                    "the geometry spans more than a 57-bit IOVA space",
-                ));
-            }
-            geo
-        }
-    };
+    let params = parse_params(&cx, model, raw.params.as_ref())?;
 
     let setup = raw
         .setup
@@ -395,7 +429,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let progs: Vec<Vec<Call>> = threads.iter().map(|t| t.calls.clone()).collect();
-    if let Err(r) = (model.validate)(raw.variant.get_ref(), &geometry, &setup, &progs) {
+    if let Err(r) = (model.validate)(raw.variant.get_ref(), &params, &setup, &progs) {
         let op_at = |thread: Option<usize>, op: usize| match thread {
             None => &raw.setup[op],
             Some(t) => &raw.threads.get_ref()[t][op],
@@ -426,11 +460,59 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         note: raw.note,
         model,
         variant: raw.variant.into_inner(),
-        geometry,
+        params,
         setup,
         threads,
         expect,
+        body: None,
     })
+}
+
+/// The values of `model`'s parameters: each given one checked against its range, the
+/// others at their defaults, then the combination checked by the model.
+fn parse_params(
+    cx: &Ctx<'_>,
+    model: &ModelSpec,
+    raw: Option<&Spanned<IndexMap<Spanned<String>, Spanned<i64>>>>,
+) -> Result<Vec<u64>, ScenarioError> {
+    let mut values = model.default_params();
+    let Some(raw) = raw else {
+        return Ok(values);
+    };
+    let mut spans = vec![raw.span(); values.len()];
+    for (name, value) in raw.get_ref() {
+        let Some(i) = model.params.iter().position(|p| p.name == name.get_ref()) else {
+            let known: Vec<&str> = model.params.iter().map(|p| p.name).collect();
+            return Err(cx.err(
+                name.span(),
+                if known.is_empty() {
+                    format!(
+                        "model {} has no parameters; expected no params table",
+                        model.name()
+                    )
+                } else {
+                    format!(
+                        "model {} has no parameter {:?}; expected one of: {}",
+                        model.name(),
+                        name.get_ref(),
+                        known.join(", ")
+                    )
+                },
+            ));
+        };
+        let p = &model.params[i];
+        let v = *value.get_ref();
+        if v < 0 || (v as u64) < p.min || (v as u64) > p.max {
+            return Err(cx.err(
+                value.span(),
+                format!("{} = {v}; expected {} to {}", p.name, p.min, p.max),
+            ));
+        }
+        values[i] = v as u64;
+        spans[i] = value.span();
+    }
+    (model.check_params)(&values).map_err(|(i, message)| cx.err(spans[i].clone(), message))?;
+    Ok(values)
 }
 
 /// The TOML parser's `message` for an error at byte `at` of `text`, in the scenario
@@ -560,7 +642,7 @@ fn parse_call(
             at(0),
             format!(
                 "unknown operation {name:?} for model {}; expected one of: {}",
-                model.name,
+                model.name(),
                 known.join(", ")
             ),
         )

@@ -1,3 +1,3 @@
 //! DMA-API helpers around IOMMU domains (drivers/iommu/dma-*.c).
 
-pub mod reserved_iommu;
+pub mod reserved_iova;

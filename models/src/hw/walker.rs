@@ -5,9 +5,9 @@
 //! the previous one, so it is a [`read_once_dep`]. Reading a freed table is a use-after-free
 //! by the device; reading poison is an uninitialised read.
 
+use crate::hw::geometry::Geometry;
 use crate::kernel::page_alloc::PagePool;
 use crate::kernel::read_once_dep;
-use crate::registry::Geometry;
 use crate::trace::step;
 
 /// What an entry means to the walker at a given level.

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::kernel::engine::{engine, full_barrier, Engine, RawAtomic};
+use crate::engine::{engine, full_barrier, Engine, RawAtomic};
 use crate::kernel::kasan::{AllocState, Shadow};
 use crate::trace::{record_access, Obj, Op};
 
@@ -27,8 +27,8 @@ pub struct Atomic64 {
 
 /// A fresh word number: distinct from every other word's for the life of the process.
 fn next_word() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    static NEXT: crate::engine::IdSource = crate::engine::IdSource::new();
+    NEXT.next()
 }
 
 impl Atomic64 {

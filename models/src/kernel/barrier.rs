@@ -2,8 +2,8 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::engine::fence;
 use crate::kernel::atomic::Atomic64;
-use crate::kernel::engine::fence;
 use crate::trace::{record, Obj, Op};
 
 #[track_caller]

@@ -28,7 +28,7 @@
 use crate::check::{raise, Kind};
 use std::sync::atomic::Ordering;
 
-use crate::kernel::engine::{engine, Engine, RawAtomic, RawCell};
+use crate::engine::{engine, Engine, RawAtomic, RawCell};
 use crate::trace::{Obj, Op};
 
 /// The byte pattern of poisoned memory (`PAGE_POISON`, include/linux/poison.h), as a u64.
@@ -106,14 +106,19 @@ impl Shadow {
             return None;
         }
         if self.memory.access().is_err() {
-            raise(
-                Kind::UseAfterFree,
-                format!(
-                    "an access of {}, which another thread freed, is not ordered after the \
-                     free: a use-after-free",
-                    describe(self.obj),
-                ),
-            )
+            // Loom's cell saw a write this access is not ordered after: the free, or, if
+            // nothing freed the object in this execution, its allocation.
+            if event_of(self.obj, Op::Free).is_some() {
+                raise(
+                    Kind::UseAfterFree,
+                    format!(
+                        "an access of {}, which another thread freed, is not ordered after \
+                         the free: a use-after-free",
+                        describe(self.obj),
+                    ),
+                )
+            }
+            handed_unseen(self.obj)
         }
         Some(self.state())
     }
@@ -226,13 +231,13 @@ impl Shadow {
 /// The latest access of `obj` (or of an entry of the frame `obj`) by each thread other than
 /// the running one, from the trace: `B's write at file:line; C's read at file:line`.
 fn accesses_by_others(obj: Obj) -> String {
-    let me = crate::kernel::engine::thread_index();
+    let me = crate::engine::thread_index();
     let same = |o: Obj| match (o, obj) {
         (Obj::Entry { frame, .. }, Obj::Frame(f)) => frame == f,
         (Obj::Field { class, id, .. }, Obj::Object { class: c, id: i }) => class == c && id == i,
         (o, obj) => o == obj,
     };
-    crate::kernel::engine::with_recorder(|r| {
+    crate::trace::with_recorder(|r| {
         let mut latest = std::collections::BTreeMap::new();
         r.with_events(|ev| {
             for e in ev
@@ -257,6 +262,44 @@ fn accesses_by_others(obj: Obj) -> String {
             .join("; ")
     })
     .unwrap_or_default()
+}
+
+/// The thread that recorded the first `op` event on `obj` in this execution, if any.
+fn event_of(obj: Obj, op: Op) -> Option<usize> {
+    crate::trace::with_recorder(|r| {
+        r.with_events(|ev| {
+            ev.iter()
+                .find(|e| e.obj == obj && e.op == op)
+                .map(|e| e.thread)
+        })
+    })
+    .flatten()
+}
+
+/// Loom found an access of `obj` that is not ordered after its allocation: the model, not
+/// the kernel, is at fault. The object reached this thread through state the engine cannot
+/// see, so loom finds no happens-before from the allocation to the access, and would report
+/// it on every run. A model error, naming the object, both threads and the fix.
+#[track_caller]
+fn handed_unseen(obj: Obj) -> ! {
+    let (me, creator) = crate::trace::with_recorder(|r| {
+        let creator =
+            event_of(obj, Op::Alloc).map_or("another thread".into(), |t| r.thread_name(t));
+        (r.thread_name(crate::engine::thread_index()), creator)
+    })
+    .unwrap_or_else(|| ("this thread".into(), "another thread".into()));
+    let at = std::panic::Location::caller();
+    panic!(
+        "{me} accessed {} at {}:{}, but nothing the engine sees orders that after {creator}'s \
+         allocation of it: the model handed the object over through state loom cannot see (a \
+         Ghost side table, a std type, a captured copy). Fix the model: publish the pointer \
+         through an engine word (smp_store_release or WRITE_ONCE of an Atomic64, read with \
+         smp_load_acquire or READ_ONCE; rcu_assign_pointer), or under a lock, as the kernel \
+         code does",
+        describe(obj),
+        at.file(),
+        at.line()
+    )
 }
 
 /// A short name of an object for messages (reports render richer names from the trace).

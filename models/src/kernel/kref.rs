@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::check::{raise, Kind};
 use std::sync::atomic::Ordering;
 
+use crate::engine::RawAtomic;
 use crate::kernel::atomic::Atomic64;
 use crate::kernel::barrier::smp_acquire_after_ctrl_dep;
-use crate::kernel::engine::RawAtomic;
 use crate::kernel::kasan::Shadow;
 use crate::trace::Obj;
 

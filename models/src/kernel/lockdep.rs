@@ -9,7 +9,8 @@
 use std::panic::Location;
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::{engine, thread_index, with_recorder, Engine, RawGuard, RawLock};
+use crate::engine::{engine, thread_index, Engine, RawGuard, RawLock};
+use crate::trace::with_recorder;
 use crate::trace::{record, HeldLock, Obj, Op, OrderEdge, Recorder};
 
 /// One order, as lockdep prints it: who took which lock under which, and where each was

@@ -58,7 +58,8 @@
 
 pub mod atomic;
 pub mod barrier;
-pub mod engine;
+/// The engine dispatch, at the crate's root ([`crate::engine`]); kept here by its old path.
+pub use crate::engine;
 pub mod errno;
 pub mod iommu;
 pub mod iova;

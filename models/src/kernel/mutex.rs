@@ -1,6 +1,6 @@
 //! `struct mutex` (include/linux/mutex.h): a sleeping lock. `mutex_lock` may sleep.
 
-use crate::kernel::engine::{RawGuard, RawLock};
+use crate::engine::{RawGuard, RawLock};
 use crate::kernel::lockdep;
 use crate::kernel::sched::might_sleep_unrecorded;
 

@@ -25,8 +25,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::check::{raise, Kind};
+use crate::engine::{Ghost, RawAtomic};
 use crate::kernel::atomic::Atomic64;
-use crate::kernel::engine::{Ghost, RawAtomic};
 use crate::kernel::kasan::{AllocState, Shadow, PAGE_POISON};
 use crate::trace::{record, Obj, Op};
 
@@ -128,7 +128,7 @@ impl PagePool {
         // from its own per-cpu lists first: two threads' allocations then touch different
         // frames' words and stay independent for loom, until one part runs out.
         let n = self.frames.len();
-        let start = crate::kernel::engine::thread_index() * n / POOL_PARTS;
+        let start = crate::engine::thread_index() * n / POOL_PARTS;
         let order = (start..n).chain(0..start);
         let take = |reuse: bool| {
             order

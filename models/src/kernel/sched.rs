@@ -9,7 +9,8 @@
 use std::panic::Location;
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::{thread_index, with_recorder};
+use crate::engine::thread_index;
+use crate::trace::with_recorder;
 use crate::trace::{record, Obj, Op};
 
 /// `might_sleep()`, on behalf of `call` (`kzalloc(GFP_KERNEL)`, `iommu_map`): the call is

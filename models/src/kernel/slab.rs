@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::{Ghost, RawAtomic};
+use crate::engine::{Ghost, RawAtomic};
 use crate::kernel::kasan::{AllocState, Shadow};
 use crate::kernel::sched::might_sleep;
 use crate::kernel::Errno;

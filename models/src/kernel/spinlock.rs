@@ -11,10 +11,9 @@
 //! access, so the data need not be engine words of its own.
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::{
-    thread_index, unlock_lock_barrier, with_recorder, Ghost, RawGuard, RawLock,
-};
+use crate::engine::{thread_index, unlock_lock_barrier, Ghost, IdSource, RawGuard, RawLock};
 use crate::kernel::lockdep;
+use crate::trace::with_recorder;
 
 /// A spinlock, named as in the kernel source (`page_table_lock`).
 pub struct SpinLock {
@@ -26,7 +25,7 @@ pub struct SpinLock {
 }
 
 /// Source of [`SpinLock`] identities (an identity only, never a scheduling point).
-static NEXT_LOCK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+static NEXT_LOCK_ID: IdSource = IdSource::new();
 
 impl SpinLock {
     /// `spin_lock_init`.
@@ -35,7 +34,7 @@ impl SpinLock {
             raw: RawLock::new(),
             name,
             holder: Ghost::new(None),
-            id: NEXT_LOCK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: NEXT_LOCK_ID.next(),
         }
     }
 
@@ -169,7 +168,7 @@ pub fn lockdep_assert_held(lock: &SpinLock) {
 pub struct LockedBy<T> {
     lock: u64,
     name: &'static str,
-    value: std::sync::Mutex<T>,
+    value: Ghost<T>,
 }
 
 impl<T> LockedBy<T> {
@@ -178,7 +177,7 @@ impl<T> LockedBy<T> {
         LockedBy {
             lock: lock.id,
             name: lock.name,
-            value: std::sync::Mutex::new(v),
+            value: Ghost::new(v),
         }
     }
 
@@ -192,6 +191,6 @@ impl<T> LockedBy<T> {
             self.name,
             g.lock.name
         );
-        f(&mut self.value.lock().unwrap_or_else(|e| e.into_inner()))
+        self.value.with(f)
     }
 }

@@ -1,3 +1,3 @@
 //! Intel VT-d (drivers/iommu/intel/).
 
-pub mod intel_pgtable;
+pub mod first_level;

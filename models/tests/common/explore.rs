@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use iommu_models::check::Kind;
-use iommu_models::kernel::engine::{enter, leave, Context, Engine};
+use iommu_models::engine::{leave, Engine};
 use iommu_models::trace::Recorder;
 
 /// What loom saw over every execution of a program.
@@ -29,9 +29,37 @@ pub fn explore(
     body: impl Fn() + Send + Sync + 'static,
     reached: impl Fn(&Recorder) -> bool + Send + Sync + 'static,
 ) -> Outcome {
+    let raw = explore_raw(Recorder::default(), body, reached);
+    let violation = raw.failure.map(|(msg, kind)| {
+        kind.or_else(|| msg.contains("deadlock").then_some(Kind::Deadlock))
+            .unwrap_or_else(|| panic!("loom stopped on a panic that recorded no violation: {msg}"))
+    });
+    Outcome {
+        executions: raw.executions,
+        violation,
+        reached: raw.reached,
+    }
+}
+
+/// What loom saw, with the panic that stopped it as it was: its message, and the kind of
+/// the violation it recorded, if any (a model error records none).
+#[derive(Debug)]
+pub struct RawOutcome {
+    pub executions: usize,
+    pub failure: Option<(String, Option<Kind>)>,
+    pub reached: usize,
+}
+
+/// [`explore`] with `rec` as the recorder (named threads), returning the stopping panic
+/// as it was.
+pub fn explore_raw(
+    rec: Recorder,
+    body: impl Fn() + Send + Sync + 'static,
+    reached: impl Fn(&Recorder) -> bool + Send + Sync + 'static,
+) -> RawOutcome {
     let executions = Arc::new(AtomicUsize::new(0));
     let reached_n = Arc::new(AtomicUsize::new(0));
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(rec);
     let (e, r, rc) = (executions.clone(), reached_n.clone(), rec.clone());
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = None;
@@ -39,10 +67,7 @@ pub fn explore(
         builder.check(move || {
             rc.reset();
             e.fetch_add(1, Ordering::Relaxed);
-            enter(Context {
-                engine: Engine::Loom,
-                recorder: rc.clone(),
-            });
+            iommu_models::trace::enter(Engine::Loom, rc.clone());
             body();
             leave();
             if reached(&rc) {
@@ -50,20 +75,17 @@ pub fn explore(
             }
         })
     }));
-    let violation = failed.err().map(|payload| {
+    let failure = failed.err().map(|payload| {
         let msg = payload
             .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        rec.violation()
-            .map(|v| v.kind)
-            .or_else(|| msg.contains("deadlock").then_some(Kind::Deadlock))
-            .unwrap_or_else(|| panic!("loom stopped on a panic that recorded no violation: {msg}"))
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        (msg, rec.violation().map(|v| v.kind))
     });
-    Outcome {
+    RawOutcome {
         executions: executions.load(Ordering::Relaxed),
-        violation,
+        failure,
         reached: reached_n.load(Ordering::Relaxed),
     }
 }

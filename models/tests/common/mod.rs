@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use iommu_models::check::{Kind, Violation, PANIC_PREFIX};
-use iommu_models::kernel::engine::{enter, leave, Context, Engine};
+use iommu_models::engine::{leave, Engine};
 use iommu_models::trace::Recorder;
 
 /// What a sequential program did under the Std engine.
@@ -57,10 +57,7 @@ impl<R: std::fmt::Debug> Run<R> {
 /// catching the violation panic. Pass a fresh recorder, or one reused across "executions"
 /// (after `rec.reset()`) to test what survives between them.
 pub fn run_in<R>(rec: &Arc<Recorder>, f: impl FnOnce() -> R) -> Run<R> {
-    enter(Context {
-        engine: Engine::Std,
-        recorder: rec.clone(),
-    });
+    iommu_models::trace::enter(Engine::Std, rec.clone());
     let result = catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
         p.downcast_ref::<String>()
             .cloned()

@@ -10,11 +10,10 @@
 //! execution context lives in an OS thread-local. The `os` engine runs real threads; `spawn`
 //! carries the context into each of them.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-use crate::trace::Recorder;
 
 /// Which engine runs the current execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,13 +26,28 @@ pub enum Engine {
     Std,
 }
 
-/// Everything an execution's threads share: the engine and the trace recorder.
+/// Everything an execution's threads share: the engine, the layers' per-execution data
+/// (the trace recorder: see `trace::enter`), and which loom thread is which model thread.
 #[derive(Clone)]
 pub struct Context {
     /// The engine that runs this execution.
     pub engine: Engine,
-    /// The execution's trace and thread table.
-    pub recorder: Arc<Recorder>,
+    /// Per-execution data of the layers above (the trace's recorder), which this file does
+    /// not name: `data::<T>()` finds it by type.
+    data: Arc<dyn Any + Send + Sync>,
+    /// loom thread id -> model-thread index, for this execution.
+    loom_threads: Arc<Ghost<Vec<(usize, loom::thread::ThreadId)>>>,
+}
+
+impl Context {
+    /// The context of a new execution under `engine`, carrying `data`.
+    pub fn new(engine: Engine, data: Arc<dyn Any + Send + Sync>) -> Context {
+        Context {
+            engine,
+            data,
+            loom_threads: Arc::new(Ghost::new(Vec::new())),
+        }
+    }
 }
 
 thread_local! {
@@ -80,19 +94,30 @@ pub fn engine() -> Engine {
     CONTEXT.with(|c| c.borrow().as_ref().map_or(Engine::Std, |c| c.engine))
 }
 
-/// Run `f` with the current recorder, if any (recording never schedules).
-pub(crate) fn with_recorder<R>(f: impl FnOnce(&Recorder) -> R) -> Option<R> {
-    CONTEXT.with(|c| c.borrow().as_ref().map(|c| f(&c.recorder)))
+/// Run `f` with the current execution's data of type `T`, if there is an execution and
+/// its data is a `T` (never a scheduling point).
+pub fn with_data<T: 'static, R>(f: impl FnOnce(&T) -> R) -> Option<R> {
+    CONTEXT.with(|c| {
+        let c = c.borrow();
+        c.as_ref()?.data.downcast_ref::<T>().map(f)
+    })
+}
+
+/// The model-thread index loom thread `id` was spawned as.
+fn loom_index(id: loom::thread::ThreadId) -> Option<usize> {
+    CONTEXT.with(|c| {
+        let c = c.borrow();
+        c.as_ref()?
+            .loom_threads
+            .with(|t| t.iter().find(|(_, t)| *t == id).map(|(i, _)| *i))
+    })
 }
 
 /// The model-thread index of the running thread: 0 is the setup (main) thread, then the
 /// scenario's threads in spawn order. Asking does not add a scheduling point.
 pub fn thread_index() -> usize {
     match engine() {
-        Engine::Loom => {
-            let id = loom::thread::current().id();
-            with_recorder(|r| r.loom_index(id)).flatten().unwrap_or(0)
-        }
+        Engine::Loom => loom_index(loom::thread::current().id()).unwrap_or(0),
         Engine::Shuttle => usize::from(shuttle::current::me()),
         Engine::Std => STD_THREAD.with(|t| t.get()),
     }
@@ -114,7 +139,11 @@ pub fn spawn(index: usize, f: impl FnOnce() + Send + 'static) -> JoinHandle {
         Engine::Loom => {
             let h = loom::thread::spawn(f);
             let id = h.thread().id();
-            with_recorder(|r| r.register_loom_thread(index, id));
+            CONTEXT.with(|c| {
+                if let Some(c) = c.borrow().as_ref() {
+                    c.loom_threads.with(|t| t.push((index, id)));
+                }
+            });
             JoinHandle::Loom(h)
         }
         Engine::Shuttle => JoinHandle::Shuttle(shuttle::thread::spawn(f)),
@@ -415,11 +444,32 @@ pub struct Ghost<T>(std::sync::Mutex<T>);
 
 impl<T> Ghost<T> {
     /// Wrap a value.
-    pub fn new(v: T) -> Self {
+    pub const fn new(v: T) -> Self {
         Ghost(std::sync::Mutex::new(v))
     }
     /// Run `f` on the value.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A process-wide source of identities (word and lock numbers for the trace): never a
+/// scheduling point, never state a thread branches on.
+pub struct IdSource(std::sync::atomic::AtomicU64);
+
+impl IdSource {
+    /// A source whose first identity is 1.
+    pub const fn new() -> Self {
+        IdSource(std::sync::atomic::AtomicU64::new(1))
+    }
+    /// A fresh identity.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl Default for IdSource {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -1,0 +1,110 @@
+//! The violation vocabulary: every kind a check can raise, and a raised violation.
+//! A leaf: it names nothing else of the crate, so the trace can hold a violation and the
+//! checks can raise one without either importing the other.
+
+use std::fmt;
+
+/// The kinds of violation iommu-mc reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Read or write of a freed page or object (KASAN).
+    UseAfterFree,
+    /// A page or object freed twice.
+    DoubleFree,
+    /// A page or object still allocated after teardown.
+    Leak,
+    /// A read that cannot see the initialisation of what it reads.
+    UninitializedRead,
+    /// A mapping that succeeded and was not unmapped does not translate.
+    LostMapping,
+    /// Something translates that should not, or to the wrong address.
+    StaleTranslation,
+    /// A dirty bit the hardware set was lost.
+    LostDirty,
+    /// A page reported dirty that was not written.
+    FalseDirty,
+    /// refcount_t misuse: get from zero, underflow.
+    Refcount,
+    /// Two bindings for the same resource.
+    DuplicateBinding,
+    /// A quota exceeded.
+    QuotaExceeded,
+    /// A sleeping call in atomic context.
+    SleepInAtomic,
+    /// `assert_spin_locked` (or lockdep_assert_held) failed.
+    LockNotHeld,
+    /// Threads blocked on each other.
+    Deadlock,
+    /// Two locks taken in opposite orders (lockdep).
+    LockOrder,
+    /// A model's own named property.
+    Invariant,
+}
+
+impl Kind {
+    /// Every kind, in vocabulary order.
+    pub const ALL: [Kind; 16] = [
+        Kind::UseAfterFree,
+        Kind::DoubleFree,
+        Kind::Leak,
+        Kind::UninitializedRead,
+        Kind::LostMapping,
+        Kind::StaleTranslation,
+        Kind::LostDirty,
+        Kind::FalseDirty,
+        Kind::Refcount,
+        Kind::DuplicateBinding,
+        Kind::QuotaExceeded,
+        Kind::SleepInAtomic,
+        Kind::LockNotHeld,
+        Kind::Deadlock,
+        Kind::LockOrder,
+        Kind::Invariant,
+    ];
+
+    /// The name used in scenario files and reports (`use-after-free`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::UseAfterFree => "use-after-free",
+            Kind::DoubleFree => "double-free",
+            Kind::Leak => "leak",
+            Kind::UninitializedRead => "uninitialized-read",
+            Kind::LostMapping => "lost-mapping",
+            Kind::StaleTranslation => "stale-translation",
+            Kind::LostDirty => "lost-dirty",
+            Kind::FalseDirty => "false-dirty",
+            Kind::Refcount => "refcount",
+            Kind::DuplicateBinding => "duplicate-binding",
+            Kind::QuotaExceeded => "quota-exceeded",
+            Kind::SleepInAtomic => "sleep-in-atomic",
+            Kind::LockNotHeld => "lock-not-held",
+            Kind::Deadlock => "deadlock",
+            Kind::LockOrder => "lock-order",
+            Kind::Invariant => "invariant",
+        }
+    }
+
+    /// Parse a name from a scenario file.
+    pub fn from_name(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A violation raised in an execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What kind.
+    pub kind: Kind,
+    /// What happened, in a sentence a reviewer can quote.
+    pub message: String,
+    /// Index of the trace event it points at (the offending access), if any.
+    pub event: Option<usize>,
+    /// Model-thread index that raised it.
+    pub thread: usize,
+}

@@ -1,0 +1,381 @@
+//! The algorithm, line for line: drivers/iommu/intel-pgtable.c of the RFC (`mmmap`,
+//! `pgtable_populate`, `mmunmap`), with intel-iommu.c's `pfn_to_dma_pte` and
+//! `dma_pte_clear_level` for the `cmpxchg` variant. What the seed shows and what is inferred:
+//! see the module doc.
+
+use super::reference::Reference;
+use super::spec::{Mechanics, Populate, Reclaim, Variant};
+use crate::check::{raise, Kind};
+use crate::engine::Ghost;
+use crate::hw::geometry::Geometry;
+use crate::hw::walker::{self, Decoded, EntryFormat, Walk};
+use crate::kernel::page_alloc::PagePool;
+use crate::kernel::{
+    cmpxchg, read_once, read_once_dep, smp_wmb, spin_lock, spin_unlock, write_once, Errno, SpinLock,
+};
+use crate::trace::step;
+
+/// x86-64 first-level (IA-32e) entry layout, as `arch/x86/include/asm/pgtable_types.h`.
+pub mod pte {
+    /// `_PAGE_PRESENT`.
+    pub const PRESENT: u64 = 1 << 0;
+    /// `_PAGE_RW`.
+    pub const RW: u64 = 1 << 1;
+    /// `_PAGE_USER`.
+    pub const USER: u64 = 1 << 2;
+    /// `_PAGE_ACCESSED`.
+    pub const ACCESSED: u64 = 1 << 5;
+    /// `_PAGE_DIRTY`.
+    pub const DIRTY: u64 = 1 << 6;
+    /// `_PAGE_TABLE`: what `pgtable_populate` ORs into a non-leaf entry.
+    pub const TABLE: u64 = PRESENT | RW | USER | ACCESSED | DIRTY;
+    /// `PTE_PFN_MASK`: the physical frame, bits 12-51.
+    pub const PFN_MASK: u64 = ((1u64 << 52) - 1) & !0xfff;
+
+    /// `pte_present()`.
+    pub fn present(v: u64) -> bool {
+        v & PRESENT != 0
+    }
+    /// Physical address an entry points to (`pte_pfn() << PAGE_SHIFT`).
+    pub fn addr(v: u64) -> u64 {
+        v & PFN_MASK
+    }
+    /// A non-leaf entry: `__pmd(__pa(new) | _PAGE_TABLE)`.
+    pub fn mk_table(pa: u64) -> u64 {
+        (pa & PFN_MASK) | TABLE
+    }
+    /// A leaf entry for a read/write DMA mapping: `pfn_pte(pfn, prot)`.
+    pub fn mk_leaf(pa: u64) -> u64 {
+        (pa & PFN_MASK) | PRESENT | RW
+    }
+}
+
+struct X86FirstLevel;
+
+impl EntryFormat for X86FirstLevel {
+    fn decode(&self, v: u64, level: u32) -> Decoded {
+        if !pte::present(v) {
+            Decoded::NotPresent
+        } else if level == 1 {
+            Decoded::Leaf(pte::addr(v))
+        } else {
+            Decoded::Table(pte::addr(v))
+        }
+    }
+}
+
+/// One unmap request: `[start, end)` and the reclaim flag.
+struct Unmap {
+    start: u64,
+    end: u64,
+    reclaim: bool,
+}
+
+/// The first-level page table of one domain.
+pub struct FirstLevel {
+    /// The variant's mechanisms.
+    mech: Mechanics,
+    pub(super) geo: Geometry,
+    pub(super) pool: PagePool,
+    /// `domain->pgd`: frame of the root table.
+    pub(super) pgd: u32,
+    /// `domain->page_table_lock`: serialises populating an upper-level entry.
+    page_table_lock: SpinLock,
+    pub(super) reference: Ghost<Reference>,
+}
+
+/// Bytes of a page.
+pub(super) const PAGE: u64 = 0x1000;
+
+impl FirstLevel {
+    /// A domain with an empty root table (`domain_init`). `frames` bounds the page pool; by
+    /// default, room for a full tree (at most 64 tables: scenarios touch few) plus racing
+    /// pages, so that a large geometry does not allocate millions of simulated frames.
+    pub fn new(variant: Variant, geo: Geometry, frames: Option<usize>) -> Self {
+        let frames = frames.unwrap_or((geo.max_tables().min(64) + 4 * geo.levels as u64) as usize);
+        let pool = PagePool::new(frames, geo.entries as usize);
+        let pgd = pool
+            .alloc_pgtable_page()
+            .expect("the page pool has room for the root table");
+        FirstLevel {
+            mech: variant.mechanics(),
+            geo,
+            pool,
+            pgd,
+            page_table_lock: SpinLock::new("page_table_lock"),
+            reference: Ghost::new(Reference::default()),
+        }
+    }
+
+    /// The page pool (for tests).
+    pub fn pool(&self) -> &PagePool {
+        &self.pool
+    }
+
+    fn frame_of(&self, entry: u64) -> u32 {
+        match self.pool.frame_of_pa(pte::addr(entry)) {
+            Some(f) => f,
+            None => raise(
+                Kind::Invariant,
+                format!("entry {entry:#x} points outside the page tables"),
+            ),
+        }
+    }
+
+    /// `pgtable_populate(domain, nm)`: make the upper-level entry `slot` of table `frame`
+    /// point to a new, zeroed table, unless another thread did so first.
+    fn pgtable_populate(&self, frame: u32, slot: usize) -> Result<(), Errno> {
+        let entry = self.pool.frame(frame).entry(slot);
+        step("populate: alloc_pgtable_page");
+        let Some(new) = self.pool.alloc_pgtable_page() else {
+            return Err(Errno::ENOMEM);
+        };
+        let val = pte::mk_table(PagePool::pa_of_frame(new));
+        match self.mech.populate {
+            Populate::Cmpxchg => {
+                // pfn_to_dma_pte: cmpxchg64 is fully ordered, so it also publishes the zeroed
+                // page (the role of smp_wmb in the locked version).
+                step("populate: cmpxchg the up-level PDE");
+                if cmpxchg(entry, 0, val) != 0 {
+                    step("populate: lost the race, free our page");
+                    self.pool.free_pgtable_page(new);
+                }
+            }
+            Populate::Unlocked => {
+                smp_wmb();
+                step("populate: PDE present? (no lock)");
+                if pte::present(read_once(entry)) {
+                    self.pool.free_pgtable_page(new);
+                } else {
+                    write_once(entry, val);
+                }
+            }
+            Populate::Locked { wmb } => {
+                if wmb {
+                    // Orders the zeroing of the new table before the store that publishes it,
+                    // against the walker's address-dependent loads (see __pte_alloc).
+                    smp_wmb();
+                }
+                let lock = spin_lock(&self.page_table_lock);
+                step("populate: PDE present? (under page_table_lock)");
+                if pte::present(read_once(entry)) {
+                    self.pool.free_pgtable_page(new);
+                } else {
+                    write_once(entry, val);
+                }
+                spin_unlock(lock);
+            }
+        }
+        Ok(())
+    }
+
+    /// `mmmap` of one page: find or populate the tables down to the leaf, then set the PTE.
+    fn mmmap_page(&self, iova: u64, pa: u64) -> Result<(), Errno> {
+        let mut table = self.pgd;
+        for level in (2..=self.geo.levels).rev() {
+            let idx = self.geo.index(iova, level);
+            let entry = self.pool.frame(table).entry(idx);
+            step(format!(
+                "map: up-level PDE L{level}[{idx}] valid? (Baolu's B1)"
+            ));
+            let mut v = read_once_dep(entry);
+            if !pte::present(v) {
+                self.pgtable_populate(table, idx)?;
+                v = read_once_dep(entry);
+            }
+            table = self.frame_of(v);
+        }
+        let idx = self.geo.index(iova, 1);
+        // Record what the leaf will point to before the store that publishes it (see
+        // `Reference::ever`).
+        self.reference
+            .with(|r| r.ever.entry(iova).or_default().insert(pa));
+        step(format!("map: set the PTE L1[{idx}] (Baolu's B2)"));
+        // Leaf PTEs are set without the lock: the IOVA allocator hands out disjoint ranges.
+        write_once(self.pool.frame(table).entry(idx), pte::mk_leaf(pa));
+        Ok(())
+    }
+
+    /// `mmmap(domain, iova, pa, size)`.
+    pub fn mmmap(&self, iova: u64, pa: u64, size: u64) -> Result<(), Errno> {
+        let mut off = 0;
+        while off < size {
+            self.mmmap_page(iova + off, pa + off)?;
+            self.reference.with(|r| {
+                r.mapped.insert(iova + off, pa + off);
+                r.touched.insert(iova + off);
+            });
+            off += PAGE;
+        }
+        Ok(())
+    }
+
+    /// Whether the child table below entry `idx` of a `level` table may be freed by an unmap
+    /// of `[start, end)`.
+    fn may_reclaim(&self, level: u32, base: u64, start: u64, end: u64, reclaim: bool) -> bool {
+        match self.mech.reclaim {
+            Reclaim::Never => false,
+            // dma_pte_clear_level frees a table when the range covers all of it.
+            Reclaim::Covered => start <= base && base + self.geo.span(level) <= end,
+            // The seed's reclaim is in mmunmap_pte_range only: the child is a leaf table
+            // when its parent is at level 2.
+            Reclaim::EmptyLeafTables => reclaim && level == 2,
+            Reclaim::EmptyTables => reclaim,
+        }
+    }
+
+    /// `mmunmap_*_range` at `level` for table `frame` covering `base..`: clear `[start, end)`,
+    /// collecting freed tables in `freelist`.
+    fn mmunmap_range(&self, frame: u32, level: u32, base: u64, u: &Unmap, freelist: &mut Vec<u32>) {
+        let (start, end, reclaim) = (u.start, u.end, u.reclaim);
+        let span = self.geo.span(level);
+        let first = self.geo.index(start.max(base), level);
+        let last = self.geo.index(
+            (end - 1).min(base + span * self.geo.entries as u64 - 1),
+            level,
+        );
+        for idx in first..=last {
+            let entry = self.pool.frame(frame).entry(idx);
+            if level == 1 {
+                step(format!("clear PTE L1[{idx}]"));
+                write_once(entry, 0);
+                continue;
+            }
+            let v = read_once_dep(entry);
+            if !pte::present(v) {
+                continue;
+            }
+            let child = self.frame_of(v);
+            let child_base = base + idx as u64 * span;
+            let reclaim_child = self.may_reclaim(level, child_base, start, end, reclaim);
+            if reclaim_child && self.mech.reclaim == Reclaim::Covered {
+                // dma_pte_clear_level: a covered table and everything below it goes to the
+                // freelist uncleared, then the PDE that pointed to it is cleared.
+                step(format!("dma_pte_list_pagetables under L{level}[{idx}]"));
+                self.list_pagetables(child, level - 1, freelist);
+                step(format!(
+                    "unmap: clear the up-level PDE L{level}[{idx}] (Baolu's A2)"
+                ));
+                write_once(entry, 0);
+                continue;
+            }
+            self.mmunmap_range(child, level - 1, child_base, u, freelist);
+            if !reclaim_child {
+                step(format!(
+                    "keep the table under L{level}[{idx}] ({})",
+                    if self.mech.reclaim == Reclaim::Covered {
+                        "the range does not cover it"
+                    } else if reclaim && level > 2 {
+                        "not a leaf table"
+                    } else {
+                        "no reclaim"
+                    }
+                ));
+                continue;
+            }
+            // mmunmap_pte_range: "Add page to free list if all entries are empty." Inferred:
+            // the body (read every entry, then clear the up-level entry and list the page),
+            // from that comment and Baolu's A1/A2/A3; the seed stops at `if (reclaim) {`.
+            let entries = if level == 2 { "PTEs" } else { "PDEs" };
+            step(format!("unmap: check all {entries} empty (Baolu's A1)"));
+            let table = self.pool.frame(child);
+            let empty = (0..table.len()).all(|i| !pte::present(read_once(table.entry(i))));
+            if !empty {
+                step("unmap: not empty, keep the table (Baolu's A1)");
+                continue;
+            }
+            step(format!(
+                "unmap: clear the up-level PDE L{level}[{idx}] (Baolu's A2)"
+            ));
+            write_once(entry, 0);
+            freelist.push(child);
+        }
+    }
+
+    /// `dma_pte_list_pagetables`: table `frame` at `level` and every table below it, onto
+    /// `freelist`, without clearing them.
+    fn list_pagetables(&self, frame: u32, level: u32, freelist: &mut Vec<u32>) {
+        freelist.push(frame);
+        if level == 1 {
+            return;
+        }
+        let table = self.pool.frame(frame);
+        for i in 0..table.len() {
+            let v = read_once_dep(table.entry(i));
+            if pte::present(v) {
+                self.list_pagetables(self.frame_of(v), level - 1, freelist);
+            }
+        }
+    }
+
+    /// `mmunmap(domain, iova, size, reclaim)`.
+    pub fn mmunmap(&self, iova: u64, size: u64, reclaim: bool) {
+        step(format!(
+            "unmap {iova:#x}+{size:#x}, reclaim = {}",
+            reclaim as u8
+        ));
+        let mut freelist = Vec::new();
+        let top = self.geo.levels;
+        let u = Unmap {
+            start: iova,
+            end: iova + size,
+            reclaim,
+        };
+        self.mmunmap_range(self.pgd, top, 0, &u, &mut freelist);
+        // dma_free_pagelist(freelist). The kernel flushes the IOTLB and paging-structure
+        // caches first; the model has no IOMMU caches, so nothing is flushed here.
+        for f in freelist {
+            step(format!("unmap: reclaim the page, frame {f} (Baolu's A3)"));
+            self.pool.free_pgtable_page(f);
+        }
+        self.reference.with(|r| {
+            let mut p = iova;
+            while p < iova + size {
+                r.mapped.remove(&p);
+                r.touched.insert(p);
+                p += PAGE;
+            }
+        });
+    }
+
+    /// `iova_to_phys`: the CPU's walk of the table.
+    pub fn iova_to_phys(&self, iova: u64) -> Option<u64> {
+        let mut table = self.pgd;
+        for level in (1..=self.geo.levels).rev() {
+            let v = read_once_dep(self.pool.frame(table).entry(self.geo.index(iova, level)));
+            if !pte::present(v) {
+                return None;
+            }
+            if level == 1 {
+                return Some(pte::addr(v) | (iova & 0xfff));
+            }
+            table = self.frame_of(v);
+        }
+        None
+    }
+
+    /// The hardware walker's translation of a DMA to `iova`.
+    pub fn walk(&self, iova: u64) -> Walk {
+        walker::walk(&self.pool, &self.geo, &X86FirstLevel, self.pgd, iova)
+    }
+
+    fn free_tree(&self, frame: u32, level: u32) {
+        if level > 1 {
+            let t = self.pool.frame(frame);
+            for i in 0..t.len() {
+                let v = read_once(t.entry(i));
+                if pte::present(v) {
+                    self.free_tree(self.frame_of(v), level - 1);
+                }
+            }
+        }
+        self.pool.free_pgtable_page(frame);
+    }
+
+    /// `domain_exit`: free every table, root included.
+    pub fn teardown(&self) {
+        step("teardown: free every table");
+        self.free_tree(self.pgd, self.geo.levels);
+        self.reference.with(|r| r.torn_down = true);
+    }
+}

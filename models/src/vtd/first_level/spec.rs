@@ -1,0 +1,261 @@
+//! What `vtd-first-level` declares: its variants and the mechanism each picks, its
+//! operations, and the scenario rules it enforces.
+
+use super::intel_pgtable::{FirstLevel, PAGE};
+use crate::hw::geometry::{self, Geometry};
+use crate::hw::walker::Walk;
+use crate::spec::{About, Model, ModelSpec, Refusal};
+use crate::trace::step;
+
+crate::variants! {
+    /// The variants of this model.
+    pub enum Variant {
+        /// as posted: pgtable_populate under page_table_lock after smp_wmb; leaf PTEs set
+        /// without the lock; unmap reclaims leaf tables found empty when reclaim is set
+        /// (reclaim = !start_addr)
+        Rfc = "rfc",
+        /// Baolu's answer: non-leaf tables are kept until the whole table is torn down
+        NoReclaim = "no-reclaim",
+        /// populate by cmpxchg (Peter asked about it), the loser frees its page
+        /// (second-level pfn_to_dma_pte); the model's reclaim rule: a table is freed only
+        /// when the unmapped range covers it (second-level dma_pte_clear_level)
+        Cmpxchg = "cmpxchg",
+        /// mutant of rfc: pgtable_populate without smp_wmb
+        NoWmb = "no-wmb",
+        /// mutant of rfc: pgtable_populate with neither the lock nor cmpxchg
+        NoLock = "no-lock",
+        /// mutant of rfc: unmap with reclaim also frees upper-level tables found empty
+        EveryLevel = "every-level",
+    }
+}
+
+/// How `pgtable_populate` publishes a new table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Populate {
+    /// Under `page_table_lock`, after `smp_wmb()` unless `wmb` is false (the RFC).
+    Locked {
+        /// Whether `smp_wmb()` orders the zeroing before the publishing store.
+        wmb: bool,
+    },
+    /// `smp_wmb()`, then a check and a store with no lock (mutant).
+    Unlocked,
+    /// `cmpxchg` on the PDE; the loser frees its page (second-level `pfn_to_dma_pte`).
+    Cmpxchg,
+}
+
+/// Which child tables an unmap frees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reclaim {
+    /// None: tables stay until teardown (Baolu's answer).
+    Never,
+    /// Leaf tables found empty, when reclaim is set (the seed's `mmunmap_pte_range`).
+    EmptyLeafTables,
+    /// Tables found empty at every level, when reclaim is set (mutant).
+    EmptyTables,
+    /// A table the unmapped range covers, with everything below it, uncleared
+    /// (second-level `dma_pte_clear_level`).
+    Covered,
+}
+
+/// The mechanisms a variant picks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mechanics {
+    /// How a table is published.
+    pub populate: Populate,
+    /// Which tables an unmap frees.
+    pub reclaim: Reclaim,
+}
+
+impl Variant {
+    /// The mechanisms of this variant: the one place a variant's name decides anything.
+    pub fn mechanics(self) -> Mechanics {
+        let (populate, reclaim) = match self {
+            Variant::Rfc => (Populate::Locked { wmb: true }, Reclaim::EmptyLeafTables),
+            Variant::NoReclaim => (Populate::Locked { wmb: true }, Reclaim::Never),
+            Variant::Cmpxchg => (Populate::Cmpxchg, Reclaim::Covered),
+            Variant::NoWmb => (Populate::Locked { wmb: false }, Reclaim::EmptyLeafTables),
+            Variant::NoLock => (Populate::Unlocked, Reclaim::EmptyLeafTables),
+            Variant::EveryLevel => (Populate::Locked { wmb: true }, Reclaim::EmptyTables),
+        };
+        Mechanics { populate, reclaim }
+    }
+}
+
+crate::operations! {
+    /// The operations scenario files may use.
+    pub enum Op {
+        /// mmmap(domain, iova, pa, size): populate missing tables, set the leaf PTEs (SIZE
+        /// defaults to one page)
+        Map = "map" (iova: IOVA, pa: PA, size: SIZE = PAGE),
+        /// mmunmap(domain, iova, size, reclaim): clear the PTEs; reclaim = !start_addr
+        /// unless the flag forces it
+        Unmap = "unmap" (iova: IOVA, size: SIZE) flags(reclaim),
+        /// intel_iommu_iova_to_phys: walk the table on the CPU
+        IovaToPhys = "iova_to_phys" (iova: IOVA),
+        /// domain_exit: free every table (done after the threads when no thread does it)
+        Teardown = "teardown" (),
+        /// the IOMMU page walker translates a DMA to IOVA
+        Walk = "walk" (iova: IOVA) [hardware],
+    }
+}
+
+/// The model, as the registry lists it.
+pub const MODEL: ModelSpec = ModelSpec::of::<FirstLevel>(About {
+    name: "vtd-first-level",
+    about: "VT-d first-level page table: populate, unmap with reclaim, and the hardware walker",
+    seed: "000_deb89301de5e0e26.txt",
+    mirrors: "drivers/iommu/intel-pgtable.c (RFC 2019): mmmap, pgtable_populate, mmunmap, mmunmap_pte_range; intel-iommu.c: pfn_to_dma_pte, dma_pte_clear_level, domain_exit",
+    invariants: &[
+        ("use-after-free", "no CPU thread and no walker touches a freed table"),
+        ("double-free", "no table is freed twice"),
+        ("leak", "teardown frees every table"),
+        ("lost-mapping", "a map that succeeded and was not unmapped translates to its PA"),
+        ("stale-translation", "nothing else translates, and the walker reaches only PAs mapped at that IOVA"),
+        ("uninitialized-read", "no reader sees a table's contents from before its zeroing"),
+    ],
+});
+
+impl Model for FirstLevel {
+    type Variant = Variant;
+    type Op = Op;
+    type Params = Geometry;
+
+    fn build(variant: Variant, geo: &Geometry) -> Self {
+        FirstLevel::new(variant, *geo, None)
+    }
+
+    fn run(&self, op: &Op) {
+        match *op {
+            Op::Map { iova, pa, size } => {
+                // An -ENOMEM is a legal outcome; the reference then keeps what was mapped.
+                let _ = self.mmmap(iova, pa, size);
+            }
+            Op::Unmap {
+                iova,
+                size,
+                reclaim,
+            } => {
+                // The RFC's caller passes reclaim = !start_addr ("IOVA 0 is assumed to be
+                // reserved by the allocator"); the flag forces reclaim, as teardown paths do.
+                self.mmunmap(iova, size, reclaim || iova == 0);
+            }
+            Op::IovaToPhys { iova } => {
+                step(format!("iova_to_phys {iova:#x}"));
+                if let Some(pa) = self.iova_to_phys(iova) {
+                    self.check_reachable(iova, pa);
+                }
+            }
+            Op::Teardown {} => self.teardown(),
+            Op::Walk { iova } => {
+                step(format!("walk {iova:#x}"));
+                if let Walk::Pa(pa) = self.walk(iova) {
+                    self.check_reachable(iova, pa);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.check_final();
+    }
+
+    fn check_params(geo: &Geometry) -> Result<(), (usize, String)> {
+        geometry::check(geo)
+    }
+
+    fn validate(
+        _variant: Variant,
+        geo: &Geometry,
+        setup: &[Op],
+        threads: &[Vec<Op>],
+    ) -> Result<(), Refusal> {
+        validate(geo, setup, threads)
+    }
+}
+
+/// The IOVA page range an operation covers, and whether it writes the table there.
+fn range(op: &Op) -> Option<(u64, u64, bool)> {
+    match *op {
+        Op::Map { iova, size, .. } => Some((iova, size, true)),
+        Op::Unmap { iova, size, .. } => Some((iova, size, true)),
+        Op::Walk { iova } | Op::IovaToPhys { iova } => Some((iova & !0xfff, PAGE, false)),
+        Op::Teardown {} => None,
+    }
+}
+
+/// Refuse unaligned ranges, ranges outside the IOVA space, and ranges that two threads
+/// write at once: the IOVA allocator never hands out overlapping ranges, and the RFC sets
+/// leaf PTEs without a lock on that promise.
+fn validate(geo: &Geometry, setup: &[Op], threads: &[Vec<Op>]) -> Result<(), Refusal> {
+    let space = geo.space();
+    let check = |op: &Op, thread: Option<usize>, i: usize| -> Result<(), Refusal> {
+        let refuse = |message: String| Refusal::of(thread, i, message);
+        if let Op::Map { pa, .. } = *op {
+            if !pa.is_multiple_of(PAGE) {
+                return Err(refuse(format!(
+                    "PA {pa:#x} is not page aligned (expected a multiple of 0x1000)"
+                )));
+            }
+        }
+        if let Some((start, size, writes)) = range(op) {
+            if writes && (start % PAGE != 0 || size % PAGE != 0 || size == 0) {
+                return Err(refuse(if size == 0 {
+                    format!(
+                        "range {start:#x}+0x0 is empty (expected SIZE > 0, a multiple of 0x1000)"
+                    )
+                } else {
+                    format!("range {start:#x}+{size:#x} is not page aligned (expected IOVA and SIZE multiples of 0x1000, SIZE > 0)")
+                }));
+            }
+            if start.checked_add(size).is_none_or(|e| e > space) {
+                return Err(refuse(format!(
+                    "range {start:#x}+{size:#x} is outside the IOVA space 0x0-{:#x} of {} levels of {} entries",
+                    space - 1,
+                    geo.levels,
+                    geo.entries
+                )));
+            }
+        }
+        Ok(())
+    };
+    for (i, op) in setup.iter().enumerate() {
+        check(op, None, i)?;
+    }
+    for (t, ops) in threads.iter().enumerate() {
+        for (i, op) in ops.iter().enumerate() {
+            check(op, Some(t), i)?;
+        }
+    }
+    // Writers (map/unmap) of different threads must not overlap each other.
+    let writes: Vec<(usize, usize, u64, u64)> = threads
+        .iter()
+        .enumerate()
+        .flat_map(|(t, ops)| {
+            ops.iter()
+                .enumerate()
+                .filter_map(move |(i, op)| match range(op) {
+                    Some((s, n, true)) => Some((t, i, s, s + n)),
+                    _ => None,
+                })
+        })
+        .collect();
+    for (a, &(ta, ia, sa, ea)) in writes.iter().enumerate() {
+        for &(tb, ib, sb, eb) in &writes[a + 1..] {
+            if ta != tb && sa < eb && sb < ea {
+                return Err(Refusal {
+                    other: Some((Some(ta), ia)),
+                    ..Refusal::of(
+                        Some(tb),
+                        ib,
+                        format!(
+                            "range {sb:#x}-{:#x} overlaps {sa:#x}-{:#x}: the IOVA allocator never hands out overlapping ranges to two threads",
+                            eb - 1,
+                            ea - 1
+                        ),
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -19,4 +19,5 @@ pub mod scenario;
 pub mod witness;
 
 pub use api::{check, model, Check, Checked, EngineKind};
-pub use iommu_models::{kernel, registry, spec, thread};
+pub use iommu_models::engine::Ghost;
+pub use iommu_models::{kernel, operations, params, registry, spec, thread, trace, variants};

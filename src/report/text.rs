@@ -163,8 +163,10 @@ pub fn render(r: &Report) -> String {
             } else {
                 t.name.clone()
             };
-            let mut h = wrap(&format!("{who}: {}", t.ops[0]), width, 2);
-            for op in &t.ops[1..] {
+            // A closure model's threads have no operations: the header is the name.
+            let first = t.ops.first().map_or(String::new(), |op| format!(": {op}"));
+            let mut h = wrap(&format!("{who}{first}"), width, 2);
+            for op in t.ops.iter().skip(1) {
                 h.extend(wrap(&format!("   {op}"), width, 5));
             }
             h

@@ -1,0 +1,19 @@
+//! The same race as one closure, checked with `iommu_mc::check` like `loom::model`.
+
+use iommu_mc::api::Kind;
+use iommu_mc::{check, EngineKind};
+use iommu_mc_example::two_probes;
+
+#[test]
+fn unlocked_probes_leak_a_dev_iommu() {
+    let c = check(EngineKind::Loom, two_probes(false));
+    c.assert_violated(Kind::Leak);
+    let text = c.text();
+    assert!(text.contains("leak"), "{text}");
+    assert!(text.contains("alloc dev_iommu 1"), "{text}");
+}
+
+#[test]
+fn locked_probes_hold() {
+    iommu_mc::model(two_probes(true));
+}

@@ -121,7 +121,7 @@ impl Atomic64 {
 /// relaxed `op`. Loom treats a SeqCst read-modify-write as AcqRel, which lets a later load
 /// pass it (store buffering through two `xchg`s): the barriers forbid that, as the kernel's
 /// full ordering does.
-fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
+pub(crate) fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
     full_barrier();
     let v = op();
     full_barrier();
@@ -137,7 +137,7 @@ fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
 /// first: if it sees a failure, that is the operation, with no barrier. Otherwise the fully
 /// ordered `op` follows. Only when another thread writes between the two does a failure keep
 /// the leading barrier (the fidelity table's row). Shuttle and real threads need no probe.
-fn conditionally_ordered(
+pub(crate) fn conditionally_ordered(
     probe: impl FnOnce() -> u64,
     failed: impl Fn(u64) -> bool,
     op: impl FnOnce() -> u64,

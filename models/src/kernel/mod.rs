@@ -57,6 +57,7 @@
 //! it read, which published loom's partial modification order did not enforce.
 
 pub mod atomic;
+pub mod atomic_instrumented;
 pub mod barrier;
 pub mod engine;
 pub mod errno;
@@ -67,8 +68,10 @@ pub mod kref;
 pub mod lockdep;
 pub mod mutex;
 pub mod page_alloc;
+pub mod refcount;
 pub mod rwonce;
 pub mod sched;
+pub mod seqlock;
 pub mod slab;
 pub mod spinlock;
 
@@ -76,13 +79,24 @@ pub use atomic::{
     atomic64_add_return, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, cmpxchg,
     set_bit, test_and_set_bit, xchg, Atomic64,
 };
+pub use atomic_instrumented::*;
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
 pub use errno::Errno;
 pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
 pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
+pub use refcount::{
+    refcount_add, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
+    refcount_read, refcount_set, refcount_sub_and_test, RefcountT,
+};
 pub use rwonce::{read_once, read_once_dep, write_once};
 pub use sched::{in_atomic_context, might_sleep};
+pub use seqlock::{
+    __read_seqcount_begin, __read_seqcount_retry, raw_read_seqcount_begin,
+    raw_write_seqcount_begin, raw_write_seqcount_end, read_seqbegin, read_seqcount_begin,
+    read_seqcount_retry, read_seqretry, write_seqcount_begin, write_seqcount_end, write_seqlock,
+    write_sequnlock, SeqcountT, SeqlockGuard, SeqlockT,
+};
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
 pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,

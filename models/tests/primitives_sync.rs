@@ -19,10 +19,10 @@ use iommu_models::kernel::engine::spawn;
 use iommu_models::kernel::{
     __read_seqcount_begin, __read_seqcount_retry, atomic_add_return, atomic_add_return_relaxed,
     atomic_dec_return_relaxed, atomic_fetch_sub_release, atomic_read, atomic_read_acquire,
-    atomic_set, atomic_set_release, kfree, kzalloc, read_once, read_seqcount_begin,
-    read_seqcount_retry, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero, refcount_read,
-    write_once, write_seqcount_begin, write_seqcount_end, write_seqlock, write_sequnlock, Atomic64,
-    AtomicT, Gfp, RefcountT, SeqcountT, SeqlockT, Slab,
+    atomic_set, atomic_set_release, kfree, kzalloc, read_once, read_seqbegin, read_seqcount_begin,
+    read_seqcount_retry, read_seqretry, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
+    refcount_read, write_once, write_seqcount_begin, write_seqcount_end, write_seqlock,
+    write_sequnlock, Atomic64, AtomicT, Gfp, RefcountT, SeqcountT, SeqlockT, Slab,
 };
 use iommu_models::trace::{step, Obj};
 

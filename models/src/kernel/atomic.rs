@@ -137,7 +137,7 @@ pub(crate) fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
 /// first: if it sees a failure, that is the operation, with no barrier. Otherwise the fully
 /// ordered `op` follows. Only when another thread writes between the two does a failure keep
 /// the leading barrier (the fidelity table's row). Shuttle and real threads need no probe.
-pub(crate) fn conditionally_ordered(
+fn conditionally_ordered(
     probe: impl FnOnce() -> u64,
     failed: impl Fn(u64) -> bool,
     op: impl FnOnce() -> u64,

@@ -19,7 +19,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::kernel::atomic::{conditionally_ordered, fully_ordered, Atomic64};
+use crate::kernel::atomic::{self, fully_ordered, Atomic64};
 use crate::kernel::engine::RawAtomic;
 use crate::kernel::kasan::Shadow;
 use crate::trace::Obj;
@@ -117,21 +117,21 @@ pub(crate) fn fetch_add(v: &AtomicT, name: &'static str, order: Order, i: i32) -
 }
 
 /// `cmpxchg` of `v` from `old` to `new` with `order` on success, nothing on failure,
-/// recorded as `name`; returns the value found.
+/// recorded as `name` (a fully ordered one is the kernel's `cmpxchg`, and recorded as one);
+/// returns the value found.
 #[track_caller]
 pub(crate) fn cmpxchg(v: &AtomicT, name: &'static str, order: Order, old: i32, new: i32) -> i32 {
     let (o, n) = (word(old), word(new));
-    let op = |r: &RawAtomic, ord| r.compare_exchange(o, n, ord);
-    let f = |r: &RawAtomic| match order.c11() {
-        Some(ord) => op(r, ord),
-        None => conditionally_ordered(
-            || r.compare_exchange(o, o, Ordering::Relaxed),
-            |found| found != o,
-            || op(r, Ordering::Relaxed),
+    match order.c11() {
+        None => int(atomic::cmpxchg(&v.counter, o, n)),
+        Some(_) => rmw(
+            v,
+            name,
+            order,
+            |r, ord| r.compare_exchange(o, n, ord),
+            |found| if found == o { n } else { found },
         ),
-    };
-    let after = |found| if found == o { n } else { found };
-    int(v.counter.rmw(name, f, after))
+    }
 }
 
 /// Add `a` to `v` unless it holds `u`, as the kernel's generic `atomic_fetch_add_unless`

@@ -14,15 +14,18 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use common::explore::{explore, stepped, Outcome};
+use common::run_std;
 use iommu_models::check::{ensure, Kind};
 use iommu_models::kernel::engine::spawn;
 use iommu_models::kernel::{
     __read_seqcount_begin, __read_seqcount_retry, atomic_add_return, atomic_add_return_relaxed,
-    atomic_dec_return_relaxed, atomic_fetch_sub_release, atomic_read, atomic_read_acquire,
-    atomic_set, atomic_set_release, kfree, kzalloc, read_once, read_seqbegin, read_seqcount_begin,
-    read_seqcount_retry, read_seqretry, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
-    refcount_read, write_once, write_seqcount_begin, write_seqcount_end, write_seqlock,
-    write_sequnlock, Atomic64, AtomicT, Gfp, RefcountT, SeqcountT, SeqlockT, Slab,
+    atomic_add_unless, atomic_cmpxchg, atomic_dec_and_test, atomic_dec_return_relaxed,
+    atomic_fetch_add_unless, atomic_fetch_sub_release, atomic_inc, atomic_inc_not_zero,
+    atomic_read, atomic_read_acquire, atomic_set, atomic_set_release, atomic_xchg, kfree, kzalloc,
+    read_once, read_seqbegin, read_seqcount_begin, read_seqcount_retry, read_seqretry,
+    refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero, refcount_read,
+    write_once, write_seqcount_begin, write_seqcount_end, write_seqlock, write_sequnlock, Atomic64,
+    AtomicT, Gfp, RefcountT, SeqcountT, SeqlockT, Slab,
 };
 use iommu_models::trace::{step, Obj};
 
@@ -368,4 +371,121 @@ fn relaxed_add_return_store_buffering_fires() {
 #[test]
 fn add_return_store_buffering_holds() {
     store_buffering(true).holds();
+}
+
+// ------------------------------------------ refcount_t: underflow, decrement to zero
+
+/// How thread 2 of [`two_drops`] drops its reference.
+#[derive(Clone, Copy)]
+enum Drop2 {
+    /// `refcount_dec_and_test`.
+    DecAndTest,
+    /// `refcount_dec`, which must not reach zero (nothing would free the object).
+    Dec,
+}
+
+/// A count of `initial`; thread 1 drops a reference with `refcount_dec_and_test`, thread 2
+/// as `how` says.
+fn two_drops(initial: i32, how: Drop2) -> Outcome {
+    explore_to("drop: second", move || {
+        let r = Arc::new(RefcountT::new(Obj::Named("refs"), initial));
+        let r2 = r.clone();
+        both(
+            move || {
+                refcount_dec_and_test(&r);
+            },
+            move || {
+                step("drop: second");
+                match how {
+                    Drop2::DecAndTest => {
+                        refcount_dec_and_test(&r2);
+                    }
+                    Drop2::Dec => refcount_dec(&r2),
+                }
+            },
+        );
+    })
+}
+
+#[test]
+fn refcount_underflow_fires() {
+    two_drops(1, Drop2::DecAndTest).fires(Kind::Refcount);
+}
+
+#[test]
+fn refcount_dec_to_zero_fires() {
+    // When thread 1 drops first, thread 2's refcount_dec takes the count to zero.
+    two_drops(2, Drop2::Dec).fires(Kind::Refcount);
+}
+
+#[test]
+fn refcount_balanced_drops_hold() {
+    two_drops(2, Drop2::DecAndTest).holds();
+}
+
+// ------------------------------------------------------------- sequential checks (std)
+
+#[test]
+fn refcount_overflow_fires() {
+    run_std(|| refcount_inc(&RefcountT::new(Obj::Named("refs"), i32::MAX)))
+        .fires(Kind::Refcount, &["refcount_inc: refcount_t: saturated"]);
+}
+
+#[test]
+fn refcount_below_max_is_silent() {
+    let n = run_std(|| {
+        let r = RefcountT::new(Obj::Named("refs"), i32::MAX - 1);
+        refcount_inc(&r);
+        refcount_read(&r)
+    })
+    .silent();
+    assert_eq!(n, i32::MAX);
+}
+
+#[test]
+fn seqcount_end_without_begin_fires() {
+    run_std(|| write_seqcount_end(&SeqcountT::new(Obj::Named("seq")))).fires(
+        Kind::LockNotHeld,
+        &["write_seqcount_end: sequence count 0 is even"],
+    );
+}
+
+#[test]
+fn seqcount_begin_then_end_is_silent() {
+    let start = run_std(|| {
+        let s = SeqcountT::new(Obj::Named("seq"));
+        write_seqcount_begin(&s);
+        write_seqcount_end(&s);
+        let start = read_seqcount_begin(&s);
+        assert!(!read_seqcount_retry(&s, start));
+        start
+    })
+    .silent();
+    assert_eq!(start, 2);
+}
+
+/// The values every `atomic_t` operation returns, and the kernel's wrap past `INT_MAX`.
+#[test]
+fn atomic_t_values() {
+    run_std(|| {
+        let v = AtomicT::new(Obj::Named("v"), 5);
+        assert_eq!(atomic_add_return(2, &v), 7);
+        assert_eq!(atomic_fetch_sub_release(3, &v), 7);
+        assert_eq!(atomic_dec_return_relaxed(&v), 3);
+        assert_eq!(
+            atomic_cmpxchg(&v, 4, 9),
+            3,
+            "a failed cmpxchg returns what it found"
+        );
+        assert_eq!(atomic_cmpxchg(&v, 3, 1), 3);
+        assert!(atomic_dec_and_test(&v));
+        assert!(!atomic_inc_not_zero(&v), "zero stays zero");
+        assert_eq!(atomic_xchg(&v, -4), 0);
+        assert!(atomic_add_unless(&v, 1, 0));
+        assert_eq!(atomic_fetch_add_unless(&v, 1, -3), -3);
+        atomic_set(&v, i32::MAX);
+        atomic_inc(&v);
+        assert_eq!(atomic_read(&v), i32::MIN, "the int wraps");
+    })
+    .silent();
 }

@@ -176,27 +176,49 @@ fn seqlock_writers_hold() {
     two_writers(true).holds();
 }
 
-// ------------------------------------------------------------ refcount_t: inc from zero
+// ------------------------------------------------- refcount_t: a get or a drop against a put
 
-/// Thread 1 drops the only reference; thread 2 takes one with `refcount_inc` (which must
-/// not meet zero) or `refcount_inc_not_zero` (which refuses it), and drops what it took.
-/// No reference is left at the end.
-fn get_vs_last_put(not_zero: bool) -> Outcome {
-    explore_to("get: taken", move || {
-        let r = Arc::new(RefcountT::new(Obj::Named("refs"), 1));
+/// What thread 2 of [`against_a_put`] does with the count.
+#[derive(Clone, Copy)]
+enum Second {
+    /// Takes a reference with `refcount_inc` (which must not meet zero), then drops it.
+    Inc,
+    /// Takes a reference with `refcount_inc_not_zero` (which refuses zero), and drops it if
+    /// it got one.
+    IncNotZero,
+    /// Drops a reference with `refcount_dec_and_test`.
+    DecAndTest,
+    /// Drops a reference with `refcount_dec`, which must not reach zero (nothing would free
+    /// the object).
+    Dec,
+}
+
+/// A count of `initial`; thread 1 drops a reference with `refcount_dec_and_test`, thread 2
+/// does `second`. No reference is left at the end.
+fn against_a_put(initial: i32, second: Second) -> Outcome {
+    explore_to("second: count touched", move || {
+        let r = Arc::new(RefcountT::new(Obj::Named("refs"), initial));
         let (r2, r3) = (r.clone(), r.clone());
         both(
             move || {
                 refcount_dec_and_test(&r);
             },
             move || {
-                step("get: taken");
-                if not_zero {
-                    if refcount_inc_not_zero(&r2) {
+                step("second: count touched");
+                match second {
+                    Second::Inc => {
+                        refcount_inc(&r2);
                         refcount_dec_and_test(&r2);
                     }
-                } else {
-                    refcount_inc(&r2);
+                    Second::IncNotZero => {
+                        if refcount_inc_not_zero(&r2) {
+                            refcount_dec_and_test(&r2);
+                        }
+                    }
+                    Second::DecAndTest => {
+                        refcount_dec_and_test(&r2);
+                    }
+                    Second::Dec => refcount_dec(&r2),
                 }
             },
         );
@@ -209,12 +231,12 @@ fn get_vs_last_put(not_zero: bool) -> Outcome {
 
 #[test]
 fn refcount_inc_from_zero_fires() {
-    get_vs_last_put(false).fires(Kind::Refcount);
+    against_a_put(1, Second::Inc).fires(Kind::Refcount);
 }
 
 #[test]
 fn refcount_inc_not_zero_holds() {
-    get_vs_last_put(true).holds();
+    against_a_put(1, Second::IncNotZero).holds();
 }
 
 // ------------------------------------- refcount_dec_and_test: release, acquire at zero
@@ -375,52 +397,20 @@ fn add_return_store_buffering_holds() {
 
 // ------------------------------------------ refcount_t: underflow, decrement to zero
 
-/// How thread 2 of [`two_drops`] drops its reference.
-#[derive(Clone, Copy)]
-enum Drop2 {
-    /// `refcount_dec_and_test`.
-    DecAndTest,
-    /// `refcount_dec`, which must not reach zero (nothing would free the object).
-    Dec,
-}
-
-/// A count of `initial`; thread 1 drops a reference with `refcount_dec_and_test`, thread 2
-/// as `how` says.
-fn two_drops(initial: i32, how: Drop2) -> Outcome {
-    explore_to("drop: second", move || {
-        let r = Arc::new(RefcountT::new(Obj::Named("refs"), initial));
-        let r2 = r.clone();
-        both(
-            move || {
-                refcount_dec_and_test(&r);
-            },
-            move || {
-                step("drop: second");
-                match how {
-                    Drop2::DecAndTest => {
-                        refcount_dec_and_test(&r2);
-                    }
-                    Drop2::Dec => refcount_dec(&r2),
-                }
-            },
-        );
-    })
-}
-
 #[test]
 fn refcount_underflow_fires() {
-    two_drops(1, Drop2::DecAndTest).fires(Kind::Refcount);
+    against_a_put(1, Second::DecAndTest).fires(Kind::Refcount);
 }
 
 #[test]
 fn refcount_dec_to_zero_fires() {
     // When thread 1 drops first, thread 2's refcount_dec takes the count to zero.
-    two_drops(2, Drop2::Dec).fires(Kind::Refcount);
+    against_a_put(2, Second::Dec).fires(Kind::Refcount);
 }
 
 #[test]
 fn refcount_balanced_drops_hold() {
-    two_drops(2, Drop2::DecAndTest).holds();
+    against_a_put(2, Second::DecAndTest).holds();
 }
 
 // ------------------------------------------------------------- sequential checks (std)

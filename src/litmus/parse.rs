@@ -39,8 +39,10 @@ impl Expect {
 /// What a shared location is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LocKind {
-    /// `int *x` or `atomic_t *a`: an `Atomic64`.
+    /// `int *x`: an `Atomic64`.
     Word,
+    /// `atomic_t *a`: an `AtomicT`.
+    Atomic,
     /// `spinlock_t *s`: a `SpinLock`.
     Lock,
 }
@@ -60,28 +62,119 @@ pub enum Val {
 /// The kernel primitive a statement calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prim {
-    /// `READ_ONCE`, `atomic_read`.
+    /// `READ_ONCE`.
     ReadOnce,
     /// `smp_load_acquire`.
     LoadAcquire,
-    /// `WRITE_ONCE`, `atomic_set`.
+    /// `WRITE_ONCE`.
     WriteOnce,
     /// `smp_store_release`.
     StoreRelease,
-    /// `xchg`, `atomic_xchg`.
+    /// `xchg`.
     Xchg,
-    /// `cmpxchg`, `atomic_cmpxchg`.
+    /// `cmpxchg`.
     Cmpxchg,
-    /// `atomic_add_return`, `atomic_inc_return`.
-    AddReturn,
-    /// `atomic_sub_return`, `atomic_dec_return`.
-    SubReturn,
+    /// `atomic_read` (false), `atomic_read_acquire` (true).
+    AtomicRead(bool),
+    /// `atomic_set` (false), `atomic_set_release` (true).
+    AtomicSet(bool),
+    /// `atomic_{add,sub,inc,dec}`, `atomic_*_return*`, `atomic_fetch_*`: the argument is
+    /// the amount (1 for inc and dec).
+    AtomicAdd {
+        /// Subtract (`sub`, `dec`) rather than add.
+        sub: bool,
+        /// What it returns.
+        returns: Returns,
+        /// Its ordering suffix.
+        order: Suffix,
+    },
+    /// `atomic_xchg` and its ordering forms.
+    AtomicXchg(Suffix),
+    /// `atomic_cmpxchg` and its ordering forms.
+    AtomicCmpxchg(Suffix),
+    /// `atomic_dec_and_test`: 1 if the count reached zero.
+    AtomicDecAndTest,
+    /// `atomic_inc_not_zero`: 1 if it incremented.
+    AtomicIncNotZero,
     /// `set_bit(nr, p)`: unordered.
     SetBit,
     /// `clear_bit(nr, p)`: unordered.
     ClearBit,
     /// `test_and_set_bit(nr, p)`: fully ordered.
     TestAndSetBit,
+}
+
+/// The ordering an `atomic_t` operation's name gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suffix {
+    /// No suffix: fully ordered if it returns a value, unordered if not.
+    None,
+    /// `_relaxed`.
+    Relaxed,
+    /// `_acquire`.
+    Acquire,
+    /// `_release`.
+    Release,
+}
+
+/// What an `atomic_t` add or subtract returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returns {
+    /// Nothing (`atomic_add`).
+    Nothing,
+    /// The new value (`atomic_add_return`).
+    New,
+    /// The old value (`atomic_fetch_add`).
+    Old,
+}
+
+/// The `atomic_t` operation `name` calls, and where its amount comes from: `Some(true)`
+/// first argument (`atomic_add(i, v)`), `Some(false)` one (`atomic_inc(v)`), `None` no
+/// amount. `None` for a name that is not one.
+fn atomic_prim(name: &str) -> Option<(Prim, Option<bool>)> {
+    let base = name.strip_prefix("atomic_")?;
+    let (base, order) = [
+        ("_relaxed", Suffix::Relaxed),
+        ("_acquire", Suffix::Acquire),
+        ("_release", Suffix::Release),
+    ]
+    .iter()
+    .find_map(|&(s, o)| base.strip_suffix(s).map(|b| (b, o)))
+    .unwrap_or((base, Suffix::None));
+    // `add` and `sub` take the amount first; `inc` and `dec` add one.
+    let amount = |stem: &str| match stem {
+        "add" => Some((false, true)),
+        "sub" => Some((true, true)),
+        "inc" => Some((false, false)),
+        "dec" => Some((true, false)),
+        _ => None,
+    };
+    let add = |stem: &str, returns| {
+        amount(stem).map(|(sub, first)| {
+            let prim = Prim::AtomicAdd {
+                sub,
+                returns,
+                order,
+            };
+            (prim, Some(first))
+        })
+    };
+    match (base, order) {
+        ("read", Suffix::None) => Some((Prim::AtomicRead(false), None)),
+        ("read", Suffix::Acquire) => Some((Prim::AtomicRead(true), None)),
+        ("set", Suffix::None) => Some((Prim::AtomicSet(false), None)),
+        ("set", Suffix::Release) => Some((Prim::AtomicSet(true), None)),
+        ("xchg", o) => Some((Prim::AtomicXchg(o), None)),
+        ("cmpxchg", o) => Some((Prim::AtomicCmpxchg(o), None)),
+        ("dec_and_test", Suffix::None) => Some((Prim::AtomicDecAndTest, None)),
+        ("inc_not_zero", Suffix::None) => Some((Prim::AtomicIncNotZero, None)),
+        (b, Suffix::None) if amount(b).is_some() => add(b, Returns::Nothing),
+        (b, _) => match (b.strip_suffix("_return"), b.strip_prefix("fetch_")) {
+            (Some(stem), _) => add(stem, Returns::New),
+            (_, Some(stem)) => add(stem, Returns::Old),
+            _ => None,
+        },
+    }
 }
 
 /// A barrier.
@@ -411,22 +504,6 @@ const REFUSED: &[(&str, &str)] = &[
         "the kernel API has only the fully ordered cmpxchg",
     ),
     (
-        "atomic_inc",
-        "the kernel API has no unordered atomic add (only atomic64_add_return)",
-    ),
-    (
-        "atomic_dec",
-        "the kernel API has no unordered atomic add (only atomic64_add_return)",
-    ),
-    (
-        "atomic_add",
-        "the kernel API has no unordered atomic add (only atomic64_add_return)",
-    ),
-    (
-        "atomic_sub",
-        "the kernel API has no unordered atomic add (only atomic64_add_return)",
-    ),
-    (
         "smp_mb__before_atomic",
         "the kernel API has no such barrier",
     ),
@@ -448,9 +525,12 @@ const REFUSED: &[(&str, &str)] = &[
 /// The primitives a statement may call, for the "expected one of" of an unknown name.
 const KNOWN: &str = "READ_ONCE, WRITE_ONCE, smp_load_acquire, smp_store_release, smp_mb, \
                      smp_wmb, smp_rmb, smp_mb__after_spinlock, spin_lock, spin_unlock, xchg, \
-                     cmpxchg, atomic_read, atomic_set, atomic_xchg, atomic_cmpxchg, \
-                     atomic_add_return, atomic_sub_return, atomic_inc_return, \
-                     atomic_dec_return, set_bit, clear_bit, test_and_set_bit";
+                     cmpxchg, set_bit, clear_bit, test_and_set_bit, atomic_read, \
+                     atomic_read_acquire, atomic_set, atomic_set_release, \
+                     atomic_{add,sub,inc,dec}, atomic_{add,sub,inc,dec}_return, \
+                     atomic_fetch_{add,sub,inc,dec}, atomic_xchg, atomic_cmpxchg (each \
+                     value-returning one also _relaxed, _acquire, _release), \
+                     atomic_dec_and_test, atomic_inc_not_zero";
 
 /// Parse litmus `text`, reporting errors against `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Litmus, ScenarioError> {
@@ -749,7 +829,8 @@ impl Parser<'_> {
         while !self.eat(")") {
             let (ty, at) = self.ident("a parameter `int *x`, `atomic_t *a` or `spinlock_t *s`")?;
             let kind = match ty.as_str() {
-                "int" | "atomic_t" => LocKind::Word,
+                "int" => LocKind::Word,
+                "atomic_t" => LocKind::Atomic,
                 "spinlock_t" => LocKind::Lock,
                 _ => {
                     return self.err_at(
@@ -869,10 +950,10 @@ impl Parser<'_> {
                 self.err_at(at, format!("`{n}` is not a parameter of P{}", s.index))
             })?;
         if s.kinds[i] != kind {
-            let what = if kind == LocKind::Word {
-                "an int or atomic_t"
-            } else {
-                "a spinlock_t"
+            let what = match kind {
+                LocKind::Word => "an int",
+                LocKind::Atomic => "an atomic_t",
+                LocKind::Lock => "a spinlock_t",
             };
             return self.err_at(at, format!("`{n}` is not {what}"));
         }
@@ -950,18 +1031,15 @@ impl Parser<'_> {
             return self.err_at(fat, format!("`{fname}` is not supported: {why}"));
         }
         self.sym("(")?;
+        let atomic = atomic_prim(&fname);
         let access = |prim, star| (prim, star);
         let (prim, star) = match fname.as_str() {
             "READ_ONCE" => access(Prim::ReadOnce, true),
-            "atomic_read" => access(Prim::ReadOnce, false),
             "smp_load_acquire" => access(Prim::LoadAcquire, false),
             "WRITE_ONCE" => access(Prim::WriteOnce, true),
-            "atomic_set" => access(Prim::WriteOnce, false),
             "smp_store_release" => access(Prim::StoreRelease, false),
-            "xchg" | "atomic_xchg" => access(Prim::Xchg, false),
-            "cmpxchg" | "atomic_cmpxchg" => access(Prim::Cmpxchg, false),
-            "atomic_add_return" | "atomic_inc_return" => access(Prim::AddReturn, false),
-            "atomic_sub_return" | "atomic_dec_return" => access(Prim::SubReturn, false),
+            "xchg" => access(Prim::Xchg, false),
+            "cmpxchg" => access(Prim::Cmpxchg, false),
             "set_bit" => access(Prim::SetBit, false),
             "clear_bit" => access(Prim::ClearBit, false),
             "test_and_set_bit" => access(Prim::TestAndSetBit, false),
@@ -1016,18 +1094,20 @@ impl Parser<'_> {
                 out.push(st);
                 return Ok(());
             }
-            _ => {
-                return self.err_at(
-                    fat,
-                    format!("unknown primitive `{fname}`; expected one of: {KNOWN}"),
-                )
-            }
+            _ => match atomic {
+                Some((prim, _)) => access(prim, false),
+                None => {
+                    return self.err_at(
+                        fat,
+                        format!("unknown primitive `{fname}`; expected one of: {KNOWN}"),
+                    )
+                }
+            },
         };
-        // atomic_add_return(i, a), atomic_sub_return and the bit operations take the
-        // operand first.
+        // atomic_add(i, a) and its kin and the bit operations take the operand first.
         let mut args = Vec::new();
         let first = matches!(prim, Prim::SetBit | Prim::ClearBit | Prim::TestAndSetBit)
-            || matches!(fname.as_str(), "atomic_add_return" | "atomic_sub_return");
+            || matches!(atomic, Some((_, Some(true))));
         if first {
             let at = self.at();
             let v = self.val(s)?;
@@ -1039,31 +1119,50 @@ impl Parser<'_> {
             args.push(v);
             self.sym(",")?;
         }
-        let loc = self.loc_arg(s, star, LocKind::Word)?;
+        let kind = if atomic.is_some() {
+            LocKind::Atomic
+        } else {
+            LocKind::Word
+        };
+        let loc = self.loc_arg(s, star, kind)?;
         let nargs = match prim {
-            Prim::ReadOnce | Prim::LoadAcquire => 0,
-            Prim::Cmpxchg => 2,
-            Prim::AddReturn | Prim::SubReturn => 0,
+            Prim::ReadOnce | Prim::LoadAcquire | Prim::AtomicRead(_) => 0,
+            Prim::Cmpxchg | Prim::AtomicCmpxchg(_) => 2,
+            Prim::AtomicAdd { .. } | Prim::AtomicDecAndTest | Prim::AtomicIncNotZero => 0,
             Prim::SetBit | Prim::ClearBit | Prim::TestAndSetBit => 0,
-            _ => 1,
+            Prim::WriteOnce | Prim::StoreRelease | Prim::AtomicSet(_) => 1,
+            Prim::Xchg | Prim::AtomicXchg(_) => 1,
         };
         for _ in 0..nargs {
             self.sym(",")?;
             args.push(self.val(s)?);
         }
-        if matches!(fname.as_str(), "atomic_inc_return" | "atomic_dec_return") {
+        if matches!(atomic, Some((_, Some(false)))) {
             args.push(Val::Int(1));
         }
         self.sym(")")?;
         self.sym(";")?;
         let returns = !matches!(
             prim,
-            Prim::WriteOnce | Prim::StoreRelease | Prim::SetBit | Prim::ClearBit
+            Prim::WriteOnce
+                | Prim::StoreRelease
+                | Prim::SetBit
+                | Prim::ClearBit
+                | Prim::AtomicSet(_)
+                | Prim::AtomicAdd {
+                    returns: Returns::Nothing,
+                    ..
+                }
         );
         if reg.is_some() && !returns {
             return self.err_at(fat, format!("`{fname}` returns no value"));
         }
-        if reg.is_none() && matches!(prim, Prim::ReadOnce | Prim::LoadAcquire) {
+        if reg.is_none()
+            && matches!(
+                prim,
+                Prim::ReadOnce | Prim::LoadAcquire | Prim::AtomicRead(_)
+            )
+        {
             return self.err_at(
                 fat,
                 format!("the value of `{fname}` is not used; expected `r0 = {fname}(...)`"),
@@ -1166,7 +1265,7 @@ impl Parser<'_> {
                 }
             }
             Tok::Ident(n) => match lit.locs.iter().position(|l| l.0 == n) {
-                Some(i) if lit.locs[i].1 == LocKind::Word => Ok(Target::Loc(i)),
+                Some(i) if lit.locs[i].1 != LocKind::Lock => Ok(Target::Loc(i)),
                 Some(_) => self.err_at(
                     at,
                     format!("`{n}` is a spinlock; expected a location or a register"),

@@ -8,14 +8,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use iommu_models::engine::{self as kengine, Engine};
+use iommu_models::kernel::{self as k, AtomicT};
 use iommu_models::kernel::{
-    atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, read_once, set_bit,
-    smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, spin_lock, spin_unlock,
-    test_and_set_bit, write_once, xchg, Atomic64, SpinGuard, SpinLock,
+    clear_bit, cmpxchg, read_once, set_bit, smp_load_acquire, smp_mb, smp_rmb, smp_store_release,
+    smp_wmb, spin_lock, spin_unlock, test_and_set_bit, write_once, xchg, Atomic64, SpinGuard,
+    SpinLock,
 };
 use iommu_models::trace::{Obj, Recorder};
 
-use super::parse::{Expect, Fence, Litmus, LocKind, Prim, Stmt, Target, Test, Val};
+use super::parse::{
+    Expect, Fence, Litmus, LocKind, Prim, Returns, Stmt, Suffix, Target, Test, Val,
+};
 use crate::engine::{panic_message, quiet_panics, Exploring};
 
 /// What loom saw over every execution of a test.
@@ -52,6 +55,7 @@ impl Observed {
 /// A shared location of one execution.
 enum Shared {
     Word(Atomic64),
+    Atomic(AtomicT),
     Lock(SpinLock),
 }
 
@@ -60,15 +64,144 @@ impl Shared {
         match self {
             Shared::Word(w) => w,
             // The parser gives word primitives only word locations.
-            Shared::Lock(_) => unreachable!("a spinlock used as a word"),
+            _ => unreachable!("not an int used as one"),
         }
     }
     fn lock(&self) -> &SpinLock {
         match self {
             Shared::Lock(l) => l,
-            Shared::Word(_) => unreachable!("a word used as a spinlock"),
+            _ => unreachable!("not a spinlock used as one"),
         }
     }
+    /// The final value, as a litmus test's `exists` reads it (an `int` as its bits).
+    fn value(&self) -> u64 {
+        match self {
+            Shared::Word(a) => read_once(a),
+            Shared::Atomic(a) => u64::from(k::atomic_read(a) as u32),
+            Shared::Lock(_) => 0,
+        }
+    }
+}
+
+type AddFn = fn(i32, &AtomicT) -> i32;
+type XchgFn = fn(&AtomicT, i32) -> i32;
+type CmpxchgFn = fn(&AtomicT, i32, i32) -> i32;
+
+/// The form of an `atomic_t` operation that `o` names, of its fully ordered, `_relaxed`,
+/// `_acquire` and `_release` forms.
+fn pick<F: Copy>(o: Suffix, forms: [F; 4]) -> F {
+    forms[match o {
+        Suffix::None => 0,
+        Suffix::Relaxed => 1,
+        Suffix::Acquire => 2,
+        Suffix::Release => 3,
+    }]
+}
+
+/// An `atomic_t` operation with operands `arg` (the litmus test's values, taken as `int`),
+/// through the kernel API; returns what it returns (0 for nothing, 1 for true).
+fn atomic_op(prim: Prim, a: &AtomicT, arg: impl Fn(usize) -> u64) -> u64 {
+    let int = |i| arg(i) as i32;
+    let i = |f: AddFn| f(int(0), a);
+    let got = match prim {
+        Prim::AtomicRead(false) => k::atomic_read(a),
+        Prim::AtomicRead(true) => k::atomic_read_acquire(a),
+        Prim::AtomicSet(release) => {
+            if release {
+                k::atomic_set_release(a, int(0))
+            } else {
+                k::atomic_set(a, int(0))
+            }
+            0
+        }
+        Prim::AtomicAdd {
+            sub,
+            returns: Returns::Nothing,
+            ..
+        } => {
+            if sub {
+                k::atomic_sub(int(0), a)
+            } else {
+                k::atomic_add(int(0), a)
+            }
+            0
+        }
+        Prim::AtomicAdd {
+            sub: false,
+            returns: Returns::New,
+            order,
+        } => i(pick::<AddFn>(
+            order,
+            [
+                k::atomic_add_return,
+                k::atomic_add_return_relaxed,
+                k::atomic_add_return_acquire,
+                k::atomic_add_return_release,
+            ],
+        )),
+        Prim::AtomicAdd {
+            sub: true,
+            returns: Returns::New,
+            order,
+        } => i(pick::<AddFn>(
+            order,
+            [
+                k::atomic_sub_return,
+                k::atomic_sub_return_relaxed,
+                k::atomic_sub_return_acquire,
+                k::atomic_sub_return_release,
+            ],
+        )),
+        Prim::AtomicAdd {
+            sub: false,
+            returns: Returns::Old,
+            order,
+        } => i(pick::<AddFn>(
+            order,
+            [
+                k::atomic_fetch_add,
+                k::atomic_fetch_add_relaxed,
+                k::atomic_fetch_add_acquire,
+                k::atomic_fetch_add_release,
+            ],
+        )),
+        Prim::AtomicAdd {
+            sub: true,
+            returns: Returns::Old,
+            order,
+        } => i(pick::<AddFn>(
+            order,
+            [
+                k::atomic_fetch_sub,
+                k::atomic_fetch_sub_relaxed,
+                k::atomic_fetch_sub_acquire,
+                k::atomic_fetch_sub_release,
+            ],
+        )),
+        Prim::AtomicXchg(o) => pick::<XchgFn>(
+            o,
+            [
+                k::atomic_xchg,
+                k::atomic_xchg_relaxed,
+                k::atomic_xchg_acquire,
+                k::atomic_xchg_release,
+            ],
+        )(a, int(0)),
+        Prim::AtomicCmpxchg(o) => pick::<CmpxchgFn>(
+            o,
+            [
+                k::atomic_cmpxchg,
+                k::atomic_cmpxchg_relaxed,
+                k::atomic_cmpxchg_acquire,
+                k::atomic_cmpxchg_release,
+            ],
+        )(a, int(0), int(1)),
+        Prim::AtomicDecAndTest => i32::from(k::atomic_dec_and_test(a)),
+        Prim::AtomicIncNotZero => i32::from(k::atomic_inc_not_zero(a)),
+        // The parser gives atomic_t locations only atomic_t primitives.
+        _ => unreachable!("not an atomic_t primitive"),
+    };
+    u64::from(got as u32)
 }
 
 fn value(regs: &[u64], v: Val) -> u64 {
@@ -97,8 +230,15 @@ fn interpret<'w>(
                 loc,
                 args,
             } => {
-                let a = w[*loc].word();
                 let arg = |i: usize| value(regs, args[i]);
+                if let Shared::Atomic(a) = &w[*loc] {
+                    let got = atomic_op(*prim, a, arg);
+                    if let Some(r) = reg {
+                        regs[*r] = got;
+                    }
+                    continue;
+                }
+                let a = w[*loc].word();
                 let got = match prim {
                     Prim::ReadOnce => read_once(a),
                     Prim::LoadAcquire => smp_load_acquire(a),
@@ -112,8 +252,6 @@ fn interpret<'w>(
                     }
                     Prim::Xchg => xchg(a, arg(0)),
                     Prim::Cmpxchg => cmpxchg(a, arg(0), arg(1)),
-                    Prim::AddReturn => atomic64_add_return(arg(0), a),
-                    Prim::SubReturn => atomic64_sub_return(arg(0), a),
                     // The parser checked that the bit number is 0 to 63.
                     Prim::SetBit => {
                         set_bit(arg(0) as u32, a);
@@ -124,6 +262,8 @@ fn interpret<'w>(
                         0
                     }
                     Prim::TestAndSetBit => u64::from(test_and_set_bit(arg(0) as u32, a)),
+                    // The parser gives int locations only int primitives.
+                    _ => unreachable!("an atomic_t primitive on an int"),
                 };
                 if let Some(r) = reg {
                     regs[*r] = got;
@@ -167,6 +307,7 @@ fn execute(t: &Litmus, names: &[&'static str], rec: &Arc<Recorder>, c: &Counts) 
             .zip(names)
             .map(|((_, kind, v), &n)| match kind {
                 LocKind::Word => Shared::Word(Atomic64::new(Obj::Named(n), *v)),
+                LocKind::Atomic => Shared::Atomic(AtomicT::new(Obj::Named(n), *v as i32)),
                 LocKind::Lock => Shared::Lock(SpinLock::new(n)),
             })
             .collect(),
@@ -194,13 +335,7 @@ fn execute(t: &Litmus, names: &[&'static str], rec: &Arc<Recorder>, c: &Counts) 
         h.join();
     }
     let regs = regs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let finals: Vec<u64> = world
-        .iter()
-        .map(|s| match s {
-            Shared::Word(a) => read_once(a),
-            Shared::Lock(_) => 0,
-        })
-        .collect();
+    let finals: Vec<u64> = world.iter().map(Shared::value).collect();
     let get = |tg: Target| match tg {
         Target::Reg(p, r) => regs[p][r],
         Target::Loc(l) => finals[l],

@@ -121,7 +121,7 @@ impl Atomic64 {
 /// relaxed `op`. Loom treats a SeqCst read-modify-write as AcqRel, which lets a later load
 /// pass it (store buffering through two `xchg`s): the barriers forbid that, as the kernel's
 /// full ordering does.
-fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
+pub(crate) fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
     full_barrier();
     let v = op();
     full_barrier();

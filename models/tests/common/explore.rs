@@ -107,3 +107,11 @@ impl Outcome {
         assert!(self.executions > 1, "loom saw no race to explore: {self:?}");
     }
 }
+
+/// True if some thread of the recorded execution recorded a step starting with `label`.
+pub fn stepped(rec: &Recorder, label: &str) -> bool {
+    rec.with_events(|ev| {
+        ev.iter()
+            .any(|e| matches!(&e.op, iommu_models::trace::Op::Step(l) if l.starts_with(label)))
+    })
+}

@@ -44,6 +44,9 @@
 //! | load buffering (litmus LB+onces) | never explored: a load reads only stores already made | SC | the host's | hides a load->store reordering that arm64 and POWER make |
 //! | control dependencies (litmus S+release+ctrl) | not modelled: a store after a branch on a load is not ordered after it, and loom orders two stores to one word only when the second's thread has seen the first | SC | the host's | invents a final value no CPU makes |
 //! | lock cumulativity (litmus ISA2+locks+mb) | unlock/lock is a release/acquire pair between the two holders only | SC | the host's | invents an order a third CPU with `smp_mb` cannot see |
+//! | `list_head` (`list_add`, `list_del`, `list_for_each_entry`, ...) | `next`/`prev` are engine words in the entry's allocation (Relaxed; `_rcu` forms: Release publish, Acquire `rcu_dereference`); `CONFIG_DEBUG_LIST`'s checks always on; a protected list asserts its lock (`lockdep_assert_held`) in writers and non-RCU readers | same | same | hides: no RCU grace period or `rcu_read_lock` check (a free after `list_del_rcu` is reported only if a walker races it); an entry is on one list through one `list_head`; `list_move`/`list_splice` are absent |
+//! | `xarray` (`xa_load`, `xa_store`, `xa_erase`, `xa_insert`, `xa_for_each`) | one kzalloc'ed `xa_node` of 8 slots, each an engine word; writers take `xa_lock` and publish with a Release store; readers are lock-free Acquire loads (`rcu_dereference`) | same | same | indices 8 and up are -EINVAL (the kernel grows a tree); the node is freed only by `xa_destroy`, at once (the kernel also frees it when the array empties, and always after an RCU grace period): invents a use-after-free for a lookup racing `xa_destroy`; `xa_load` has no RCU read-side section, so an entry it returns is protected by nothing |
+//! | `writel`/`readl`, `writel_relaxed`/`readl_relaxed` (asm-generic/io.h) | a register is an engine word; `writel` a Release store, `readl` an Acquire load, the relaxed forms Relaxed; the device thread reads a register with Acquire and writes one with Release, DMA is Relaxed | SeqCst | same as loom | follows the generic (arm64) rules: on x86 a `_relaxed` accessor is as ordered as the plain one, so a bug reported for it there is not real on x86; as `smp_wmb`/`smp_rmb` do, the Release also orders earlier loads and the Acquire later stores, which `wmb`/`rmb` do not: hides a load->store reordering; a device that reorders its own DMA (PCIe relaxed ordering) is not modelled |
 //!
 //! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
 //! whose loom result differs from the LKMM's are listed in `KNOWN` (src/litmus/mod.rs) with
@@ -60,10 +63,12 @@ pub mod atomic;
 pub mod barrier;
 pub mod engine;
 pub mod errno;
+pub mod io;
 pub mod iommu;
 pub mod iova;
 pub mod kasan;
 pub mod kref;
+pub mod list;
 pub mod lockdep;
 pub mod mutex;
 pub mod page_alloc;
@@ -71,6 +76,7 @@ pub mod rwonce;
 pub mod sched;
 pub mod slab;
 pub mod spinlock;
+pub mod xarray;
 
 pub use atomic::{
     atomic64_add_return, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, cmpxchg,
@@ -78,7 +84,13 @@ pub use atomic::{
 };
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
 pub use errno::Errno;
+pub use io::{dma_read, dma_write, readl, readl_relaxed, writel, writel_relaxed, IoMem};
 pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
+pub use list::{
+    list_add, list_add_rcu, list_add_tail, list_add_tail_rcu, list_del, list_del_init,
+    list_del_rcu, list_empty, list_entry_is_linked, list_first_entry_or_null, list_for_each_entry,
+    list_for_each_entry_rcu, List, ListEntry, ListHead, LIST_POISON1, LIST_POISON2,
+};
 pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
 pub use rwonce::{read_once, read_once_dep, write_once};
@@ -88,6 +100,10 @@ pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
     spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, LockedBy, SpinGuard,
     SpinLock,
+};
+pub use xarray::{
+    xa_destroy, xa_erase, xa_for_each, xa_init, xa_insert, xa_load, xa_lock, xa_store, xa_unlock,
+    XArray, XA_SLOTS,
 };
 
 /// Rows of the fidelity table that a report quotes, keyed by what the trace shows:

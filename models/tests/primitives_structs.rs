@@ -570,7 +570,8 @@ fn a_register_outside_the_region_is_refused() {
 /// legal execution, and loom (vendor/loom 0.7.2) never tries it: its DPOR compares a
 /// thread's next access with the cell's last access only, and when thread 2 stores, the
 /// last access is its own load, so thread 1's earlier load is never put after the store
-/// (tokio-rs/loom#392 reports the same miss). `list_add` is such a writer (it reads
+/// (tokio-rs/loom#392 reports the same miss). Another access before either load changes
+/// nothing (tried: a load of another word in either thread). `list_add` is such a writer (it reads
 /// `head->next`, then writes it): the publish pair above spawns its writer first, so loom's
 /// first execution runs the walker after the writer's load and the miss cannot hide the
 /// race there. Ignored: it fails until loom's DPOR tracks each thread's last load.

@@ -274,9 +274,25 @@ impl<T: ListEntry> List<T> {
         }
     }
 
-    /// `__list_del_entry_valid` then `__list_del`: unlink `entry` from its neighbours.
+    /// Insert `new` after the head, or with `tail` before it, with the lock asserted.
+    #[track_caller]
+    fn add(&self, new: &KBox<T>, tail: bool, rcu: Rcu) {
+        self.assert_locked();
+        let h = self.head.addr;
+        if tail {
+            let prev = self.head.prev.load(Ordering::Relaxed);
+            self.add_between(new, prev, h, rcu)
+        } else {
+            let next = self.head.next.load(Ordering::Relaxed);
+            self.add_between(new, h, next, rcu)
+        }
+    }
+
+    /// `__list_del_entry_valid` then `__list_del`: unlink `entry` from its neighbours, with
+    /// the lock asserted.
     #[track_caller]
     fn unlink(&self, entry: &KBox<T>) {
+        self.assert_locked();
         let e = entry.get().list_head();
         let next = e.next.load(Ordering::Relaxed);
         let prev = e.prev.load(Ordering::Relaxed);
@@ -327,40 +343,31 @@ impl<T: ListEntry> List<T> {
 /// `list_add(new, head)`: insert `new` right after the head (a stack).
 #[track_caller]
 pub fn list_add<T: ListEntry>(new: &KBox<T>, head: &List<T>) {
-    head.assert_locked();
-    let next = head.head.next.load(Ordering::Relaxed);
-    head.add_between(new, head.head.addr, next, Rcu::No);
+    head.add(new, false, Rcu::No)
 }
 
 /// `list_add_tail(new, head)`: insert `new` right before the head (a queue).
 #[track_caller]
 pub fn list_add_tail<T: ListEntry>(new: &KBox<T>, head: &List<T>) {
-    head.assert_locked();
-    let prev = head.head.prev.load(Ordering::Relaxed);
-    head.add_between(new, prev, head.head.addr, Rcu::No);
+    head.add(new, true, Rcu::No)
 }
 
 /// `list_add_rcu(new, head)`: as [`list_add`], with `new`'s pointers set before it is
 /// published (`rcu_assign_pointer`), for lockless readers.
 #[track_caller]
 pub fn list_add_rcu<T: ListEntry>(new: &KBox<T>, head: &List<T>) {
-    head.assert_locked();
-    let next = head.head.next.load(Ordering::Relaxed);
-    head.add_between(new, head.head.addr, next, Rcu::Yes);
+    head.add(new, false, Rcu::Yes)
 }
 
 /// `list_add_tail_rcu(new, head)`.
 #[track_caller]
 pub fn list_add_tail_rcu<T: ListEntry>(new: &KBox<T>, head: &List<T>) {
-    head.assert_locked();
-    let prev = head.head.prev.load(Ordering::Relaxed);
-    head.add_between(new, prev, head.head.addr, Rcu::Yes);
+    head.add(new, true, Rcu::Yes)
 }
 
 /// `list_del(entry)`: unlink `entry` and poison its pointers (`LIST_POISON1`/`2`).
 #[track_caller]
 pub fn list_del<T: ListEntry>(entry: &KBox<T>, head: &List<T>) {
-    head.assert_locked();
     head.unlink(entry);
     let e = entry.get().list_head();
     e.next.store(LIST_POISON1, Ordering::Relaxed);
@@ -371,7 +378,6 @@ pub fn list_del<T: ListEntry>(entry: &KBox<T>, head: &List<T>) {
 /// [`list_entry_is_linked`] says it is on no list.
 #[track_caller]
 pub fn list_del_init<T: ListEntry>(entry: &KBox<T>, head: &List<T>) {
-    head.assert_locked();
     head.unlink(entry);
     let e = entry.get().list_head();
     e.next.store(e.addr, Ordering::Relaxed);
@@ -383,7 +389,6 @@ pub fn list_del_init<T: ListEntry>(entry: &KBox<T>, head: &List<T>) {
 /// period (no RCU grace period is modelled here: a free right after it races the readers).
 #[track_caller]
 pub fn list_del_rcu<T: ListEntry>(entry: &KBox<T>, head: &List<T>) {
-    head.assert_locked();
     head.unlink(entry);
     entry
         .get()

@@ -574,7 +574,9 @@ fn a_register_outside_the_region_is_refused() {
 /// nothing (tried: a load of another word in either thread). `list_add` is such a writer (it reads
 /// `head->next`, then writes it): the publish pair above spawns its writer first, so loom's
 /// first execution runs the walker after the writer's load and the miss cannot hide the
-/// race there. Ignored: it fails until loom's DPOR tracks each thread's last load.
+/// race there. Ignored: it fails until loom's DPOR also backtracks to every load since
+/// the last store (a 30-line change to vendor/loom's rt/atomic.rs, rt/object.rs and
+/// rt/execution.rs makes it pass, with soundness.rs, lkmm.rs and visible_state.rs green).
 #[test]
 #[ignore = "loom's DPOR misses this execution (tokio-rs/loom#392)"]
 fn loom_tries_a_load_before_another_threads_load_then_store() {

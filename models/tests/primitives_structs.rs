@@ -278,6 +278,24 @@ fn list_del_twice_names_the_poison() {
 }
 
 #[test]
+fn a_walk_standing_on_an_entry_list_del_poisons_follows_list_poison1() {
+    let run = run_std(|| {
+        let cache = Slab::new("item");
+        let list: List<Item> = List::new("items");
+        let a = new_item(&cache, 1);
+        list_add(&a, &list);
+        let mut walk = list_for_each_entry_rcu(&list);
+        assert!(walk.next().unwrap().same(&a));
+        list_del(&a, &list);
+        walk.next().is_none()
+    });
+    run.fires(
+        Kind::ListCorruption,
+        &["a walk of items followed LIST_POISON1"],
+    );
+}
+
+#[test]
 fn list_add_twice_is_corruption() {
     let run = run_std(|| {
         let cache = Slab::new("item");

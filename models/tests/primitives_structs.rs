@@ -250,12 +250,17 @@ fn list_api_keeps_the_kernel_order() {
     .silent();
 }
 
+/// An unprotected list `items` and an item not on it (with its cache).
+fn unlocked_list_and_item() -> (Slab, List<Item>, KBox<Item>) {
+    let cache = Slab::new("item");
+    let a = new_item(&cache, 1);
+    (cache, List::new("items"), a)
+}
+
 #[test]
 fn list_del_of_an_entry_never_added_is_corruption() {
     let run = run_std(|| {
-        let cache = Slab::new("item");
-        let list: List<Item> = List::new("items");
-        let a = new_item(&cache, 1);
+        let (_cache, list, a) = unlocked_list_and_item();
         list_del(&a, &list);
     });
     run.fires(
@@ -267,9 +272,7 @@ fn list_del_of_an_entry_never_added_is_corruption() {
 #[test]
 fn list_del_twice_names_the_poison() {
     let run = run_std(|| {
-        let cache = Slab::new("item");
-        let list: List<Item> = List::new("items");
-        let a = new_item(&cache, 1);
+        let (_cache, list, a) = unlocked_list_and_item();
         list_add(&a, &list);
         list_del(&a, &list);
         list_del(&a, &list);
@@ -280,9 +283,7 @@ fn list_del_twice_names_the_poison() {
 #[test]
 fn a_walk_standing_on_an_entry_list_del_poisons_follows_list_poison1() {
     let run = run_std(|| {
-        let cache = Slab::new("item");
-        let list: List<Item> = List::new("items");
-        let a = new_item(&cache, 1);
+        let (_cache, list, a) = unlocked_list_and_item();
         list_add(&a, &list);
         let mut walk = list_for_each_entry_rcu(&list);
         assert!(walk.next().unwrap().same(&a));
@@ -298,9 +299,7 @@ fn a_walk_standing_on_an_entry_list_del_poisons_follows_list_poison1() {
 #[test]
 fn list_add_twice_is_corruption() {
     let run = run_std(|| {
-        let cache = Slab::new("item");
-        let list: List<Item> = List::new("items");
-        let a = new_item(&cache, 1);
+        let (_cache, list, a) = unlocked_list_and_item();
         list_add(&a, &list);
         list_add(&a, &list);
     });

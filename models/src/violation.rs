@@ -39,11 +39,14 @@ pub enum Kind {
     LockOrder,
     /// A model's own named property.
     Invariant,
+    /// A `list_head` whose pointers do not agree (CONFIG_DEBUG_LIST's `list_add corruption`,
+    /// `list_del corruption`), or a walk that followed a deleted entry's `LIST_POISON`.
+    ListCorruption,
 }
 
 impl Kind {
     /// Every kind, in vocabulary order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::UseAfterFree,
         Kind::DoubleFree,
         Kind::Leak,
@@ -60,6 +63,7 @@ impl Kind {
         Kind::Deadlock,
         Kind::LockOrder,
         Kind::Invariant,
+        Kind::ListCorruption,
     ];
 
     /// The name used in scenario files and reports (`use-after-free`).
@@ -81,6 +85,7 @@ impl Kind {
             Kind::Deadlock => "deadlock",
             Kind::LockOrder => "lock-order",
             Kind::Invariant => "invariant",
+            Kind::ListCorruption => "list-corruption",
         }
     }
 

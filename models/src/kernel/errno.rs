@@ -14,6 +14,8 @@ pub enum Errno {
     EINVAL,
     /// No such entry.
     ENOENT,
+    /// Device or resource busy (`xa_insert` of an index in use).
+    EBUSY,
 }
 
 impl fmt::Display for Errno {
@@ -23,6 +25,7 @@ impl fmt::Display for Errno {
             Errno::EEXIST => "-EEXIST",
             Errno::EINVAL => "-EINVAL",
             Errno::ENOENT => "-ENOENT",
+            Errno::EBUSY => "-EBUSY",
         };
         f.write_str(s)
     }

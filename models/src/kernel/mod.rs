@@ -49,6 +49,10 @@
 //! | `atomic_cmpxchg`, `atomic_inc_not_zero`, `atomic_add_unless`, `atomic_fetch_add_unless` | `atomic_cmpxchg` is `cmpxchg` (probe, then fully ordered on success); its `_acquire`/`_release` forms a C11 compare-exchange of that ordering; the others the kernel's generic loop: `atomic_read`, then `atomic_cmpxchg` until it succeeds or reads the excluded value | SeqCst | same as loom | as `cmpxchg`; an `atomic_cmpxchg_acquire` that fails is still an acquire load (C11, as the kernel's generic `_acquire` fallback's trailing fence), where the LKMM orders nothing: hides |
 //! | `refcount_t` (`refcount_inc`, `_add`, `_inc_not_zero`, `_dec_and_test`, `_sub_and_test`, `_dec`) | on `atomic_t`: inc/add `atomic_fetch_add_relaxed`; inc_not_zero a relaxed `atomic_cmpxchg` loop; dec_and_test `atomic_fetch_sub_release`, then `smp_acquire__after_ctrl_dep` at zero; dec `atomic_fetch_sub_release` | SeqCst | same as loom | every `refcount_warn_saturate` case (addition on 0, overflow, underflow, `refcount_dec` to 0) is a `refcount` violation that ends the execution, where the kernel saturates and runs on; inc_not_zero's control dependency on success is not modelled (the `load-buffering`/`modification-order` rows) |
 //! | `seqcount_t`, `seqlock_t` (`write_seqcount_begin`/`_end`, `read_seqcount_begin`/`_retry`, `__` and `raw_` forms; `write_seqlock`/`write_sequnlock`, `read_seqbegin`/`read_seqretry`) | writer: Relaxed RMW increment, `smp_wmb` after the first and before the second; reader: `READ_ONCE` of the count, yielding while it is odd, `smp_rmb` after it and before the re-check; `seqlock_t` adds a spinlock around the writer | SeqCst, spinning by yields | same as loom | the increment is an atomic RMW where the kernel's is a plain `++`: a writer that overlaps another always sees its odd count and is reported (`lock-not-held`) instead of losing an increment; the `smp_wmb`/`smp_rmb` rows apply; no lockdep map (the held-lock assertion of `seqcount_LOCKNAME_t` is not modelled) |
+//! | `list_head` (`list_add`, `list_del`, `list_for_each_entry`, ...) | `next`/`prev` are engine words in the entry's allocation (Relaxed; `_rcu` forms: Release publish, Acquire `rcu_dereference`); `CONFIG_DEBUG_LIST`'s checks always on; a protected list asserts its lock (`lockdep_assert_held`) in writers and non-RCU readers | same | same | hides: no RCU grace period or `rcu_read_lock` check (a free after `list_del_rcu` is reported only if a walker races it); an entry is on one list through one `list_head`; `list_move`/`list_splice` are absent |
+//! | `xarray` (`xa_load`, `xa_store`, `xa_erase`, `xa_insert`, `xa_for_each`) | one kzalloc'ed `xa_node` of 8 slots, each an engine word; writers take `xa_lock` and publish with a Release store; readers are lock-free Acquire loads (`rcu_dereference`) | same | same | indices 8 and up are -EINVAL (the kernel grows a tree); the node is freed only by `xa_destroy`, at once (the kernel also frees it when the array empties, and always after an RCU grace period): invents a use-after-free for a lookup racing `xa_destroy`; `xa_load` has no RCU read-side section, so an entry it returns is protected by nothing |
+//! | `writel`/`readl`, `writel_relaxed`/`readl_relaxed` (asm-generic/io.h) | a register is an engine word; `writel` a Release store, `readl` an Acquire load, the relaxed forms Relaxed; the device thread reads a register with Acquire and writes one with Release, DMA is Relaxed | SeqCst | same as loom | follows the generic (arm64) rules: on x86 a `_relaxed` accessor is as ordered as the plain one, so a bug reported for it there is not real on x86; as `smp_wmb`/`smp_rmb` do, the Release also orders earlier loads and the Acquire later stores, which `wmb`/`rmb` do not: hides a load->store reordering; a device that reorders its own DMA (PCIe relaxed ordering) is not modelled |
+//! | loom's DPOR (vendor/loom 0.7.2) | at each step a thread's next access is compared with the last access of its cell only | - | - | hides: an execution in which one thread's load comes before another thread's load-then-store of the same word is never tried (`r = READ_ONCE(x)` against `READ_ONCE(x); WRITE_ONCE(x, 1)`: r = 1 is missed; tokio-rs/loom#392; ignored test `loom_tries_a_load_before_another_threads_load_then_store` in models/tests/primitives_structs.rs). Loom runs the thread spawned first first, so a pair whose reader is spawned after the writer meets the reader's load after the writer's load, and finds the race |
 //!
 //! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
 //! whose loom result differs from the LKMM's are listed in `KNOWN` (src/litmus/mod.rs) with
@@ -67,10 +71,12 @@ pub mod barrier;
 /// The engine dispatch, at the crate's root ([`crate::engine`]); kept here by its old path.
 pub use crate::engine;
 pub mod errno;
+pub mod io;
 pub mod iommu;
 pub mod iova;
 pub mod kasan;
 pub mod kref;
+pub mod list;
 pub mod lockdep;
 pub mod mutex;
 pub mod page_alloc;
@@ -80,6 +86,7 @@ pub mod sched;
 pub mod seqlock;
 pub mod slab;
 pub mod spinlock;
+pub mod xarray;
 
 pub use atomic::{
     atomic64_add_return, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, cmpxchg,
@@ -88,7 +95,13 @@ pub use atomic::{
 pub use atomic_instrumented::*;
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
 pub use errno::Errno;
+pub use io::{dma_read, dma_write, readl, readl_relaxed, writel, writel_relaxed, IoMem};
 pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
+pub use list::{
+    list_add, list_add_rcu, list_add_tail, list_add_tail_rcu, list_del, list_del_init,
+    list_del_rcu, list_empty, list_entry_is_linked, list_first_entry_or_null, list_for_each_entry,
+    list_for_each_entry_rcu, List, ListEntry, ListHead, LIST_POISON1, LIST_POISON2,
+};
 pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
 pub use refcount::{
@@ -108,6 +121,10 @@ pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
     spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, LockedBy, SpinGuard,
     SpinLock,
+};
+pub use xarray::{
+    xa_destroy, xa_erase, xa_for_each, xa_init, xa_insert, xa_load, xa_lock, xa_store, xa_unlock,
+    XArray, XA_SLOTS,
 };
 
 /// Rows of the fidelity table that a report quotes, keyed by what the trace shows:

@@ -42,11 +42,23 @@ pub enum Kind {
     LockOrder,
     /// A model's own named property.
     Invariant,
+    /// A lock class used in hardirq context and taken with interrupts enabled (lockdep's
+    /// "inconsistent lock state").
+    InconsistentLockState,
+    /// A HARDIRQ-safe lock class ordered before a HARDIRQ-unsafe one (lockdep's "possible
+    /// irq lock inversion dependency" and "HARDIRQ-safe -> HARDIRQ-unsafe lock order").
+    IrqLockInversion,
+    /// A lock taken in a context that may not wait the way it waits (lockdep's "BUG:
+    /// Invalid wait context": a `spinlock_t` under a `raw_spinlock_t` on PREEMPT_RT).
+    InvalidWaitContext,
+    /// A read-write lock class taken again by the thread holding it (lockdep's "possible
+    /// recursive locking detected").
+    RecursiveLocking,
 }
 
 impl Kind {
     /// Every kind, in vocabulary order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 20] = [
         Kind::UseAfterFree,
         Kind::DoubleFree,
         Kind::Leak,
@@ -63,6 +75,10 @@ impl Kind {
         Kind::Deadlock,
         Kind::LockOrder,
         Kind::Invariant,
+        Kind::InconsistentLockState,
+        Kind::IrqLockInversion,
+        Kind::InvalidWaitContext,
+        Kind::RecursiveLocking,
     ];
 
     /// The name used in scenario files and reports (`use-after-free`).
@@ -84,6 +100,10 @@ impl Kind {
             Kind::Deadlock => "deadlock",
             Kind::LockOrder => "lock-order",
             Kind::Invariant => "invariant",
+            Kind::InconsistentLockState => "inconsistent-lock-state",
+            Kind::IrqLockInversion => "irq-lock-inversion",
+            Kind::InvalidWaitContext => "invalid-wait-context",
+            Kind::RecursiveLocking => "recursive-locking",
         }
     }
 

@@ -130,6 +130,10 @@ pub struct HeldLock {
     pub how: &'static str,
     /// True if holding it makes the context atomic (a spinlock).
     pub atomic: bool,
+    /// Write (exclusive), read or recursive read (lockdep's `read` argument 0, 1, 2).
+    pub mode: crate::kernel::lockdep::Mode,
+    /// The class's wait type (lockdep's `wait_type_inner`).
+    pub wait: crate::kernel::lockdep::WaitType,
     /// Where.
     pub location: &'static Location<'static>,
     /// The model's step label the thread was in when it took the lock
@@ -187,6 +191,8 @@ struct Inner {
     steps: std::collections::BTreeMap<usize, Cow<'static, str>>,
     /// Threads that have released a spinlock in this execution.
     unlocked: std::collections::BTreeSet<usize>,
+    /// Lockdep's IRQ state: per-run usage bits, per-execution IRQ state, the kernel config.
+    lockdep: crate::kernel::lockdep::State,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -252,7 +258,19 @@ impl Recorder {
             g.checking.clear();
             g.steps.clear();
             g.unlocked.clear();
+            g.lockdep.reset();
         })
+    }
+
+    /// Run `f` on lockdep's IRQ state and the kernel config (see
+    /// [`crate::kernel::lockdep::State`]).
+    pub(crate) fn lockdep<R>(&self, f: impl FnOnce(&mut crate::kernel::lockdep::State) -> R) -> R {
+        self.inner.with(|g| f(&mut g.lockdep))
+    }
+
+    /// Run `f` on the lock-order graph: every edge seen in the run.
+    pub(crate) fn with_order<R>(&self, f: impl FnOnce(&[OrderEdge]) -> R) -> R {
+        self.inner.with(|g| f(&g.order))
     }
 
     /// Append an event (of the thread's, marked as the checker's inside [`checking`]).
@@ -353,18 +371,22 @@ impl Recorder {
                     to: lock.clone(),
                     thread,
                 };
-                if let Some(old) = g
-                    .order
-                    .iter()
-                    .find(|e| e.from.name == lock.name && e.to.name == h.name)
-                {
+                // Each lock of the cycle must block its waiter: a recursive reader waits
+                // for no reader (lockdep's rule for read-read dependencies).
+                if let Some(old) = g.order.iter().find(|e| {
+                    e.from.name == lock.name
+                        && e.to.name == h.name
+                        && lock.mode.waits_for(e.from.mode)
+                        && e.to.mode.waits_for(h.mode)
+                }) {
                     return Some((old.clone(), new));
                 }
-                if !g
-                    .order
-                    .iter()
-                    .any(|e| e.from.name == h.name && e.to.name == lock.name)
-                {
+                if !g.order.iter().any(|e| {
+                    e.from.name == h.name
+                        && e.to.name == lock.name
+                        && e.from.mode == h.mode
+                        && e.to.mode == lock.mode
+                }) {
                     g.order.push(new);
                 }
             }

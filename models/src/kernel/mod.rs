@@ -58,16 +58,21 @@
 
 pub mod atomic;
 pub mod barrier;
+pub mod config;
 pub mod engine;
 pub mod errno;
+pub mod hardirq;
 pub mod iommu;
 pub mod iova;
+pub mod irqflags;
 pub mod kasan;
 pub mod kref;
 pub mod lockdep;
 pub mod mutex;
 pub mod page_alloc;
+pub mod rwlock;
 pub mod rwonce;
+pub mod rwsem;
 pub mod sched;
 pub mod slab;
 pub mod spinlock;
@@ -77,17 +82,31 @@ pub use atomic::{
     set_bit, test_and_set_bit, xchg, Atomic64,
 };
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
+pub use config::{config, set_config, Config};
 pub use errno::Errno;
+pub use hardirq::{hardirq, in_hardirq, spawn_hardirq};
+pub use irqflags::{
+    irqs_disabled, local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save, IrqFlags,
+};
 pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
 pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
+pub use rwlock::{
+    read_lock, read_lock_irq, read_lock_irqsave, read_unlock, read_unlock_irq,
+    read_unlock_irqrestore, write_lock, write_lock_irq, write_lock_irqsave, write_unlock,
+    write_unlock_irq, write_unlock_irqrestore, RwGuard, RwLock,
+};
 pub use rwonce::{read_once, read_once_dep, write_once};
+pub use rwsem::{
+    down_read, down_read_trylock, down_write, down_write_trylock, up_read, up_write, RwSemaphore,
+};
 pub use sched::{in_atomic_context, might_sleep};
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
 pub use spinlock::{
-    assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
-    spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, LockedBy, SpinGuard,
-    SpinLock,
+    assert_spin_locked, lockdep_assert_held, raw_spin_lock, raw_spin_lock_irq,
+    raw_spin_lock_irqsave, raw_spin_unlock, raw_spin_unlock_irq, raw_spin_unlock_irqrestore,
+    spin_lock, spin_lock_irq, spin_lock_irqsave, spin_unlock, spin_unlock_irq,
+    spin_unlock_irqrestore, LockedBy, RawSpinLock, SpinGuard, SpinLock,
 };
 
 /// Rows of the fidelity table that a report quotes, keyed by what the trace shows:

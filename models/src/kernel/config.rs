@@ -16,7 +16,11 @@ pub struct Config {
     /// `raw_spinlock_t` spins.
     pub preempt_rt: bool,
     /// `CONFIG_PROVE_RAW_LOCK_NESTING`: lockdep checks wait types as on PREEMPT_RT, even on
-    /// a kernel without it (a `spinlock_t` inside a `raw_spinlock_t` is reported).
+    /// a kernel without it (a `spinlock_t` inside a `raw_spinlock_t` is reported). Since
+    /// v6.13 it is on by default with `CONFIG_PROVE_LOCKING` on architectures that support
+    /// PREEMPT_RT (x86, arm64, ...): set it to check code as a current lockdep kernel there
+    /// would; off, the model checks a non-RT kernel without it (before v6.13, or another
+    /// architecture).
     pub prove_raw_lock_nesting: bool,
 }
 

@@ -7,9 +7,11 @@
 //! read is given back when the thread's reads are all released, which the model must do in
 //! the reverse order it took them.
 //!
-//! Lockdep sees `read_lock` as a recursive read only in interrupt context, as on queued
-//! rwlocks (x86, arm64), where a reader in process context waits behind a queued writer and
-//! one in interrupt context does not. `write_lock` is exclusive. On PREEMPT_RT an `rwlock_t`
+//! Lockdep sees `read_lock` as a recursive read only in interrupt context
+//! (`read_lock_is_recursive`), as on queued rwlocks (x86, arm64), where a reader in process
+//! context waits behind a queued writer and one in interrupt context does not. The model's
+//! interrupt context is hardirq only: a `read_lock` in softirq or BH-disabled code, which
+//! the kernel also counts as recursive, is not modelled. `write_lock` is exclusive. On PREEMPT_RT an `rwlock_t`
 //! sleeps (`LD_WAIT_CONFIG`) and its `_irqsave`/`_irq` forms leave interrupts enabled.
 
 use std::collections::BTreeMap;

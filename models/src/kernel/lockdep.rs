@@ -54,6 +54,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Write => "write",
+            Mode::Read => "read",
+            Mode::RecursiveRead => "recursive read",
+        }
+    }
+
     /// True if a waiter taking a lock in this mode blocks on a holder in mode `holder`. A
     /// non-recursive reader counts as blocked by a reader, since a writer may queue between.
     pub fn waits_for(self, holder: Mode) -> bool {
@@ -94,40 +103,38 @@ impl WaitType {
 
 /// One IRQ usage bit of a lock class, as lockdep names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Usage {
-    /// Taken in hardirq context: the class is HARDIRQ-safe.
-    InHardirq { read: bool },
-    /// Taken with hardirqs enabled: the class is HARDIRQ-unsafe.
-    HardirqOn { read: bool },
+struct Usage {
+    /// Taken in hardirq context (`IN-HARDIRQ`: the class is HARDIRQ-safe), else taken with
+    /// hardirqs enabled (`HARDIRQ-ON`: HARDIRQ-unsafe).
+    safe: bool,
+    /// By a read acquisition (`-R`), else a write (`-W`).
+    read: bool,
 }
 
 impl Usage {
-    /// The marks this one is inconsistent with (lockdep's `exclusive_bit`, and its read
-    /// twin unless this mark is a read itself).
+    /// The marks this one is inconsistent with: the opposite state written, and read too
+    /// unless this mark is a read itself (lockdep's `exclusive_bit`).
     fn conflicts(self) -> Vec<Usage> {
-        let (other, read): (fn(bool) -> Usage, bool) = match self {
-            Usage::InHardirq { read } => (|r| Usage::HardirqOn { read: r }, read),
-            Usage::HardirqOn { read } => (|r| Usage::InHardirq { read: r }, read),
+        let other = |read| Usage {
+            safe: !self.safe,
+            read,
         };
-        if read {
+        if self.read {
             vec![other(false)]
         } else {
             vec![other(false), other(true)]
         }
     }
-
-    fn safe(self) -> bool {
-        matches!(self, Usage::InHardirq { .. })
-    }
 }
 
 impl fmt::Display for Usage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (state, read) = match self {
-            Usage::InHardirq { read } => ("IN-HARDIRQ", read),
-            Usage::HardirqOn { read } => ("HARDIRQ-ON", read),
+        let state = if self.safe {
+            "IN-HARDIRQ"
+        } else {
+            "HARDIRQ-ON"
         };
-        write!(f, "{state}-{}", if *read { "R" } else { "W" })
+        write!(f, "{state}-{}", if self.read { "R" } else { "W" })
     }
 }
 
@@ -208,7 +215,7 @@ pub(crate) fn lock<G>(a: &Acquire, take: impl FnOnce() -> G) -> G {
     let me = thread_index();
     let held = a.held(me);
     let found = with_recorder(|r| {
-        mark_usage(r, me, &held)
+        mark_usage(r, me, "takes", &held)
             .or_else(|| wait_context(r, me, &held))
             .or_else(|| recursion(r, me, &held))
             .or_else(|| order(r, me, &held))
@@ -238,7 +245,7 @@ pub(crate) fn trylock<G>(a: &Acquire, take: impl FnOnce() -> Option<G>) -> Optio
         return None;
     }
     record(Op::Lock(a.how), Obj::Named(a.name));
-    if let Some(Some((kind, message))) = with_recorder(|r| mark_usage(r, me, &held)) {
+    if let Some(Some((kind, message))) = with_recorder(|r| mark_usage(r, me, "takes", &held)) {
         raise(kind, message);
     }
     with_recorder(|r| r.acquired(me, held));
@@ -286,7 +293,9 @@ pub(crate) fn set_irqs(off: Option<IrqOff>) {
         let was =
             r.lockdep(|s| std::mem::replace(&mut s.cpus.entry(me).or_default().irqs_off, off));
         if was.is_some() && off.is_none() {
-            r.held(me).iter().find_map(|h| mark_usage(r, me, h))
+            r.held(me)
+                .iter()
+                .find_map(|h| mark_usage(r, me, "enables interrupts holding", h))
         } else {
             None
         }
@@ -326,14 +335,15 @@ pub(crate) fn irq_reason() -> Option<String> {
 
 type Found = Option<(Kind, String)>;
 
-/// How a thread's acquisition reads in a report: `cpu0 takes a_lock\n    spin_lock at ..`.
-fn describe(r: &Recorder, me: usize, h: &HeldLock) -> String {
-    r.describe_wait(me, "takes", h, &[])
-        .replace("\n  holding nothing", "")
+/// How a usage reads in a report: `cpu0 takes in hardirq context: a_lock\n    spin_lock at
+/// ..`, with `verb`.
+fn describe(r: &Recorder, me: usize, verb: &str, h: &HeldLock) -> String {
+    format!("{} {verb} {}\n    {}", r.thread_name(me), h.name, h.taken())
 }
 
-/// Mark the usage bits of `h`, taken (or held, when interrupts come on) by thread `me`.
-fn mark_usage(r: &Recorder, me: usize, h: &HeldLock) -> Found {
+/// Mark the usage bits of `h`, which thread `me` takes, or holds while it enables
+/// interrupts (`verb` says which).
+fn mark_usage(r: &Recorder, me: usize, verb: &str, h: &HeldLock) -> Found {
     let (hardirq, off) = r.lockdep(|s| {
         let c = s.cpus.get(&me).copied().unwrap_or_default();
         (c.hardirq > 0, c.irqs_off)
@@ -341,18 +351,23 @@ fn mark_usage(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     let read = h.mode != Mode::Write;
     let mut marks = Vec::new();
     if hardirq {
-        marks.push(Usage::InHardirq { read });
+        marks.push(Usage { safe: true, read });
     }
     if off.is_none() {
-        marks.push(Usage::HardirqOn { read });
+        marks.push(Usage { safe: false, read });
     }
-    marks.into_iter().find_map(|u| mark(r, me, h, u))
+    marks.into_iter().find_map(|u| mark(r, me, h, verb, u))
 }
 
 /// Set usage bit `u` of `h`'s class: an inconsistent lock state if it conflicts with a bit
 /// already set, an irq lock inversion if the order graph links it to a conflicting class.
-fn mark(r: &Recorder, me: usize, h: &HeldLock, u: Usage) -> Found {
-    let here = describe(r, me, h);
+fn mark(r: &Recorder, me: usize, h: &HeldLock, verb: &str, u: Usage) -> Found {
+    let context = if u.safe {
+        "in hardirq context"
+    } else {
+        "with interrupts enabled"
+    };
+    let here = describe(r, me, &format!("{verb} {context}:"), h);
     let (new, conflict) = r.lockdep(|s| {
         let bits = s.usage.entry(h.name).or_default();
         if bits.contains_key(&u) {
@@ -379,8 +394,8 @@ fn mark(r: &Recorder, me: usize, h: &HeldLock, u: Usage) -> Found {
     }
     // A newly safe class must not reach an unsafe one, nor a newly unsafe class be
     // reached from a safe one.
-    let (other, path) = reach(r, h.name, !u.safe(), |c| has(r, c, !u.safe()))?;
-    let (first, last) = if u.safe() {
+    let (other, path) = reach(r, h.name, !u.safe, |c| has(r, c, !u.safe))?;
+    let (first, last) = if u.safe {
         (h.name, other)
     } else {
         (other, h.name)
@@ -389,9 +404,9 @@ fn mark(r: &Recorder, me: usize, h: &HeldLock, u: Usage) -> Found {
         Kind::IrqLockInversion,
         format!(
             "possible irq lock inversion dependency detected: {name} becomes {state}\n{here}\n\
-             and earlier in the run {first} was held while taking {last}:\n{path}\n{safe}{unsafe_}",
+             and earlier in the run {first} was held while taking {last}:\n{path}{safe}{unsafe_}",
             name = h.name,
-            state = if u.safe() {
+            state = if u.safe {
                 "HARDIRQ-safe"
             } else {
                 "HARDIRQ-unsafe"
@@ -407,7 +422,7 @@ fn has(r: &Recorder, c: &str, safe: bool) -> bool {
     r.lockdep(|s| {
         s.usage
             .get(c)
-            .is_some_and(|b| b.keys().any(|u| u.safe() == safe))
+            .is_some_and(|b| b.keys().any(|u| u.safe == safe))
     })
 }
 
@@ -416,8 +431,8 @@ fn registered(r: &Recorder, c: &str, safe: bool) -> String {
     r.lockdep(|s| {
         s.usage.get(c).and_then(|b| {
             b.iter()
-                .find(|(u, _)| u.safe() == safe)
-                .map(|(u, w)| format!("{c} is {{{u}}}, registered when\n{w}\n"))
+                .find(|(u, _)| u.safe == safe)
+                .map(|(u, w)| format!("\n{c} is {{{u}}}, registered when\n{w}"))
         })
     })
     .unwrap_or_default()
@@ -513,8 +528,12 @@ fn recursion(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     Some((
         Kind::RecursiveLocking,
         format!(
-            "possible recursive locking detected\n{}",
-            r.describe_wait(me, "takes", h, std::slice::from_ref(prev))
+            "possible recursive locking detected\n{}\n({} under {}: {} can wait for this \
+             thread's own hold, or for a writer queued behind it)",
+            r.describe_wait(me, "takes", h, std::slice::from_ref(prev)),
+            h.mode.name(),
+            prev.mode.name(),
+            h.how,
         ),
     ))
 }
@@ -551,7 +570,7 @@ fn order(r: &Recorder, me: usize, h: &HeldLock) -> Found {
             return Some((
                 Kind::IrqLockInversion,
                 format!(
-                    "HARDIRQ-safe -> HARDIRQ-unsafe lock order detected\n{}\n{}{}",
+                    "HARDIRQ-safe -> HARDIRQ-unsafe lock order detected\n{}{}{}",
                     r.describe_wait(me, "takes", h, std::slice::from_ref(&prev)),
                     registered(r, safe, true),
                     registered(r, unsafe_, false),

@@ -244,9 +244,19 @@ fn irq_safe_order_holds() {
 
 // ---------------------------------------------------------------- seed 001 on PREEMPT_RT
 
-/// The seed-001 nesting, as `msi_domain_activate` runs it: the raw `irq_desc->lock`
-/// (`raw_spin_lock_irqsave`), and under it iommu_get_reserved_iova's `reserved_lock` (a
-/// `spinlock_t`, `spin_lock_irqsave`), by two threads at once, under `config`.
+/// The seed-001 nesting, as `msi_domain_activate` runs it: the raw `irq_desc->lock` of an
+/// interrupt of its own (`raw_spin_lock_irqsave`), and under it iommu_get_reserved_iova's
+/// `reserved_lock` (a `spinlock_t`, `spin_lock_irqsave`).
+fn activate(reserved_lock: &SpinLock) {
+    let desc_lock = SpinLock::new_raw("irq_desc->lock");
+    let gd = raw_spin_lock_irqsave(&desc_lock);
+    step(REACHED);
+    let gr = spin_lock_irqsave(reserved_lock);
+    spin_unlock_irqrestore(gr);
+    raw_spin_unlock_irqrestore(gd);
+}
+
+/// [`activate`] by two threads at once, sharing `reserved_lock`, under `config`.
 fn msi_domain_activate(config: Config) -> Outcome {
     run(move || {
         set_config(config);
@@ -254,14 +264,7 @@ fn msi_domain_activate(config: Config) -> Outcome {
         let t = (1..=2)
             .map(|i| {
                 let reserved_lock = reserved_lock.clone();
-                spawn(i, move || {
-                    let desc_lock = SpinLock::new_raw("irq_desc->lock");
-                    let gd = raw_spin_lock_irqsave(&desc_lock);
-                    step(REACHED);
-                    let gr = spin_lock_irqsave(&reserved_lock);
-                    spin_unlock_irqrestore(gr);
-                    raw_spin_unlock_irqrestore(gd);
-                })
+                spawn(i, move || activate(&reserved_lock))
             })
             .collect();
         join(t);
@@ -322,11 +325,7 @@ fn raw_spinlock_t_in_hardirq_holds_on_preempt_rt() {
 /// The seed-001 nesting on one thread, under `config`.
 fn nesting(config: Config) {
     set_config(config);
-    let desc = SpinLock::new_raw("irq_desc->lock");
-    let reserved = SpinLock::new("reserved_lock");
-    let gd = raw_spin_lock_irqsave(&desc);
-    spin_unlock_irqrestore(spin_lock_irqsave(&reserved));
-    raw_spin_unlock_irqrestore(gd);
+    activate(&SpinLock::new("reserved_lock"));
 }
 
 #[test]
@@ -648,11 +647,7 @@ fn other_engine(engine: iommu_models::kernel::engine::Engine, rt: bool) -> Optio
                 hardirq(|| read_unlock(read_lock(&l)));
             }
             read_unlock(g);
-            let desc = SpinLock::new_raw("irq_desc->lock");
-            let reserved = SpinLock::new("reserved_lock");
-            let gd = raw_spin_lock_irqsave(&desc);
-            spin_unlock_irqrestore(spin_lock_irqsave(&reserved));
-            raw_spin_unlock_irqrestore(gd);
+            activate(&SpinLock::new("reserved_lock"));
         });
         let writer = spawn(2, move || write_unlock_irq(write_lock_irq(&lock)));
         join(vec![reader, writer]);

@@ -126,7 +126,8 @@ const CASES: &[(&str, &str)] = &[
          \"use-after-frees\"; expected one of: use-after-free, double-free, leak, \
          uninitialized-read, lost-mapping, stale-translation, lost-dirty, false-dirty, \
          refcount, duplicate-binding, quota-exceeded, sleep-in-atomic, lock-not-held, \
-         deadlock, lock-order, invariant (or a list of them)",
+         deadlock, lock-order, invariant, inconsistent-lock-state, irq-lock-inversion, \
+         invalid-wait-context, recursive-locking (or a list of them)",
     ),
     (
         "violated-without-kind.toml",
@@ -161,8 +162,9 @@ const CASES: &[(&str, &str)] = &[
         "tests/bad-scenarios/multiline-kind.toml:12:8: unknown violation kind \"use-\\nafter-free\"; \
          expected one of: use-after-free, double-free, leak, uninitialized-read, lost-mapping, \
          stale-translation, lost-dirty, false-dirty, refcount, duplicate-binding, \
-         quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, lock-order, invariant (or a \
-         list of them)",
+         quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, lock-order, invariant, \
+         inconsistent-lock-state, irq-lock-inversion, invalid-wait-context, recursive-locking \
+         (or a list of them)",
     ),
     (
         "multiline-kind-array.toml",
@@ -171,7 +173,8 @@ const CASES: &[(&str, &str)] = &[
          \"lost-\\nmapping\"; expected one of: use-after-free, double-free, leak, \
          uninitialized-read, lost-mapping, stale-translation, lost-dirty, false-dirty, refcount, \
          duplicate-binding, quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, \
-         lock-order, invariant (or a list of them)",
+         lock-order, invariant, inconsistent-lock-state, irq-lock-inversion, \
+         invalid-wait-context, recursive-locking (or a list of them)",
     ),
     (
         "multiline-thread-name.toml",

@@ -473,3 +473,73 @@ impl Default for IdSource {
         Self::new()
     }
 }
+
+/// A reader-writer lock of the running engine: the body of `rwlock_t` and
+/// `struct rw_semaphore`.
+///
+/// Each model thread takes it at most once at a time: a recursive read is counted by the
+/// kernel type above, not taken here again (loom keeps one reader entry per thread, and
+/// shuttle refuses a second read by the same thread). Writers are not preferred over new
+/// readers under loom and shuttle: a reader is never held back by a waiting writer.
+pub(crate) enum RawRwLock {
+    Loom(loom::sync::RwLock<()>),
+    /// Boxed: shuttle's lock is ten times the size of the others.
+    Shuttle(Box<shuttle::sync::RwLock<()>>),
+    Std(std::sync::RwLock<()>),
+}
+
+/// The held state of a [`RawRwLock`], read or write side.
+#[allow(dead_code)] // each variant is held for its Drop
+pub(crate) enum RawRwGuard<'a> {
+    LoomRead(loom::sync::RwLockReadGuard<'a, ()>),
+    LoomWrite(loom::sync::RwLockWriteGuard<'a, ()>),
+    ShuttleRead(shuttle::sync::RwLockReadGuard<'a, ()>),
+    ShuttleWrite(shuttle::sync::RwLockWriteGuard<'a, ()>),
+    StdRead(std::sync::RwLockReadGuard<'a, ()>),
+    StdWrite(std::sync::RwLockWriteGuard<'a, ()>),
+}
+
+impl RawRwLock {
+    pub(crate) fn new() -> Self {
+        match engine() {
+            Engine::Loom => RawRwLock::Loom(loom::sync::RwLock::new(())),
+            Engine::Shuttle => RawRwLock::Shuttle(Box::new(shuttle::sync::RwLock::new(()))),
+            Engine::Std => RawRwLock::Std(std::sync::RwLock::new(())),
+        }
+    }
+    /// Take the read side (`write` false) or the write side, blocking.
+    pub(crate) fn lock(&self, write: bool) -> RawRwGuard<'_> {
+        fn ok<G>(r: Result<G, std::sync::PoisonError<G>>) -> G {
+            r.unwrap_or_else(|e| e.into_inner())
+        }
+        match (self, write) {
+            (RawRwLock::Loom(l), false) => RawRwGuard::LoomRead(l.read().unwrap()),
+            (RawRwLock::Loom(l), true) => RawRwGuard::LoomWrite(l.write().unwrap()),
+            (RawRwLock::Shuttle(l), false) => RawRwGuard::ShuttleRead(ok(l.read())),
+            (RawRwLock::Shuttle(l), true) => RawRwGuard::ShuttleWrite(ok(l.write())),
+            (RawRwLock::Std(l), false) => RawRwGuard::StdRead(ok(l.read())),
+            (RawRwLock::Std(l), true) => RawRwGuard::StdWrite(ok(l.write())),
+        }
+    }
+    /// Take the read or write side if it is free now, without blocking.
+    pub(crate) fn try_lock(&self, write: bool) -> Option<RawRwGuard<'_>> {
+        match (self, write) {
+            (RawRwLock::Loom(l), false) => l.try_read().ok().map(RawRwGuard::LoomRead),
+            (RawRwLock::Loom(l), true) => l.try_write().ok().map(RawRwGuard::LoomWrite),
+            (RawRwLock::Shuttle(l), false) => l.try_read().ok().map(RawRwGuard::ShuttleRead),
+            (RawRwLock::Shuttle(l), true) => l.try_write().ok().map(RawRwGuard::ShuttleWrite),
+            (RawRwLock::Std(l), false) => l.try_read().ok().map(RawRwGuard::StdRead),
+            (RawRwLock::Std(l), true) => l.try_write().ok().map(RawRwGuard::StdWrite),
+        }
+    }
+}
+
+impl RawRwGuard<'_> {
+    /// Release, unless the thread is unwinding from a violation (see [`RawGuard::release`]).
+    pub(crate) fn release(self) {
+        let std = matches!(self, RawRwGuard::StdRead(_) | RawRwGuard::StdWrite(_));
+        if std::thread::panicking() && !std {
+            std::mem::forget(self);
+        }
+    }
+}

@@ -101,6 +101,67 @@ pub enum Op {
     Call(&'static str),
 }
 
+/// How an acquisition holds its lock: lockdep's `read` argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mode {
+    /// Exclusive: every spinlock and mutex, `write_lock`, `down_write` (`read` = 0).
+    Write,
+    /// Shared, and a waiting writer holds it back (`read` = 1): `down_read`, and `read_lock`
+    /// outside interrupt context (queued rwlocks, as on x86 and arm64).
+    Read,
+    /// Shared, never held back by a waiting writer (`read` = 2): `read_lock` in interrupt
+    /// context.
+    RecursiveRead,
+}
+
+/// What waiting for a lock does (lockdep's `LD_WAIT_*`), lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WaitType {
+    /// Spins, always (`raw_spinlock_t`): `LD_WAIT_SPIN`.
+    Spin,
+    /// Spins, or sleeps under PREEMPT_RT (`spinlock_t`, `rwlock_t`): `LD_WAIT_CONFIG`.
+    Config,
+    /// Sleeps (`struct mutex`, `struct rw_semaphore`): `LD_WAIT_SLEEP`.
+    Sleep,
+}
+
+impl Mode {
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Write => "write",
+            Mode::Read => "read",
+            Mode::RecursiveRead => "recursive read",
+        }
+    }
+
+    /// True if a waiter taking a lock in this mode blocks on a holder in mode `holder`. A
+    /// non-recursive reader counts as blocked by a reader, since a writer may queue between.
+    pub fn waits_for(self, holder: Mode) -> bool {
+        !(self == Mode::RecursiveRead && holder != Mode::Write)
+    }
+}
+
+impl WaitType {
+    /// Lockdep's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitType::Spin => "LD_WAIT_SPIN",
+            WaitType::Config => "LD_WAIT_CONFIG",
+            WaitType::Sleep => "LD_WAIT_SLEEP",
+        }
+    }
+}
+
+/// Per-run state a layer above keeps in the recorder (lockdep's): forgets the previous
+/// execution's part on `reset`.
+pub trait Extension: std::any::Any + Send {
+    /// Forget the previous execution (what spans the run stays).
+    fn reset(&mut self);
+    /// As `Any`, to find the concrete type.
+    fn as_any(&mut self) -> &mut dyn std::any::Any;
+}
+
 /// One recorded kernel call or step.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -131,6 +192,10 @@ pub struct HeldLock {
     pub how: &'static str,
     /// True if holding it makes the context atomic (a spinlock).
     pub atomic: bool,
+    /// Write (exclusive), read or recursive read (lockdep's `read` argument 0, 1, 2).
+    pub mode: Mode,
+    /// The class's wait type (lockdep's `wait_type_inner`).
+    pub wait: WaitType,
     /// Where.
     pub location: &'static Location<'static>,
     /// The model's step label the thread was in when it took the lock
@@ -189,6 +254,10 @@ struct Inner {
     unlocked: std::collections::BTreeSet<usize>,
     /// Threads spawned by name in this execution ([`Recorder::add_thread`]).
     spawned: usize,
+    /// Lockdep's IRQ state: per-run usage bits, per-execution IRQ state, the kernel config.
+    /// Lockdep's IRQ state and the kernel config, kept by the kernel layer, which this
+    /// file does not name (see `Recorder::lockdep`).
+    lockdep: Option<Box<dyn Extension>>,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -274,7 +343,27 @@ impl Recorder {
             g.steps.clear();
             g.unlocked.clear();
             g.spawned = 0;
+            if let Some(l) = g.lockdep.as_mut() {
+                l.reset();
+            }
         })
+    }
+
+    /// Run `f` on lockdep's IRQ state and the kernel config (see
+    /// `crate::kernel::lockdep::State`), created on first use.
+    pub(crate) fn lockdep<T: Extension + Default, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.inner.with(|g| {
+            let ext = g.lockdep.get_or_insert_with(|| Box::new(T::default()));
+            let any: &mut dyn std::any::Any = ext.as_any();
+            f(any
+                .downcast_mut::<T>()
+                .expect("one lockdep state type per recorder"))
+        })
+    }
+
+    /// Run `f` on the lock-order graph: every edge seen in the run.
+    pub(crate) fn with_order<R>(&self, f: impl FnOnce(&[OrderEdge]) -> R) -> R {
+        self.inner.with(|g| f(&g.order))
     }
 
     /// Append an event (of the thread's, marked as the checker's inside [`checking`]).
@@ -375,18 +464,22 @@ impl Recorder {
                     to: lock.clone(),
                     thread,
                 };
-                if let Some(old) = g
-                    .order
-                    .iter()
-                    .find(|e| e.from.name == lock.name && e.to.name == h.name)
-                {
+                // Each lock of the cycle must block its waiter: a recursive reader waits
+                // for no reader (lockdep's rule for read-read dependencies).
+                if let Some(old) = g.order.iter().find(|e| {
+                    e.from.name == lock.name
+                        && e.to.name == h.name
+                        && lock.mode.waits_for(e.from.mode)
+                        && e.to.mode.waits_for(h.mode)
+                }) {
                     return Some((old.clone(), new));
                 }
-                if !g
-                    .order
-                    .iter()
-                    .any(|e| e.from.name == h.name && e.to.name == lock.name)
-                {
+                if !g.order.iter().any(|e| {
+                    e.from.name == h.name
+                        && e.to.name == lock.name
+                        && e.from.mode == h.mode
+                        && e.to.mode == lock.mode
+                }) {
                     g.order.push(new);
                 }
             }

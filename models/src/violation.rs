@@ -42,11 +42,23 @@ pub enum Kind {
     /// A `list_head` whose pointers do not agree (CONFIG_DEBUG_LIST's `list_add corruption`,
     /// `list_del corruption`), or a walk that followed a deleted entry's `LIST_POISON`.
     ListCorruption,
+    /// A lock class used in hardirq context and taken with interrupts enabled (lockdep's
+    /// "inconsistent lock state").
+    InconsistentLockState,
+    /// A HARDIRQ-safe lock class ordered before a HARDIRQ-unsafe one (lockdep's "possible
+    /// irq lock inversion dependency" and "HARDIRQ-safe -> HARDIRQ-unsafe lock order").
+    IrqLockInversion,
+    /// A lock taken in a context that may not wait the way it waits (lockdep's "BUG:
+    /// Invalid wait context": a `spinlock_t` under a `raw_spinlock_t` on PREEMPT_RT).
+    InvalidWaitContext,
+    /// A read-write lock class taken again by the thread holding it (lockdep's "possible
+    /// recursive locking detected").
+    RecursiveLocking,
 }
 
 impl Kind {
     /// Every kind, in vocabulary order.
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 21] = [
         Kind::UseAfterFree,
         Kind::DoubleFree,
         Kind::Leak,
@@ -64,6 +76,10 @@ impl Kind {
         Kind::LockOrder,
         Kind::Invariant,
         Kind::ListCorruption,
+        Kind::InconsistentLockState,
+        Kind::IrqLockInversion,
+        Kind::InvalidWaitContext,
+        Kind::RecursiveLocking,
     ];
 
     /// The name used in scenario files and reports (`use-after-free`).
@@ -86,6 +102,10 @@ impl Kind {
             Kind::LockOrder => "lock-order",
             Kind::Invariant => "invariant",
             Kind::ListCorruption => "list-corruption",
+            Kind::InconsistentLockState => "inconsistent-lock-state",
+            Kind::IrqLockInversion => "irq-lock-inversion",
+            Kind::InvalidWaitContext => "invalid-wait-context",
+            Kind::RecursiveLocking => "recursive-locking",
         }
     }
 

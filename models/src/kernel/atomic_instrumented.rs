@@ -19,8 +19,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::kernel::atomic::{self, fully_ordered, Atomic64};
 use crate::engine::RawAtomic;
+use crate::kernel::atomic::{self, fully_ordered, Atomic64};
 use crate::kernel::kasan::Shadow;
 use crate::trace::Obj;
 

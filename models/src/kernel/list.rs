@@ -35,8 +35,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::check::{raise, Kind};
-use crate::kernel::atomic::Atomic64;
 use crate::engine::Ghost;
+use crate::kernel::atomic::Atomic64;
 use crate::kernel::kasan::{describe, Shadow};
 use crate::kernel::slab::KBox;
 use crate::kernel::spinlock::{lockdep_assert_held, SpinLock};
@@ -59,8 +59,8 @@ pub struct ListHead {
 /// A fresh `list_head` address: distinct for the life of the process, never 0, never a
 /// poison value.
 fn next_addr() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed) << 4
+    static NEXT: crate::engine::IdSource = crate::engine::IdSource::new();
+    NEXT.next() << 4
 }
 
 impl ListHead {

@@ -23,12 +23,12 @@
 //! | `xchg`, `atomic64_{add,sub}_return` | `smp_mb`; relaxed RMW; `smp_mb` (fully ordered, as the LKMM defines it) | SeqCst RMW | same as loom | none known |
 //! | `cmpxchg`, `test_and_set_bit` | a relaxed probe that writes back what it read (`cmpxchg(old, old)`, `fetch_or(0)`); if it would succeed, `smp_mb`; relaxed op; `smp_mb` | SeqCst exchange | `smp_mb`; exchange; `smp_mb` on success | loom: one that fails only because another thread wrote between probe and operation keeps the leading barrier (hides a bug that needs that failure unordered); the probe's write-back stores the value it read, right after it, which no read can tell apart; os: a failure keeps the leading barrier |
 //! | `set_bit`, `clear_bit` | Relaxed RMW | SeqCst | Relaxed | none known |
-//! | `spin_lock`/`spin_unlock`, `raw_spin_lock_irqsave` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen; raw and plain spinlocks are one type (as on a non-RT kernel) |
+//! | `spin_lock`/`spin_unlock`, `raw_spin_lock_irqsave` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen; `raw_spinlock_t` and `spinlock_t` are one Rust type, which one a lock is set at init (`SpinLock::new_raw`; see the wait-type row) |
 //! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
 //! | `kref` (refcount_t) | `kref_get`: relaxed add (`refcount_inc`); `kref_put`: release sub, and `smp_acquire__after_ctrl_dep` when it reaches zero (`refcount_dec_and_test`) | SeqCst | same as loom | a get from zero is reported, not saturated |
 //! | `assert_spin_locked` (held by anyone) | held by the caller: its own (ghost) holder record; held by another: a `try_lock` of the engine's lock, ordered against that thread's lock and unlock | same | same | none known; `lockdep_assert_held` asks about the running thread only, and is exact |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
-//! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
+//! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking" but for read-write locks: two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
 //! | free against access (loom) | a loom cell per allocation: accesses share it, the free takes it; loom's causality check reports an access and a free that no lock, release/acquire or barrier chain orders | none (order as run) | none | invents: a free ordered after an access only by a control dependency (`if (READ_ONCE(done)) kfree(obj)`, which the LKMM orders) is reported, since loom does not model control dependencies (no current model frees that way: `kref_put` adds `smp_acquire__after_ctrl_dep`); in plain mode (the witness search) the cell is off and only interleavings count |
 //! | frame reuse | a freed frame is reused (lowest freed first) only when no unused frame is left; the shadow is per frame, not per allocation | same | same | hides: a thread holding a stale table pointer across a free and a reuse accesses the new owner's table as live (KASAN's tag mode would catch it); it can still surface as lost-mapping or stale-translation |
 //! | `__free_iova` after `find_iova` | the range is matched by value | same | same | hides: if the range was freed and allocated again in between, the model erases the new allocation silently, where the kernel would touch a freed `struct iova` |
@@ -53,6 +53,12 @@
 //! | `xarray` (`xa_load`, `xa_store`, `xa_erase`, `xa_insert`, `xa_for_each`) | one kzalloc'ed `xa_node` of 8 slots, each an engine word; writers take `xa_lock` and publish with a Release store; readers are lock-free Acquire loads (`rcu_dereference`) | same | same | indices 8 and up are -EINVAL (the kernel grows a tree); the node is freed only by `xa_destroy`, at once (the kernel also frees it when the array empties, and always after an RCU grace period): invents a use-after-free for a lookup racing `xa_destroy`; `xa_load` has no RCU read-side section, so an entry it returns is protected by nothing |
 //! | `writel`/`readl`, `writel_relaxed`/`readl_relaxed` (asm-generic/io.h) | a register is an engine word; `writel` a Release store, `readl` an Acquire load, the relaxed forms Relaxed; the device thread reads a register with Acquire and writes one with Release, DMA is Relaxed | SeqCst | same as loom | follows the generic (arm64) rules: on x86 a `_relaxed` accessor is as ordered as the plain one, so a bug reported for it there is not real on x86; as `smp_wmb`/`smp_rmb` do, the Release also orders earlier loads and the Acquire later stores, which `wmb`/`rmb` do not: hides a load->store reordering; a device that reorders its own DMA (PCIe relaxed ordering) is not modelled |
 //! | loom's DPOR (vendor/loom 0.7.2) | at each step a thread's next access is compared with the last access of its cell only | - | - | hides: an execution in which one thread's load comes before another thread's load-then-store of the same word is never tried (`r = READ_ONCE(x)` against `READ_ONCE(x); WRITE_ONCE(x, 1)`: r = 1 is missed; tokio-rs/loom#392; ignored test `loom_tries_a_load_before_another_threads_load_then_store` in models/tests/primitives_structs.rs). Loom runs the thread spawned first first, so a pair whose reader is spawned after the writer meets the reader's load after the writer's load, and finds the race |
+//! | `rwlock_t` (`read_lock`, `write_lock`, their `_irqsave`/`_irq` forms) | loom `RwLock`; a thread's read nested in its own read is counted, not taken from the engine again | shuttle `RwLock`, same | `std::sync::RwLock`, same | hides: no reader waits for a queued writer, so a process-context nested read behind a writer never deadlocks (lockdep's report shows it); nested reads must be released in reverse order. Lockdep sees `read_lock` as a recursive read only in hardirq context, as on queued rwlocks (x86, arm64): on an architecture without them it is recursive everywhere, and the model invents reports there |
+//! | `rw_semaphore` (`down_read`, `down_write`, the trylocks) | the same `RwLock`; `down_*` call `might_sleep` | same | same | hides: no writer preference or optimistic spinning; a nested `down_read` is lockdep's report (non-recursive read) and never deadlocks in the engines |
+//! | lockdep with read acquisitions | the 2-cycle check takes each edge's modes: a cycle is reported unless in one of its locks a recursive read waits on a read (lockdep's rule); a class taken again by its holder is "possible recursive locking" when either is a read, unless the new one is a recursive read | same | same | hides: cycles of three or more classes are not searched (as for plain locks) |
+//! | interrupt state (`local_irq_*`, the `_irqsave`/`_irq` forms, `hardirq(f)`, `spawn_hardirq`) | per thread, ghost (each thread's own); an interrupt is `hardirq(f)` run on a thread or on an agent thread: a non-threaded handler | same | same | no softirq context; disabling interrupts holds no agent back, and `hardirq(f)` where interrupts are disabled is not refused |
+//! | lockdep IRQ usage ("inconsistent lock state", "possible irq lock inversion dependency", "HARDIRQ-safe -> HARDIRQ-unsafe lock order") | usage bits per class (`IN-HARDIRQ-W/R`, `HARDIRQ-ON-W/R`) kept across the run, ghost: as in lockdep, the union of the usages seen decides, whether or not an interrupt ever preempted a holder, so every engine reports the same | same | same | invents: the inversion search over the order graph ignores read modes (lockdep's strong paths through recursive reads, its read-usage exceptions); hides: no SOFTIRQ states |
+//! | wait types (`raw_spinlock_t` `LD_WAIT_SPIN`; `spinlock_t`, `rwlock_t` `LD_WAIT_CONFIG`; mutex, rwsem `LD_WAIT_SLEEP`) under `kernel::config` | lockdep's `check_wait_context`: `LD_WAIT_CONFIG` counts as `LD_WAIT_SPIN` unless `preempt_rt` or `prove_raw_lock_nesting` is set; hardirq context is `LD_WAIT_SPIN`. With `preempt_rt`, a `spinlock_t`/`rwlock_t` taken with interrupts disabled (no raw lock held, not in hardirq) is `might_sleep`'s sleep-in-atomic, and their `_irqsave`/`_irq` forms leave interrupts enabled | same | same | hides, with neither option set: a current (v6.13+) x86 or arm64 kernel with PROVE_LOCKING has PROVE_RAW_LOCK_NESTING on by default and reports the nesting without PREEMPT_RT; on PREEMPT_RT without PROVE_RAW_LOCK_NESTING the kernel's first report of a `spinlock_t` under a raw lock is `might_sleep`'s, here invalid-wait-context in both cases; `LD_WAIT_FREE` and threaded-hardirq contexts are not modelled |
 //!
 //! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
 //! whose loom result differs from the LKMM's are listed in `KNOWN` (src/litmus/mod.rs) with
@@ -70,10 +76,13 @@ pub mod atomic_instrumented;
 pub mod barrier;
 /// The engine dispatch, at the crate's root ([`crate::engine`]); kept here by its old path.
 pub use crate::engine;
+pub mod config;
 pub mod errno;
+pub mod hardirq;
 pub mod io;
 pub mod iommu;
 pub mod iova;
+pub mod irqflags;
 pub mod kasan;
 pub mod kref;
 pub mod list;
@@ -81,7 +90,9 @@ pub mod lockdep;
 pub mod mutex;
 pub mod page_alloc;
 pub mod refcount;
+pub mod rwlock;
 pub mod rwonce;
+pub mod rwsem;
 pub mod sched;
 pub mod seqlock;
 pub mod slab;
@@ -94,8 +105,13 @@ pub use atomic::{
 };
 pub use atomic_instrumented::*;
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
+pub use config::{config, set_config, Config};
 pub use errno::Errno;
+pub use hardirq::{hardirq, in_hardirq, spawn_hardirq};
 pub use io::{dma_read, dma_write, readl, readl_relaxed, writel, writel_relaxed, IoMem};
+pub use irqflags::{
+    irqs_disabled, local_irq_disable, local_irq_enable, local_irq_restore, local_irq_save, IrqFlags,
+};
 pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
 pub use list::{
     list_add, list_add_rcu, list_add_tail, list_add_tail_rcu, list_del, list_del_init,
@@ -108,7 +124,15 @@ pub use refcount::{
     refcount_add, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
     refcount_read, refcount_set, refcount_sub_and_test, RefcountT,
 };
+pub use rwlock::{
+    read_lock, read_lock_irq, read_lock_irqsave, read_unlock, read_unlock_irq,
+    read_unlock_irqrestore, write_lock, write_lock_irq, write_lock_irqsave, write_unlock,
+    write_unlock_irq, write_unlock_irqrestore, RwGuard, RwLock,
+};
 pub use rwonce::{read_once, read_once_dep, write_once};
+pub use rwsem::{
+    down_read, down_read_trylock, down_write, down_write_trylock, up_read, up_write, RwSemaphore,
+};
 pub use sched::{in_atomic_context, might_sleep};
 pub use seqlock::{
     __read_seqcount_begin, __read_seqcount_retry, raw_read_seqcount_begin,
@@ -118,9 +142,10 @@ pub use seqlock::{
 };
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
 pub use spinlock::{
-    assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
-    spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, LockedBy, SpinGuard,
-    SpinLock,
+    assert_spin_locked, lockdep_assert_held, raw_spin_lock, raw_spin_lock_irq,
+    raw_spin_lock_irqsave, raw_spin_unlock, raw_spin_unlock_irq, raw_spin_unlock_irqrestore,
+    spin_lock, spin_lock_irq, spin_lock_irqsave, spin_unlock, spin_unlock_irq,
+    spin_unlock_irqrestore, LockedBy, RawSpinLock, SpinGuard, SpinLock,
 };
 pub use xarray::{
     xa_destroy, xa_erase, xa_for_each, xa_init, xa_insert, xa_load, xa_lock, xa_store, xa_unlock,

@@ -1,7 +1,7 @@
 //! `struct mutex` (include/linux/mutex.h): a sleeping lock. `mutex_lock` may sleep.
 
 use crate::engine::{RawGuard, RawLock};
-use crate::kernel::lockdep;
+use crate::kernel::lockdep::{self, Acquire, Mode, WaitType};
 use crate::kernel::sched::might_sleep_unrecorded;
 
 /// A mutex, named as in the kernel source.
@@ -30,7 +30,14 @@ pub struct MutexGuard<'a> {
 #[track_caller]
 pub fn mutex_lock(lock: &Mutex) -> MutexGuard<'_> {
     might_sleep_unrecorded("mutex_lock");
-    let raw = lockdep::lock(&lock.raw, lock.name, "mutex_lock", false);
+    let a = Acquire {
+        name: lock.name,
+        how: "mutex_lock",
+        atomic: false,
+        mode: Mode::Write,
+        wait: WaitType::Sleep,
+    };
+    let raw = lockdep::lock(&a, || lock.raw.lock());
     MutexGuard {
         lock,
         raw: Some(raw),
@@ -47,7 +54,7 @@ impl Drop for MutexGuard<'_> {
     #[track_caller]
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
-            lockdep::unlock(raw, self.lock.name, "mutex_unlock");
+            lockdep::unlock(|| raw.release(), self.lock.name, "mutex_unlock");
         }
     }
 }

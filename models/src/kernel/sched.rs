@@ -1,8 +1,9 @@
 //! Execution context (include/linux/sched.h, kernel.h, preempt.h): `might_sleep()` and the
 //! atomic contexts that forbid it.
 //!
-//! A context is atomic while the thread holds a spinlock (with or without irqsave), or while
-//! it runs inside a context the scenario declares atomic: `msi_domain_activate` is called
+//! A context is atomic while the thread holds a spinlock (with or without irqsave), runs in
+//! hardirq context or with interrupts disabled, or runs inside a context the scenario
+//! declares atomic: `msi_domain_activate` is called
 //! under the irq descriptor's raw spinlock. `might_sleep()` there is `sleep-in-atomic`,
 //! naming the sleeping call and what made the context atomic, and where.
 
@@ -10,6 +11,7 @@ use std::panic::Location;
 
 use crate::check::{raise, Kind};
 use crate::engine::thread_index;
+use crate::kernel::lockdep::irq_reason;
 use crate::trace::with_recorder;
 use crate::trace::{record, Obj, Op};
 
@@ -59,6 +61,7 @@ fn atomic_reason() -> Option<String> {
         })
     })
     .flatten()
+    .or_else(irq_reason)
 }
 
 /// Run `f` in an atomic context the caller is known to run in (`msi_domain_activate`, under

@@ -15,9 +15,9 @@
 use std::sync::atomic::Ordering;
 
 use crate::check::{raise, Kind};
+use crate::engine::{yield_now, RawAtomic};
 use crate::kernel::atomic::Atomic64;
 use crate::kernel::barrier::{smp_rmb, smp_wmb};
-use crate::engine::{yield_now, RawAtomic};
 use crate::kernel::rwonce::read_once;
 use crate::kernel::spinlock::{spin_lock, spin_unlock, SpinGuard, SpinLock};
 use crate::trace::Obj;

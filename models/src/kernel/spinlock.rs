@@ -1,4 +1,4 @@
-//! `spinlock_t` (include/linux/spinlock.h).
+//! `spinlock_t` and `raw_spinlock_t` (include/linux/spinlock.h).
 //!
 //! A spinlock is modelled as a blocking lock of the engine: a spinning waiter and a blocked
 //! one reach the same states, and blocking keeps loom's exploration finite and lets the
@@ -6,13 +6,20 @@
 //! that asks whether it holds the lock itself (`lockdep_assert_held`), which no other thread
 //! can change; `assert_spin_locked` asks the engine's lock.
 //!
+//! `raw_spinlock_t` and `spinlock_t` are one Rust type; which one a lock is, is fixed when it
+//! is initialised ([`SpinLock::new_raw`] or [`SpinLock::new`]) and is its lockdep wait type
+//! (`LD_WAIT_SPIN` or `LD_WAIT_CONFIG`), whichever call takes it. On PREEMPT_RT a
+//! `spinlock_t` sleeps, and its `_irqsave`/`_irq` forms leave interrupts enabled.
+//!
 //! [`LockedBy`] holds data that only code holding one given spinlock touches (the IOVA rbtree
 //! under `iova_rbtree_lock`, a binding list under `reserved_lock`): the lock orders every
 //! access, so the data need not be engine words of its own.
 
 use crate::check::{raise, Kind};
 use crate::engine::{thread_index, unlock_lock_barrier, Ghost, IdSource, RawGuard, RawLock};
-use crate::kernel::lockdep;
+use crate::kernel::config::config;
+use crate::kernel::irqflags::{self, IrqFlags};
+use crate::kernel::lockdep::{self, Acquire, Mode, WaitType};
 use crate::trace::with_recorder;
 
 /// A spinlock, named as in the kernel source (`page_table_lock`).
@@ -22,19 +29,34 @@ pub struct SpinLock {
     holder: Ghost<Option<usize>>,
     /// Identity of this lock (names repeat: every `irq_desc->lock`), for [`LockedBy`].
     id: u64,
+    /// `LD_WAIT_SPIN` for a `raw_spinlock_t`, `LD_WAIT_CONFIG` for a `spinlock_t`.
+    wait: WaitType,
 }
+
+/// `raw_spinlock_t`: a [`SpinLock`] made by [`SpinLock::new_raw`].
+pub type RawSpinLock = SpinLock;
 
 /// Source of [`SpinLock`] identities (an identity only, never a scheduling point).
 static NEXT_LOCK_ID: IdSource = IdSource::new();
 
 impl SpinLock {
-    /// `spin_lock_init`.
+    /// `spin_lock_init`: a `spinlock_t`.
     pub fn new(name: &'static str) -> Self {
+        Self::with_wait(name, WaitType::Config)
+    }
+
+    /// `raw_spin_lock_init`: a `raw_spinlock_t`, which spins even on PREEMPT_RT.
+    pub fn new_raw(name: &'static str) -> Self {
+        Self::with_wait(name, WaitType::Spin)
+    }
+
+    fn with_wait(name: &'static str, wait: WaitType) -> Self {
         SpinLock {
             raw: RawLock::new(),
             name,
             holder: Ghost::new(None),
             id: NEXT_LOCK_ID.next(),
+            wait,
         }
     }
 
@@ -42,19 +64,92 @@ impl SpinLock {
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    /// True if the lock's `_irqsave`/`_irq` forms disable interrupts: always for a
+    /// `raw_spinlock_t`, and for a `spinlock_t` unless on PREEMPT_RT.
+    fn disables_irqs(&self) -> bool {
+        self.wait == WaitType::Spin || !config().preempt_rt
+    }
 }
 
-/// A held spinlock; released by [`spin_unlock`] or [`spin_unlock_irqrestore`] (or when
+/// What a lock call does to the interrupt flag, and its unlock undoes.
+#[derive(Clone, Copy)]
+pub(crate) enum Irq {
+    /// Nothing (`spin_lock`).
+    Keep,
+    /// Disable, restoring the saved state at unlock (`_irqsave`).
+    Save,
+    /// Disable, enabling at unlock (`_irq`).
+    Disable,
+}
+
+/// What an unlock does to the interrupt flag.
+#[derive(Clone, Copy)]
+pub(crate) enum IrqUnlock {
+    /// Nothing.
+    Keep,
+    /// `local_irq_restore(flags)`.
+    Restore(IrqFlags),
+    /// `local_irq_enable()`.
+    Enable,
+}
+
+impl Irq {
+    /// Apply at lock time (if `disables`, else the call leaves interrupts as they are),
+    /// returning what the unlock does.
+    #[track_caller]
+    pub(crate) fn lock(self, how: &'static str, disables: bool) -> IrqUnlock {
+        match self {
+            Irq::Save if disables => IrqUnlock::Restore(irqflags::save(how)),
+            Irq::Disable if disables => {
+                irqflags::save(how);
+                IrqUnlock::Enable
+            }
+            _ => IrqUnlock::Keep,
+        }
+    }
+}
+
+impl IrqUnlock {
+    /// Apply at unlock time, after the lock is released. Nothing when unwinding.
+    #[track_caller]
+    pub(crate) fn unlock(self) {
+        if std::thread::panicking() {
+            return;
+        }
+        match self {
+            IrqUnlock::Keep => {}
+            IrqUnlock::Restore(f) => irqflags::restore(f),
+            IrqUnlock::Enable => lockdep::set_irqs(None),
+        }
+    }
+}
+
+/// A held spinlock; released by the unlock call that matches its lock call (or when
 /// dropped, as the kernel's scoped guards do).
 pub struct SpinGuard<'a> {
     lock: &'a SpinLock,
     raw: Option<RawGuard<'a>>,
     unlock_name: &'static str,
+    irq: IrqUnlock,
 }
 
 #[track_caller]
-fn acquire<'a>(lock: &'a SpinLock, name: &'static str, unlock_name: &'static str) -> SpinGuard<'a> {
-    let raw = lockdep::lock(&lock.raw, lock.name, name, true);
+fn acquire<'a>(
+    lock: &'a SpinLock,
+    name: &'static str,
+    unlock_name: &'static str,
+    irq: Irq,
+) -> SpinGuard<'a> {
+    let irq = irq.lock(name, lock.disables_irqs());
+    let a = Acquire {
+        name: lock.name,
+        how: name,
+        atomic: true,
+        mode: Mode::Write,
+        wait: lock.wait,
+    };
+    let raw = lockdep::lock(&a, || lock.raw.lock());
     let me = thread_index();
     if with_recorder(|r| r.has_unlocked(me)) == Some(true) {
         unlock_lock_barrier();
@@ -64,26 +159,59 @@ fn acquire<'a>(lock: &'a SpinLock, name: &'static str, unlock_name: &'static str
         lock,
         raw: Some(raw),
         unlock_name,
+        irq,
     }
 }
 
 /// `spin_lock(lock)`.
 #[track_caller]
 pub fn spin_lock(lock: &SpinLock) -> SpinGuard<'_> {
-    acquire(lock, "spin_lock", "spin_unlock")
+    acquire(lock, "spin_lock", "spin_unlock", Irq::Keep)
 }
 
-/// `spin_lock_irqsave(lock, flags)`.
+/// `spin_lock_irqsave(lock, flags)`: the flags are kept in the guard.
 #[track_caller]
 pub fn spin_lock_irqsave(lock: &SpinLock) -> SpinGuard<'_> {
-    acquire(lock, "spin_lock_irqsave", "spin_unlock_irqrestore")
+    acquire(
+        lock,
+        "spin_lock_irqsave",
+        "spin_unlock_irqrestore",
+        Irq::Save,
+    )
 }
 
-/// `raw_spin_lock_irqsave(lock, flags)`: a `raw_spinlock_t`, as `irq_desc->lock` is. The
-/// model keeps one lock type: on a non-RT kernel both spin, and both make the context atomic.
+/// `spin_lock_irq(lock)`.
 #[track_caller]
-pub fn raw_spin_lock_irqsave(lock: &SpinLock) -> SpinGuard<'_> {
-    acquire(lock, "raw_spin_lock_irqsave", "raw_spin_unlock_irqrestore")
+pub fn spin_lock_irq(lock: &SpinLock) -> SpinGuard<'_> {
+    acquire(lock, "spin_lock_irq", "spin_unlock_irq", Irq::Disable)
+}
+
+/// `raw_spin_lock(lock)`.
+#[track_caller]
+pub fn raw_spin_lock(lock: &RawSpinLock) -> SpinGuard<'_> {
+    acquire(lock, "raw_spin_lock", "raw_spin_unlock", Irq::Keep)
+}
+
+/// `raw_spin_lock_irqsave(lock, flags)`, as `irq_desc->lock` is taken.
+#[track_caller]
+pub fn raw_spin_lock_irqsave(lock: &RawSpinLock) -> SpinGuard<'_> {
+    acquire(
+        lock,
+        "raw_spin_lock_irqsave",
+        "raw_spin_unlock_irqrestore",
+        Irq::Save,
+    )
+}
+
+/// `raw_spin_lock_irq(lock)`.
+#[track_caller]
+pub fn raw_spin_lock_irq(lock: &RawSpinLock) -> SpinGuard<'_> {
+    acquire(
+        lock,
+        "raw_spin_lock_irq",
+        "raw_spin_unlock_irq",
+        Irq::Disable,
+    )
 }
 
 /// `spin_unlock(lock)`.
@@ -98,9 +226,27 @@ pub fn spin_unlock_irqrestore(g: SpinGuard<'_>) {
     drop(g)
 }
 
+/// `spin_unlock_irq(lock)`.
+#[track_caller]
+pub fn spin_unlock_irq(g: SpinGuard<'_>) {
+    drop(g)
+}
+
+/// `raw_spin_unlock(lock)`.
+#[track_caller]
+pub fn raw_spin_unlock(g: SpinGuard<'_>) {
+    drop(g)
+}
+
 /// `raw_spin_unlock_irqrestore(lock, flags)`.
 #[track_caller]
 pub fn raw_spin_unlock_irqrestore(g: SpinGuard<'_>) {
+    drop(g)
+}
+
+/// `raw_spin_unlock_irq(lock)`.
+#[track_caller]
+pub fn raw_spin_unlock_irq(g: SpinGuard<'_>) {
     drop(g)
 }
 
@@ -113,7 +259,8 @@ impl Drop for SpinGuard<'_> {
                 let me = thread_index();
                 with_recorder(|r| r.unlocked_spinlock(me));
             }
-            lockdep::unlock(raw, self.lock.name, self.unlock_name);
+            lockdep::unlock(|| raw.release(), self.lock.name, self.unlock_name);
+            self.irq.unlock();
         }
     }
 }

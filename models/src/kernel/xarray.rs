@@ -21,8 +21,8 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::kernel::atomic::Atomic64;
 use crate::engine::Ghost;
+use crate::kernel::atomic::Atomic64;
 use crate::kernel::sched::might_sleep;
 use crate::kernel::slab::{kfree, kzalloc, Gfp, KBox, Slab};
 use crate::kernel::spinlock::{spin_lock, spin_unlock, SpinGuard, SpinLock};

@@ -126,7 +126,7 @@ const CASES: &[(&str, &str)] = &[
          \"use-after-frees\"; expected one of: use-after-free, double-free, leak, \
          uninitialized-read, lost-mapping, stale-translation, lost-dirty, false-dirty, \
          refcount, duplicate-binding, quota-exceeded, sleep-in-atomic, lock-not-held, \
-         deadlock, lock-order, invariant, inconsistent-lock-state, irq-lock-inversion, \
+         deadlock, lock-order, invariant, list-corruption, inconsistent-lock-state, irq-lock-inversion, \
          invalid-wait-context, recursive-locking (or a list of them)",
     ),
     (
@@ -163,7 +163,7 @@ const CASES: &[(&str, &str)] = &[
          expected one of: use-after-free, double-free, leak, uninitialized-read, lost-mapping, \
          stale-translation, lost-dirty, false-dirty, refcount, duplicate-binding, \
          quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, lock-order, invariant, \
-         inconsistent-lock-state, irq-lock-inversion, invalid-wait-context, recursive-locking \
+         list-corruption, inconsistent-lock-state, irq-lock-inversion, invalid-wait-context, recursive-locking \
          (or a list of them)",
     ),
     (
@@ -173,7 +173,7 @@ const CASES: &[(&str, &str)] = &[
          \"lost-\\nmapping\"; expected one of: use-after-free, double-free, leak, \
          uninitialized-read, lost-mapping, stale-translation, lost-dirty, false-dirty, refcount, \
          duplicate-binding, quota-exceeded, sleep-in-atomic, lock-not-held, deadlock, \
-         lock-order, invariant, inconsistent-lock-state, irq-lock-inversion, \
+         lock-order, invariant, list-corruption, inconsistent-lock-state, irq-lock-inversion, \
          invalid-wait-context, recursive-locking (or a list of them)",
     ),
     (

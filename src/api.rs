@@ -93,6 +93,7 @@ impl Check {
             model: &CLOSURE,
             variant: "as-written".into(),
             params: Vec::new(),
+            config: Default::default(),
             setup: Vec::new(),
             threads: Vec::new(),
             expect: Expect {

@@ -27,7 +27,7 @@ const CASES: &[(&str, &str)] = &[
     (
         "unknown-key.toml",
         "tests/bad-scenarios/unknown-key.toml:6:1: unknown field `seed`, expected one of \
-         `title`, `source`, `note`, `model`, `variant`, `params`, `setup`, `threads`, \
+         `title`, `source`, `note`, `model`, `variant`, `params`, `config`, `setup`, `threads`, \
          `expect`",
     ),
     (
@@ -39,6 +39,11 @@ const CASES: &[(&str, &str)] = &[
         // {models}: every model of the registry, in its order (the list grows with it).
         "tests/bad-scenarios/unknown-model.toml:2:11: unknown model \"vtd-second-level\"; \
          expected one of: {models}",
+    ),
+    (
+        "unknown-config.toml",
+        "tests/bad-scenarios/unknown-config.toml:4:12: unknown config option \"PREEMPT_NONE\"; \
+         expected PREEMPT_RT or PROVE_RAW_LOCK_NESTING",
     ),
     (
         "unknown-variant.toml",

@@ -56,6 +56,11 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
 /// family: it must exist, and be alone in its family (otherwise it belongs to the pair rule).
 const CONTROLS: &[(&str, &str)] = &[
     (
+        "reserved-iova/get-atomic-rt-prepare",
+        "config twin of get-atomic-prepare (holds): the same code and variant under \
+         PREEMPT_RT, where lockdep reports an invalid wait context; it differs by config",
+    ),
+    (
         "vtd-first-level/unmap-at-one-keeps-table-rfc",
         "control of reclaim-at-zero-rfc: the same unmap one page higher, where \
          reclaim = !start_addr is false; same variant, so it has no fix twin",

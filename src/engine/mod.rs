@@ -174,6 +174,7 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
     p.recorder.reset();
     iommu_models::trace::enter(engine, p.recorder.clone());
     let sc = &p.scenario;
+    iommu_models::kernel::set_config(sc.config);
     match &sc.body {
         Some(body) => {
             (body.run)();

@@ -310,7 +310,18 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         note: sc.note.clone(),
         model: sc.model.name().into(),
         variant: sc.variant.clone(),
-        params: sc.params_text(),
+        params: {
+            let mut p = sc.params_text();
+            for (on, name) in [
+                (sc.config.preempt_rt, "PREEMPT_RT"),
+                (sc.config.prove_raw_lock_nesting, "PROVE_RAW_LOCK_NESTING"),
+            ] {
+                if on {
+                    p += &format!("{}config {name}", if p.is_empty() { "" } else { "; " });
+                }
+            }
+            p
+        },
         engine: out.engine.name().into(),
         verdict: out.verdict.name().into(),
         verdict_detail: judge::describe(&out.verdict),

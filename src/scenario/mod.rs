@@ -83,6 +83,8 @@ pub struct Scenario {
     pub variant: String,
     /// The model's parameters, one value per [`ModelSpec::params`] entry, in its order.
     pub params: Vec<u64>,
+    /// The kernel configuration it runs under (`config = ["PREEMPT_RT"]`).
+    pub config: iommu_models::kernel::Config,
     /// Operations run before the threads start.
     pub setup: Vec<Call>,
     /// The threads, in file order.
@@ -196,6 +198,8 @@ struct RawScenario {
     model: Spanned<String>,
     variant: Spanned<String>,
     params: Option<Spanned<IndexMap<Spanned<String>, Spanned<i64>>>>,
+    #[serde(default)]
+    config: Vec<Spanned<String>>,
     #[serde(default)]
     setup: Vec<Spanned<String>>,
     threads: Spanned<IndexMap<Spanned<String>, Vec<Spanned<String>>>>,
@@ -376,6 +380,21 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
 
     let params = parse_params(&cx, model, raw.params.as_ref())?;
+    let mut config = iommu_models::kernel::Config::default();
+    for c in &raw.config {
+        match c.get_ref().as_str() {
+            "PREEMPT_RT" => config.preempt_rt = true,
+            "PROVE_RAW_LOCK_NESTING" => config.prove_raw_lock_nesting = true,
+            other => {
+                return Err(cx.err(
+                    c.span(),
+                    format!(
+                        "unknown config option {other:?}; expected PREEMPT_RT or PROVE_RAW_LOCK_NESTING"
+                    ),
+                ))
+            }
+        }
+    }
 
     let setup = raw
         .setup
@@ -461,6 +480,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         model,
         variant: raw.variant.into_inner(),
         params,
+        config,
         setup,
         threads,
         expect,

@@ -138,7 +138,7 @@ impl ReservedIova {
             iovad,
             irqs: (0..MSI_VECTORS)
                 .map(|vector| {
-                    let lock = SpinLock::new("irq_desc->lock");
+                    let lock = SpinLock::new_raw("irq_desc->lock");
                     IrqDesc {
                         masked: LockedBy::new(&lock, false),
                         lock,

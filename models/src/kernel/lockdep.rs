@@ -26,6 +26,21 @@ pub(crate) fn lock<'a>(
     how: &'static str,
     atomic: bool,
 ) -> RawGuard<'a> {
+    let held = acquiring(name, how, atomic);
+    let g = raw.lock();
+    acquired(held);
+    g
+}
+
+/// The running thread is about to take (or wait for) `name` as `how`: check the order
+/// against every lock it holds, and record the wait. `atomic`: holding it makes the
+/// context atomic. Pass what it returns to [`acquired`] once it is taken.
+///
+/// Besides locks, this is how a wait on something a lock-holding thread must finish is
+/// seen, as lockdep's `lock_map_acquire` on a timer or a work item: `del_timer_sync` and
+/// `flush_work` take the item's class, and so does the handler while it runs.
+#[track_caller]
+pub(crate) fn acquiring(name: &'static str, how: &'static str, atomic: bool) -> HeldLock {
     let me = thread_index();
     let held = HeldLock {
         name,
@@ -48,10 +63,16 @@ pub(crate) fn lock<'a>(
         record(Op::Lock(how), Obj::Named(name));
         raise(Kind::LockOrder, message);
     }
-    let g = raw.lock();
+    held
+}
+
+/// The running thread now holds `held` (see [`acquiring`]).
+#[track_caller]
+pub(crate) fn acquired(held: HeldLock) {
+    let me = thread_index();
+    let (name, how) = (held.name, held.how);
     with_recorder(|r| r.acquired(me, held));
     record(Op::Lock(how), Obj::Named(name));
-    g
 }
 
 /// Release a lock taken by [`lock`].
@@ -64,10 +85,16 @@ pub(crate) fn unlock(g: RawGuard<'_>, name: &'static str, how: &'static str) {
         g.release();
         return;
     }
+    released(name, how);
+    g.release();
+}
+
+/// The running thread no longer holds `name`, released as `how`.
+#[track_caller]
+pub(crate) fn released(name: &'static str, how: &'static str) {
     if !std::thread::panicking() {
         record(Op::Unlock(how), Obj::Named(name));
     }
     let me = thread_index();
     with_recorder(|r| r.released(me, name));
-    g.release();
 }

@@ -56,8 +56,10 @@
 //! one patch (vendor/loom/PATCHES.md): a read-modify-write's store comes right after the store
 //! it read, which published loom's partial modification order did not enforce.
 
+pub mod agents;
 pub mod atomic;
 pub mod barrier;
+pub mod completion;
 pub mod engine;
 pub mod errno;
 pub mod iommu;
@@ -67,20 +69,31 @@ pub mod kref;
 pub mod lockdep;
 pub mod mutex;
 pub mod page_alloc;
+pub mod rcupdate;
 pub mod rwonce;
 pub mod sched;
 pub mod slab;
 pub mod spinlock;
+pub mod timer;
+pub mod workqueue;
 
 pub use atomic::{
     atomic64_add_return, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, cmpxchg,
     set_bit, test_and_set_bit, xchg, Atomic64,
 };
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
+pub use completion::{
+    complete, complete_all, init_completion, reinit_completion, try_wait_for_completion,
+    wait_for_completion, Completion,
+};
 pub use errno::Errno;
 pub use kref::{kref_get, kref_init, kref_put, kref_read, Kref};
 pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
+pub use rcupdate::{
+    call_rcu, kfree_rcu, rcu_assign_pointer, rcu_dereference, rcu_read_lock, rcu_read_unlock,
+    synchronize_rcu,
+};
 pub use rwonce::{read_once, read_once_dep, write_once};
 pub use sched::{in_atomic_context, might_sleep};
 pub use slab::{kfree, kzalloc, Gfp, KBox, Slab};
@@ -88,6 +101,10 @@ pub use spinlock::{
     assert_spin_locked, lockdep_assert_held, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore,
     spin_lock, spin_lock_irqsave, spin_unlock, spin_unlock_irqrestore, LockedBy, SpinGuard,
     SpinLock,
+};
+pub use timer::{del_timer, del_timer_sync, mod_timer, timer_pending, timer_setup, TimerList};
+pub use workqueue::{
+    cancel_work_sync, flush_work, queue_work, WorkStruct, WorkqueueStruct, INIT_WORK,
 };
 
 /// Rows of the fidelity table that a report quotes, keyed by what the trace shows:

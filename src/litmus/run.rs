@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use iommu_models::kernel::engine::{self as kengine, Context, Engine};
 use iommu_models::kernel::{
-    atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, read_once, set_bit,
-    smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, spin_lock, spin_unlock,
-    test_and_set_bit, write_once, xchg, Atomic64, SpinGuard, SpinLock,
+    atomic64_add_return, atomic64_sub_return, clear_bit, cmpxchg, rcu_assign_pointer,
+    rcu_dereference, rcu_read_lock, rcu_read_unlock, read_once, set_bit, smp_load_acquire, smp_mb,
+    smp_rmb, smp_store_release, smp_wmb, spin_lock, spin_unlock, synchronize_rcu, test_and_set_bit,
+    write_once, xchg, Atomic64, SpinGuard, SpinLock,
 };
 use iommu_models::trace::{Obj, Recorder};
 
-use super::parse::{Expect, Fence, Litmus, LocKind, Prim, Stmt, Target, Test, Val};
+use super::parse::{Expect, Fence, Litmus, LocKind, Prim, Rcu, Stmt, Target, Test, Val};
 use crate::engine::{panic_message, quiet_panics, Exploring};
 
 /// What loom saw over every execution of a test.
@@ -124,6 +125,11 @@ fn interpret<'w>(
                         0
                     }
                     Prim::TestAndSetBit => u64::from(test_and_set_bit(arg(0) as u32, a)),
+                    Prim::RcuDereference => rcu_dereference(a),
+                    Prim::RcuAssignPointer => {
+                        rcu_assign_pointer(a, arg(0));
+                        0
+                    }
                 };
                 if let Some(r) = reg {
                     regs[*r] = got;
@@ -140,6 +146,9 @@ fn interpret<'w>(
                     spin_unlock(held.remove(i).1);
                 }
             }
+            Stmt::Rcu(Rcu::ReadLock) => rcu_read_lock(),
+            Stmt::Rcu(Rcu::ReadUnlock) => rcu_read_unlock(),
+            Stmt::Rcu(Rcu::Synchronize) => synchronize_rcu(),
             Stmt::If(t, then, els) => {
                 let arm = if holds(regs, *t) { then } else { els };
                 interpret(w, arm, regs, held);

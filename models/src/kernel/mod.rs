@@ -111,6 +111,7 @@ pub use workqueue::{
 /// `(key, row)`. Keys: a barrier's kernel name, `cmpxchg`, `spin_lock`, `pointer-load`,
 /// `shuttle`, `os`.
 pub const FIDELITY: &[(&str, &str)] = &[
+    ("rcu_dereference", "rcu_dereference is an Acquire load standing for the address dependency of what the reader dereferences next: it also orders later loads that do not depend on the pointer, so it can hide a load->load reordering the LKMM allows"),
     ("pointer-load", "READ_ONCE of a table pointer is an Acquire load standing for the address dependency: it also orders later accesses that do not depend on the pointer, so it can hide a load->load reordering arm64 and POWER make"),
     ("smp_wmb", "smp_wmb is fence(Release): it also orders earlier loads, so it can hide a load->store reordering"),
     ("smp_rmb", "smp_rmb is fence(Acquire): it also orders later stores"),

@@ -70,7 +70,7 @@ fn my_word<R>(f: impl FnOnce(&RawWait) -> R) -> R {
 /// `rcu_read_lock()`: enter a read-side critical section (they nest).
 #[track_caller]
 pub fn rcu_read_lock() {
-    record(Op::Lock("rcu_read_lock"), Obj::Named("rcu"));
+    record(Op::Call("rcu_read_lock"), Obj::None);
     my_word(|w| w.update(|n| *n += 1));
     let me = thread_index();
     with_recorder(|r| r.set_atomic(me, Some(("rcu_read_lock", Location::caller()))));
@@ -79,7 +79,7 @@ pub fn rcu_read_lock() {
 /// `rcu_read_unlock()`: leave it; unbalanced, it is a `lock-not-held` violation.
 #[track_caller]
 pub fn rcu_read_unlock() {
-    record(Op::Unlock("rcu_read_unlock"), Obj::Named("rcu"));
+    record(Op::Call("rcu_read_unlock"), Obj::None);
     let was = my_word(|w| {
         w.update(|n| {
             let was = *n;

@@ -24,7 +24,8 @@ use iommu_models::kernel::{
     rcu_read_unlock, read_once, spin_lock, spin_unlock, synchronize_rcu, timer_setup,
     wait_for_completion, Atomic64, Gfp, KBox, Slab, SpinLock, WorkqueueStruct, INIT_WORK,
 };
-use iommu_models::trace::Obj;
+use iommu_models::kernel::engine::{enter, leave, Context, Engine};
+use iommu_models::trace::{Obj, Recorder};
 
 thread_local! {
     static REACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -305,6 +306,120 @@ fn wait_for_completion_under_a_spinlock_is_found() {
     waiter(true, true).fires(Kind::SleepInAtomic);
 }
 
+/// A wait nothing completes ends the execution as loom's deadlock, and the recorder says
+/// who waits for what (the engines' deadlock message lists it, as for locks).
+#[test]
+fn a_deadlocked_wait_names_the_completion() {
+    let rec = Arc::new(Recorder::default());
+    let r = rec.clone();
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = None;
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        b.check(move || {
+            r.reset();
+            enter(Context {
+                engine: Engine::Loom,
+                recorder: r.clone(),
+            });
+            let done = init_completion("dev->probe_done");
+            wait_for_completion(&done);
+            leave();
+        })
+    }));
+    let msg = failed.expect_err("a wait for nothing returned");
+    let msg = msg
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| msg.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(msg.contains("deadlock"), "{msg}");
+    let blocked = rec.blocked();
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert_eq!(
+        (blocked[0].0, blocked[0].1.name, blocked[0].1.how),
+        (0, "dev->probe_done", "wait_for_completion")
+    );
+}
+
+// ---------------------------------------------------------------- handler context
+
+/// The deferred function allocates with GFP_KERNEL (it may sleep): in a timer handler
+/// (softirq, atomic) that is `sleep-in-atomic`; in a work function (process context) it is
+/// fine. The main thread arms it and then deletes or flushes it. Reached: the function ran.
+fn deferred_allocates(in_timer: bool) -> Outcome {
+    explore(move || {
+        let cache = Arc::new(Slab::new("buf"));
+        let f = move || {
+            reached();
+            let b = kzalloc(&cache, Gfp::Kernel, |_, _| ()).unwrap();
+            kfree(&b);
+        };
+        if in_timer {
+            let t = timer_setup("dev->timer", f);
+            mod_timer(&t, 1);
+            del_timer_sync(&t);
+        } else {
+            let wq = WorkqueueStruct::new("events");
+            let w = INIT_WORK("dev->work", f);
+            queue_work(&wq, &w);
+            flush_work(&w);
+        }
+    })
+}
+
+#[test]
+fn gfp_kernel_in_a_timer_handler_is_found() {
+    deferred_allocates(true).fires(Kind::SleepInAtomic);
+}
+
+#[test]
+fn gfp_kernel_in_a_work_function_holds() {
+    deferred_allocates(false).holds();
+}
+
+/// Agents are named for reports after what they run, and the handler's events are theirs.
+#[test]
+fn agents_are_named() {
+    let run = common::run_std(|| {
+        let t = timer_setup("dev->timer", || iommu_models::trace::step("handler"));
+        mod_timer(&t, 1);
+        join_all();
+    });
+    let rec = run.rec.clone();
+    run.silent();
+    assert_eq!(rec.thread_name(1), "softirq: dev->timer");
+    assert!(rec.with_events(|ev| ev.iter().any(|e| e.thread == 1
+        && e.op == iommu_models::trace::Op::Step("handler".into()))));
+}
+
+/// The shuttle engine runs the same primitives (its own blocking and thread numbering).
+#[test]
+fn shuttle_runs_the_deferred_primitives() {
+    shuttle::check_random(
+        || {
+            enter(Context {
+                engine: Engine::Shuttle,
+                recorder: Arc::new(Recorder::default()),
+            });
+            let cache = Slab::new("obj");
+            let obj = new_object(&cache);
+            let o = obj.clone();
+            let t = timer_setup("obj->timer", move || {
+                read_once(&o.get().field);
+            });
+            mod_timer(&t, 1);
+            rcu_read_lock();
+            rcu_read_unlock();
+            synchronize_rcu();
+            del_timer_sync(&t);
+            kfree_rcu(&obj);
+            join_all();
+            leave();
+        },
+        50,
+    );
+}
+
 #[test]
 fn queue_work_twice_returns_false_while_pending() {
     // Sequential (Std engine): the second queueing finds the work pending, unless the
@@ -322,34 +437,3 @@ fn queue_work_twice_returns_false_while_pending() {
     assert_eq!(run.silent(), (true, true));
 }
 
-#[test]
-fn zz_print() {
-    for (n, o) in [
-        ("rcu kfree", rcu_reader_vs_updater(true, Retire::Kfree)),
-        ("rcu sync", rcu_reader_vs_updater(true, Retire::Synchronize)),
-        (
-            "rcu kfree_rcu",
-            rcu_reader_vs_updater(true, Retire::KfreeRcu),
-        ),
-        (
-            "rcu nolock sync",
-            rcu_reader_vs_updater(false, Retire::Synchronize),
-        ),
-        (
-            "rcu nolock kfree_rcu",
-            rcu_reader_vs_updater(false, Retire::KfreeRcu),
-        ),
-        ("timer del", timer_vs_teardown(false)),
-        ("timer del_sync", timer_vs_teardown(true)),
-        ("timer lock", del_timer_sync_vs_lock(true)),
-        ("timer nolock", del_timer_sync_vs_lock(false)),
-        ("work none", work_vs_free(Stop::Nothing)),
-        ("work cancel", work_vs_free(Stop::Cancel)),
-        ("work flush", work_vs_free(Stop::Flush)),
-        ("wait ok", waiter(true, false)),
-        ("wait never", waiter(false, false)),
-        ("wait locked", waiter(true, true)),
-    ] {
-        eprintln!("{n}: {o:?}");
-    }
-}

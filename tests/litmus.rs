@@ -108,19 +108,23 @@ fn malformed_tests_are_refused_with_one_line_and_exit_2() {
     std::fs::create_dir_all(&d).unwrap();
     let f = d.join("t.litmus");
     for (text, want) in cases() {
-        std::fs::write(&f, &text).unwrap();
-        // The library says it ...
-        let e = parse::load(&f).expect_err(want).to_string();
-        let want = format!("{}:{want}", f.display());
-        assert!(
-            e.starts_with(&want),
-            "got {e:?}\nwant {want:?}\nfor:\n{text}"
-        );
-        // ... and the binary prints that line alone and exits 2.
-        let o = cli(&["litmus".as_ref(), f.as_os_str()]);
-        assert_eq!(o.status.code(), Some(2), "{text}");
-        assert_eq!(stderr(&o), format!("{e}\n"));
+        refuses(&f, &text, want);
     }
+}
+
+/// `text`, written to `f`, is refused with the line `f:want...`: by the library, and by
+/// the binary, which prints that line alone and exits 2.
+fn refuses(f: &Path, text: &str, want: &str) {
+    std::fs::write(f, text).unwrap();
+    let e = parse::load(f).expect_err(want).to_string();
+    let want = format!("{}:{want}", f.display());
+    assert!(
+        e.starts_with(&want),
+        "got {e:?}\nwant {want:?}\nfor:\n{text}"
+    );
+    let o = cli(&["litmus".as_ref(), f.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert_eq!(stderr(&o), format!("{e}\n"));
 }
 
 #[test]
@@ -378,8 +382,7 @@ fn a_stale_known_disagreement_fails() {
         .contains("listed as a known disagreement (load-buffering): update KNOWN"));
 }
 
-/// RCU statements: each misuse the parser refuses, with its one line (the library's; the
-/// binary prints the same, as for every refusal above).
+/// RCU statements: each misuse the parser refuses, with its one line.
 #[test]
 fn rcu_misuse_is_refused() {
     let d = temp_dir("litmus-rcu-bad");
@@ -424,13 +427,7 @@ fn rcu_misuse_is_refused() {
         ),
     ];
     for (text, want) in cases {
-        std::fs::write(&f, &text).unwrap();
-        let e = parse::load(&f).expect_err(want).to_string();
-        let want = format!("{}:{want}", f.display());
-        assert!(
-            e.starts_with(&want),
-            "got {e:?}\nwant {want:?}\nfor:\n{text}"
-        );
+        refuses(&f, &text, want);
     }
 }
 

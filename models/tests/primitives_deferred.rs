@@ -11,54 +11,21 @@
 
 mod common;
 
-use common::explore::Outcome;
+use common::explore::{explore_reaching as explore, new_object, reached, Outcome};
 
 use std::sync::Arc;
 
 use iommu_models::check::Kind;
 use iommu_models::kernel::agents::join_all;
 use iommu_models::kernel::engine::spawn;
+use iommu_models::kernel::engine::{enter, leave, Context, Engine};
 use iommu_models::kernel::{
     cancel_work_sync, complete, del_timer, del_timer_sync, flush_work, init_completion, kfree,
     kfree_rcu, kzalloc, mod_timer, queue_work, rcu_assign_pointer, rcu_dereference, rcu_read_lock,
     rcu_read_unlock, read_once, spin_lock, spin_unlock, synchronize_rcu, timer_setup,
-    wait_for_completion, Atomic64, Gfp, KBox, Slab, SpinLock, WorkqueueStruct, INIT_WORK,
+    wait_for_completion, Atomic64, Gfp, Slab, SpinLock, WorkqueueStruct, INIT_WORK,
 };
-use iommu_models::kernel::engine::{enter, leave, Context, Engine};
 use iommu_models::trace::{Obj, Recorder};
-
-thread_local! {
-    static REACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Mark that this execution reached the code under test (the access a free could race).
-fn reached() {
-    REACHED.with(|r| r.set(true));
-}
-
-/// Run `body` under loom, exhaustively, then join the agents it left; an execution counts
-/// as reaching the code under test if it called [`reached`].
-fn explore(body: impl Fn() + Send + Sync + 'static) -> Outcome {
-    common::explore::explore(
-        move || {
-            REACHED.with(|x| x.set(false));
-            body();
-            join_all();
-        },
-        |_| REACHED.with(|x| x.get()),
-    )
-}
-
-struct Obj1 {
-    field: Atomic64,
-}
-
-fn new_object(cache: &Slab) -> KBox<Obj1> {
-    kzalloc(cache, Gfp::Kernel, |obj, shadow| Obj1 {
-        field: Atomic64::in_allocation(obj, 0, shadow),
-    })
-    .unwrap()
-}
 
 // ---------------------------------------------------------------- RCU
 
@@ -388,8 +355,9 @@ fn agents_are_named() {
     let rec = run.rec.clone();
     run.silent();
     assert_eq!(rec.thread_name(1), "softirq: dev->timer");
-    assert!(rec.with_events(|ev| ev.iter().any(|e| e.thread == 1
-        && e.op == iommu_models::trace::Op::Step("handler".into()))));
+    assert!(rec.with_events(|ev| ev
+        .iter()
+        .any(|e| e.thread == 1 && e.op == iommu_models::trace::Op::Step("handler".into()))));
 }
 
 /// The shuttle engine runs the same primitives (its own blocking and thread numbering).
@@ -436,4 +404,3 @@ fn queue_work_twice_returns_false_while_pending() {
     });
     assert_eq!(run.silent(), (true, true));
 }
-

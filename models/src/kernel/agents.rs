@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-use crate::check::{raise, Kind};
 use crate::kernel::engine::{
     engine, spawn, thread_index, with_recorder, Engine, Ghost, JoinHandle, RawWait,
 };
@@ -173,18 +172,6 @@ impl Deferred {
     #[track_caller]
     pub(crate) fn wait_idle(&self, how: &'static str, pending: bool) {
         let mask = if pending { PENDING | RUNNING } else { RUNNING };
-        let held = lockdep::acquiring(self.class, how, false);
-        if self.state.wait(|s| s & mask == 0, |_| ()).is_none() {
-            raise(
-                Kind::Deadlock,
-                format!(
-                    "{how}({}) waited {} s for the function to finish",
-                    self.class,
-                    RawWait::STD_PATIENCE.as_secs()
-                ),
-            );
-        }
-        lockdep::acquired(held);
-        lockdep::released(self.class, how);
+        lockdep::wait(&self.state, self.class, how, |s| s & mask == 0, |_| ());
     }
 }

@@ -7,7 +7,6 @@
 //! its thread blocked: under loom and shuttle, once every thread left is blocked, that is a
 //! `deadlock`, and the report names the completion each blocked thread waits for.
 
-use crate::check::{raise, Kind};
 use crate::kernel::engine::RawWait;
 use crate::kernel::lockdep;
 use crate::kernel::sched::might_sleep_unrecorded;
@@ -60,19 +59,7 @@ fn take(d: &mut u64) {
 #[track_caller]
 pub fn wait_for_completion(x: &Completion) {
     might_sleep_unrecorded("wait_for_completion");
-    let held = lockdep::acquiring(x.name, "wait_for_completion", false);
-    if x.done.wait(|d| d > 0, take).is_none() {
-        raise(
-            Kind::Deadlock,
-            format!(
-                "wait_for_completion({}) waited {} s: nothing completes it",
-                x.name,
-                RawWait::STD_PATIENCE.as_secs()
-            ),
-        );
-    }
-    lockdep::acquired(held);
-    lockdep::released(x.name, "wait_for_completion");
+    lockdep::wait(&x.done, x.name, "wait_for_completion", |d| d > 0, take);
 }
 
 /// `try_wait_for_completion(x)`: take a `done` without blocking; false if there was none.

@@ -436,7 +436,8 @@ impl<T> Ghost<T> {
 /// a wait would hang, so it gives up after [`RawWait::STD_PATIENCE`] and returns `None`.
 pub(crate) enum RawWait {
     Loom(loom::sync::Mutex<u64>, loom::sync::Condvar),
-    Shuttle(shuttle::sync::Mutex<u64>, shuttle::sync::Condvar),
+    /// Boxed: shuttle's condition variable is large.
+    Shuttle(Box<(shuttle::sync::Mutex<u64>, shuttle::sync::Condvar)>),
     Std(std::sync::Mutex<u64>, std::sync::Condvar),
 }
 
@@ -447,9 +448,10 @@ impl RawWait {
     pub(crate) fn new(v: u64) -> Self {
         match engine() {
             Engine::Loom => RawWait::Loom(loom::sync::Mutex::new(v), loom::sync::Condvar::new()),
-            Engine::Shuttle => {
-                RawWait::Shuttle(shuttle::sync::Mutex::new(v), shuttle::sync::Condvar::new())
-            }
+            Engine::Shuttle => RawWait::Shuttle(Box::new((
+                shuttle::sync::Mutex::new(v),
+                shuttle::sync::Condvar::new(),
+            ))),
             Engine::Std => RawWait::Std(std::sync::Mutex::new(v), std::sync::Condvar::new()),
         }
     }
@@ -463,7 +465,8 @@ impl RawWait {
                 c.notify_all();
                 r
             }
-            RawWait::Shuttle(m, c) => {
+            RawWait::Shuttle(b) => {
+                let (m, c) = &**b;
                 let r = f(&mut m.lock().unwrap_or_else(|e| e.into_inner()));
                 c.notify_all();
                 r
@@ -494,7 +497,8 @@ impl RawWait {
                 c.notify_all();
                 Some(r)
             }
-            RawWait::Shuttle(m, c) => {
+            RawWait::Shuttle(b) => {
+                let (m, c) = &**b;
                 let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
                 while !ready(*g) {
                     g = c.wait(g).unwrap_or_else(|e| e.into_inner());

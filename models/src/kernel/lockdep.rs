@@ -9,7 +9,9 @@
 use std::panic::Location;
 
 use crate::check::{raise, Kind};
-use crate::kernel::engine::{engine, thread_index, with_recorder, Engine, RawGuard, RawLock};
+use crate::kernel::engine::{
+    engine, thread_index, with_recorder, Engine, RawGuard, RawLock, RawWait,
+};
 use crate::trace::{record, HeldLock, Obj, Op, OrderEdge, Recorder};
 
 /// One order, as lockdep prints it: who took which lock under which, and where each was
@@ -73,6 +75,33 @@ pub(crate) fn acquired(held: HeldLock) {
     let (name, how) = (held.name, held.how);
     with_recorder(|r| r.acquired(me, held));
     record(Op::Lock(how), Obj::Named(name));
+}
+
+/// Block on `w` until `ready(word)`, then change the word with `f`, seen by lockdep as
+/// taking `class` as `how` (`wait_for_completion`, `del_timer_sync`): the wait is checked
+/// against the locks held and recorded, so a deadlock report names what each blocked
+/// thread waits for. A wait under real threads that runs out of patience is a `deadlock`.
+#[track_caller]
+pub(crate) fn wait<R>(
+    w: &RawWait,
+    class: &'static str,
+    how: &'static str,
+    ready: impl Fn(u64) -> bool,
+    f: impl FnOnce(&mut u64) -> R,
+) -> R {
+    let held = acquiring(class, how, false);
+    let Some(r) = w.wait(ready, f) else {
+        raise(
+            Kind::Deadlock,
+            format!(
+                "{how}({class}) waited {} s and nothing ended the wait",
+                RawWait::STD_PATIENCE.as_secs()
+            ),
+        );
+    };
+    acquired(held);
+    released(class, how);
+    r
 }
 
 /// Release a lock taken by [`lock`].

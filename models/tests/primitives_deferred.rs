@@ -143,6 +143,8 @@ fn timer_teardown_after_del_timer_sync_holds() {
 
 /// The handler takes `obj->lock`; the main thread arms the timer and calls
 /// `del_timer_sync`, holding that lock if `under_lock`. Reached: the handler took the lock.
+/// Lockdep's order graph reports it (`lock-order`) before loom reaches an execution that
+/// deadlocks; without the timer's lockdep class, that `deadlock` is what loom reports.
 fn del_timer_sync_vs_lock(under_lock: bool) -> Outcome {
     explore(move || {
         let lock = Arc::new(SpinLock::new("obj->lock"));

@@ -144,19 +144,23 @@ fn malformed_tests_are_refused_with_one_line_and_exit_2() {
     std::fs::create_dir_all(&d).unwrap();
     let f = d.join("t.litmus");
     for (text, want) in cases() {
-        std::fs::write(&f, &text).unwrap();
-        // The library says it ...
-        let e = parse::load(&f).expect_err(want).to_string();
-        let want = format!("{}:{want}", f.display());
-        assert!(
-            e.starts_with(&want),
-            "got {e:?}\nwant {want:?}\nfor:\n{text}"
-        );
-        // ... and the binary prints that line alone and exits 2.
-        let o = cli(&["litmus".as_ref(), f.as_os_str()]);
-        assert_eq!(o.status.code(), Some(2), "{text}");
-        assert_eq!(stderr(&o), format!("{e}\n"));
+        refuses(&f, &text, want);
     }
+}
+
+/// `text`, written to `f`, is refused with the line `f:want...`: by the library, and by
+/// the binary, which prints that line alone and exits 2.
+fn refuses(f: &Path, text: &str, want: &str) {
+    std::fs::write(f, text).unwrap();
+    let e = parse::load(f).expect_err(want).to_string();
+    let want = format!("{}:{want}", f.display());
+    assert!(
+        e.starts_with(&want),
+        "got {e:?}\nwant {want:?}\nfor:\n{text}"
+    );
+    let o = cli(&["litmus".as_ref(), f.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2), "{text}");
+    assert_eq!(stderr(&o), format!("{e}\n"));
 }
 
 #[test]
@@ -414,4 +418,62 @@ fn a_stale_known_disagreement_fails() {
     assert!(row(1)
         .line()
         .contains("listed as a known disagreement (load-buffering): update KNOWN"));
+}
+
+/// RCU statements: each misuse the parser refuses, with its one line.
+#[test]
+fn rcu_misuse_is_refused() {
+    let d = temp_dir("litmus-rcu-bad");
+    std::fs::create_dir_all(&d).unwrap();
+    let f = d.join("t.litmus");
+    let cases = [
+        (
+            with_stmt("rcu_read_unlock();"),
+            "7:2: rcu_read_unlock() outside a read-side critical section of P0",
+        ),
+        (
+            with_stmt("rcu_read_lock();"),
+            "8:1: P0 ends inside an RCU read-side critical section; expected rcu_read_unlock()",
+        ),
+        (
+            with_stmt("rcu_read_lock(); synchronize_rcu(); rcu_read_unlock();"),
+            "7:19: synchronize_rcu() inside a read-side critical section would wait for itself",
+        ),
+        (
+            with_stmt("spin_lock(s); synchronize_rcu(); spin_unlock(s);"),
+            "7:16: synchronize_rcu() may sleep; expected it outside every spinlock",
+        ),
+        (
+            with_stmt("if (r0) { rcu_read_lock(); }"),
+            "7:12: `rcu_read_lock` inside an `if` is not supported",
+        ),
+        (
+            with_stmt("r0 = rcu_read_lock();"),
+            "7:7: `rcu_read_lock` returns no value",
+        ),
+        (
+            with_stmt("r0 = rcu_dereference(x);"),
+            "7:23: expected `*` and a location (`*x`)",
+        ),
+        (
+            with_stmt("rcu_dereference(*x);"),
+            "7:2: the value of `rcu_dereference` is not used",
+        ),
+        (
+            with_stmt("srcu_read_lock(x);"),
+            "7:2: `srcu_read_lock` is not supported: the kernel API has no SRCU",
+        ),
+    ];
+    for (text, want) in cases {
+        refuses(&f, &text, want);
+    }
+}
+
+/// The RCU guarantee and its broken twin, end to end.
+#[test]
+fn rcu_tests_agree_end_to_end() {
+    let (out, code) = run(&["MP+sync+rcu", "MP+onces+rcu"]);
+    assert!(line_of(&out, "MP+sync+rcu").contains("expected Never     observed Never     agrees"));
+    assert!(line_of(&out, "MP+onces+rcu").contains("expected Sometimes observed Sometimes agrees"));
+    assert_eq!(code, Some(0), "{out}");
 }

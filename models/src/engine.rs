@@ -543,3 +543,104 @@ impl RawRwGuard<'_> {
         }
     }
 }
+
+// ---------------------------------------------------------------- waiting (wait.h)
+
+/// A 64-bit state word that threads wait on until it satisfies a condition, as a kernel
+/// wait queue (`wait_event`/`wake_up_all`) over the state it guards: the body of
+/// `struct completion` and of a work item's or timer's pending/running state.
+///
+/// The word sits behind an engine lock with an engine condition variable, so the engines
+/// order every change and see a waiter as blocked: under loom and shuttle a wait that no
+/// change can end is their deadlock (every thread left is blocked). Under real threads such
+/// a wait would hang, so it gives up after [`RawWait::STD_PATIENCE`] and returns `None`.
+pub(crate) enum RawWait {
+    Loom(loom::sync::Mutex<u64>, loom::sync::Condvar),
+    /// Boxed: shuttle's condition variable is large.
+    Shuttle(Box<(shuttle::sync::Mutex<u64>, shuttle::sync::Condvar)>),
+    Std(std::sync::Mutex<u64>, std::sync::Condvar),
+}
+
+impl RawWait {
+    /// How long a wait under real threads lasts before it is taken for a deadlock.
+    pub(crate) const STD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+    pub(crate) fn new(v: u64) -> Self {
+        match engine() {
+            Engine::Loom => RawWait::Loom(loom::sync::Mutex::new(v), loom::sync::Condvar::new()),
+            Engine::Shuttle => RawWait::Shuttle(Box::new((
+                shuttle::sync::Mutex::new(v),
+                shuttle::sync::Condvar::new(),
+            ))),
+            Engine::Std => RawWait::Std(std::sync::Mutex::new(v), std::sync::Condvar::new()),
+        }
+    }
+
+    /// Change the word with `f` (which returns what the caller gets back) and wake every
+    /// waiter. One engine step: the lock orders it against every other change and wait.
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut u64) -> R) -> R {
+        match self {
+            RawWait::Loom(m, c) => {
+                let r = f(&mut m.lock().unwrap());
+                c.notify_all();
+                r
+            }
+            RawWait::Shuttle(b) => {
+                let (m, c) = &**b;
+                let r = f(&mut m.lock().unwrap_or_else(|e| e.into_inner()));
+                c.notify_all();
+                r
+            }
+            RawWait::Std(m, c) => {
+                let r = f(&mut m.lock().unwrap_or_else(|e| e.into_inner()));
+                c.notify_all();
+                r
+            }
+        }
+    }
+
+    /// Block until `ready(word)`, then change it with `f` under the same lock; returns what
+    /// `f` returns, or `None` if a wait under real threads ran out of patience.
+    pub(crate) fn wait<R>(
+        &self,
+        ready: impl Fn(u64) -> bool,
+        f: impl FnOnce(&mut u64) -> R,
+    ) -> Option<R> {
+        match self {
+            RawWait::Loom(m, c) => {
+                let mut g = m.lock().unwrap();
+                while !ready(*g) {
+                    g = c.wait(g).unwrap();
+                }
+                let r = f(&mut g);
+                drop(g);
+                c.notify_all();
+                Some(r)
+            }
+            RawWait::Shuttle(b) => {
+                let (m, c) = &**b;
+                let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+                while !ready(*g) {
+                    g = c.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
+                let r = f(&mut g);
+                drop(g);
+                c.notify_all();
+                Some(r)
+            }
+            RawWait::Std(m, c) => {
+                let g = m.lock().unwrap_or_else(|e| e.into_inner());
+                let (mut g, timeout) = c
+                    .wait_timeout_while(g, Self::STD_PATIENCE, |v| !ready(*v))
+                    .unwrap_or_else(|e| e.into_inner());
+                if timeout.timed_out() && !ready(*g) {
+                    return None;
+                }
+                let r = f(&mut g);
+                drop(g);
+                c.notify_all();
+                Some(r)
+            }
+        }
+    }
+}

@@ -258,6 +258,11 @@ struct Inner {
     /// Lockdep's IRQ state and the kernel config, kept by the kernel layer, which this
     /// file does not name (see `Recorder::lockdep`).
     lockdep: Option<Box<dyn Extension>>,
+    /// Names of the agent threads of this execution (`softirq: my_timer`), by index.
+    agents: std::collections::BTreeMap<usize, String>,
+    /// The kernel's own per-execution state (RCU's readers, the agents to join), by key.
+    kernel:
+        std::collections::BTreeMap<&'static str, std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// The trace of one execution, and the first violation raised in it.
@@ -277,6 +282,9 @@ impl Recorder {
     /// How messages name thread `t`: "setup" for 0, else the scenario's name for it
     /// ("thread N" when the recorder has no names).
     pub fn thread_name(&self, t: usize) -> String {
+        if let Some(name) = self.inner.with(|g| g.agents.get(&t).cloned()) {
+            return name;
+        }
         match t {
             0 => "setup".into(),
             t => self
@@ -346,6 +354,8 @@ impl Recorder {
             if let Some(l) = g.lockdep.as_mut() {
                 l.reset();
             }
+            g.agents.clear();
+            g.kernel.clear();
         })
     }
 
@@ -524,6 +534,37 @@ impl Recorder {
                 .map(|(t, w)| (*t, w.clone(), g.held.get(t).cloned().unwrap_or_default()))
                 .collect()
         })
+    }
+
+    /// Name thread `t`, an agent the kernel spawned (a timer's softirq, a kworker).
+    pub(crate) fn name_agent(&self, t: usize, name: String) {
+        self.inner.with(|g| g.agents.insert(t, name));
+    }
+
+    /// An index for a thread spawned now by the kernel itself: one past every thread the
+    /// scenario names and every thread spawned so far.
+    pub(crate) fn next_thread_index(&self) -> usize {
+        self.inner.with(|g| {
+            let agents = g.agents.keys().copied();
+            agents.max().unwrap_or(0).max(g.names.len()).max(g.spawned) + 1
+        })
+    }
+
+    /// The kernel's state `key` of this execution, made by `make` on first use; forgotten
+    /// at [`Recorder::reset`], so each execution starts from none.
+    pub(crate) fn kernel_state<T: std::any::Any + Send + Sync>(
+        &self,
+        key: &'static str,
+        make: impl FnOnce() -> T,
+    ) -> std::sync::Arc<T> {
+        let any = self.inner.with(|g| {
+            g.kernel
+                .entry(key)
+                .or_insert_with(|| std::sync::Arc::new(make()))
+                .clone()
+        });
+        any.downcast::<T>()
+            .unwrap_or_else(|_| panic!("kernel state {key} used with two types"))
     }
 }
 

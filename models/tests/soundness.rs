@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::explore::Outcome;
+use common::explore::{explore_reaching as explore, new_object, reached, Outcome};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,30 +26,9 @@ use iommu_models::kernel::{
     assert_spin_locked, atomic64_sub_return, atomic64_sub_return_relaxed, clear_bit, kfree,
     kref_init, kref_put, kzalloc, raw_spin_lock_irqsave, raw_spin_unlock_irqrestore, read_once,
     set_bit, smp_load_acquire, smp_store_release, spin_lock, spin_unlock, write_once, xchg,
-    Atomic64, Gfp, KBox, Kref, PagePool, Slab, SpinLock,
+    Atomic64, Gfp, Kref, PagePool, Slab, SpinLock,
 };
 use iommu_models::trace::Obj;
-
-thread_local! {
-    static REACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Mark that this execution reached the code under test (the access a free could race).
-fn reached() {
-    REACHED.with(|r| r.set(true));
-}
-
-/// Run `body` under loom, exhaustively (see `common::explore`); an execution counts as
-/// reaching the code under test if it called [`reached`].
-fn explore(body: impl Fn() + Send + Sync + 'static) -> Outcome {
-    common::explore::explore(
-        move || {
-            REACHED.with(|x| x.set(false));
-            body()
-        },
-        |_| REACHED.with(|x| x.get()),
-    )
-}
 
 /// Spawn threads 1 and 2, each running `f(its index)`, and join them.
 fn two_threads(f: impl Fn(usize) + Clone + Send + 'static) {
@@ -86,17 +65,6 @@ fn fires(o: Outcome, kind: Kind) {
 
 fn holds(o: Outcome) {
     o.holds()
-}
-
-struct Obj1 {
-    field: Atomic64,
-}
-
-fn new_object(cache: &Slab) -> KBox<Obj1> {
-    kzalloc(cache, Gfp::Kernel, |obj, shadow| Obj1 {
-        field: Atomic64::in_allocation(obj, 0, shadow),
-    })
-    .unwrap()
 }
 
 // ---------------------------------------------------------------- use-after-free (slab)

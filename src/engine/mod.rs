@@ -178,6 +178,7 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
     match &sc.body {
         Some(body) => {
             (body.run)();
+            iommu_models::kernel::agents::join_all();
             *body.names.lock().unwrap_or_else(|e| e.into_inner()) = p.recorder.names();
         }
         None => run_world(p),
@@ -227,6 +228,9 @@ fn run_world(p: &Program) {
     for h in handles {
         h.join();
     }
+    // The kernel's agents (timer softirqs, kworkers, RCU callbacks) finish before the
+    // final checks, as a teardown that flushes them would.
+    iommu_models::kernel::agents::join_all();
     world.finish();
 }
 

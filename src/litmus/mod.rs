@@ -24,6 +24,7 @@ pub const KNOWN: &[(&str, Expect, &str)] = &[
     ("WRC+wmb+rmb", Expect::Never, "smp_wmb"),
     ("ISA2+locks+mb", Expect::Sometimes, "lock-cumulativity"),
     ("S+release+ctrl", Expect::Sometimes, "modification-order"),
+    ("MP+assign+deref", Expect::Never, "rcu_dereference"),
 ];
 
 /// Every litmus file of `paths` (files, or folders searched for `*.litmus`), parsed; all

@@ -102,6 +102,21 @@ pub enum Prim {
     ClearBit,
     /// `test_and_set_bit(nr, p)`: fully ordered.
     TestAndSetBit,
+    /// `rcu_dereference(*p)`: a load the next access depends on.
+    RcuDereference,
+    /// `rcu_assign_pointer(*p, v)`: a store-release.
+    RcuAssignPointer,
+}
+
+/// An RCU statement without a location (include/linux/rcupdate.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rcu {
+    /// `rcu_read_lock()`.
+    ReadLock,
+    /// `rcu_read_unlock()`.
+    ReadUnlock,
+    /// `synchronize_rcu()`.
+    Synchronize,
 }
 
 /// The ordering an `atomic_t` operation's name gives it.
@@ -223,6 +238,8 @@ pub enum Stmt {
     Unlock(Loc),
     /// `if (test) { then } else { els }`.
     If(Test, Vec<Stmt>, Vec<Stmt>),
+    /// `rcu_read_lock()`, `rcu_read_unlock()`, `synchronize_rcu()`.
+    Rcu(Rcu),
 }
 
 /// One process: its registers' names and its statements.
@@ -514,12 +531,9 @@ const REFUSED: &[(&str, &str)] = &[
     ),
     ("spin_trylock", "the kernel API has no spin_trylock"),
     ("spin_is_locked", "the kernel API has no spin_is_locked"),
-    ("rcu_read_lock", "RCU is not in the kernel API yet"),
-    ("rcu_read_unlock", "RCU is not in the kernel API yet"),
-    ("synchronize_rcu", "RCU is not in the kernel API yet"),
-    ("rcu_dereference", "RCU is not in the kernel API yet"),
-    ("rcu_assign_pointer", "RCU is not in the kernel API yet"),
-    ("srcu_read_lock", "RCU is not in the kernel API yet"),
+    ("srcu_read_lock", "the kernel API has no SRCU"),
+    ("srcu_read_unlock", "the kernel API has no SRCU"),
+    ("synchronize_srcu", "the kernel API has no SRCU"),
 ];
 
 /// The primitives a statement may call, for the "expected one of" of an unknown name.
@@ -530,7 +544,18 @@ const KNOWN: &str = "READ_ONCE, WRITE_ONCE, smp_load_acquire, smp_store_release,
                      atomic_{add,sub,inc,dec}, atomic_{add,sub,inc,dec}_return, \
                      atomic_fetch_{add,sub,inc,dec}, atomic_xchg, atomic_cmpxchg (each \
                      value-returning one also _relaxed, _acquire, _release), \
-                     atomic_dec_and_test, atomic_inc_not_zero";
+                     atomic_dec_and_test, atomic_inc_not_zero, rcu_read_lock, rcu_read_unlock, \
+                     synchronize_rcu, rcu_dereference, rcu_assign_pointer";
+
+/// The RCU statement `name` calls, if it is one.
+fn rcu_op(name: &str) -> Option<Rcu> {
+    match name {
+        "rcu_read_lock" => Some(Rcu::ReadLock),
+        "rcu_read_unlock" => Some(Rcu::ReadUnlock),
+        "synchronize_rcu" => Some(Rcu::Synchronize),
+        _ => None,
+    }
+}
 
 /// Parse litmus `text`, reporting errors against `file`.
 pub fn parse(file: &Path, text: &str) -> Result<Litmus, ScenarioError> {
@@ -591,6 +616,8 @@ struct Scope<'s> {
     after_lock: bool,
     /// Locks held at this point of the (straight-line) body.
     held: Vec<Loc>,
+    /// Open RCU read-side critical sections at this point of the body.
+    rcu_depth: usize,
 }
 
 impl Scope<'_> {
@@ -737,9 +764,16 @@ impl Parser<'_> {
                 loc_names: locs.iter().map(|l| l.0.clone()).collect(),
                 after_lock: false,
                 held: Vec::new(),
+                rcu_depth: 0,
             };
             self.sym("{")?;
             let body = self.block_rest(&mut scope, false)?;
+            if scope.rcu_depth > 0 {
+                return self.err_at(
+                    self.toks[self.pos - 1].1,
+                    format!("P{} ends inside an RCU read-side critical section; expected rcu_read_unlock()", scope.index),
+                );
+            }
             procs.push(Process {
                 regs: scope.regs,
                 body,
@@ -1031,6 +1065,14 @@ impl Parser<'_> {
             return self.err_at(fat, format!("`{fname}` is not supported: {why}"));
         }
         self.sym("(")?;
+        if let Some(op) = rcu_op(&fname) {
+            let st = self.rcu(s, nested, op, fat)?;
+            if reg.is_some() {
+                return self.err_at(fat, format!("`{fname}` returns no value"));
+            }
+            out.push(st);
+            return Ok(());
+        }
         let atomic = atomic_prim(&fname);
         let access = |prim, star| (prim, star);
         let (prim, star) = match fname.as_str() {
@@ -1043,6 +1085,8 @@ impl Parser<'_> {
             "set_bit" => access(Prim::SetBit, false),
             "clear_bit" => access(Prim::ClearBit, false),
             "test_and_set_bit" => access(Prim::TestAndSetBit, false),
+            "rcu_dereference" => access(Prim::RcuDereference, true),
+            "rcu_assign_pointer" => access(Prim::RcuAssignPointer, true),
             "smp_mb"
             | "smp_wmb"
             | "smp_rmb"
@@ -1126,11 +1170,11 @@ impl Parser<'_> {
         };
         let loc = self.loc_arg(s, star, kind)?;
         let nargs = match prim {
-            Prim::ReadOnce | Prim::LoadAcquire | Prim::AtomicRead(_) => 0,
+            Prim::ReadOnce | Prim::LoadAcquire | Prim::AtomicRead(_) | Prim::RcuDereference => 0,
             Prim::Cmpxchg | Prim::AtomicCmpxchg(_) => 2,
             Prim::AtomicAdd { .. } | Prim::AtomicDecAndTest | Prim::AtomicIncNotZero => 0,
             Prim::SetBit | Prim::ClearBit | Prim::TestAndSetBit => 0,
-            Prim::WriteOnce | Prim::StoreRelease | Prim::AtomicSet(_) => 1,
+            Prim::WriteOnce | Prim::StoreRelease | Prim::AtomicSet(_) | Prim::RcuAssignPointer => 1,
             Prim::Xchg | Prim::AtomicXchg(_) => 1,
         };
         for _ in 0..nargs {
@@ -1153,6 +1197,7 @@ impl Parser<'_> {
                     returns: Returns::Nothing,
                     ..
                 }
+                | Prim::RcuAssignPointer
         );
         if reg.is_some() && !returns {
             return self.err_at(fat, format!("`{fname}` returns no value"));
@@ -1160,7 +1205,7 @@ impl Parser<'_> {
         if reg.is_none()
             && matches!(
                 prim,
-                Prim::ReadOnce | Prim::LoadAcquire | Prim::AtomicRead(_)
+                Prim::ReadOnce | Prim::LoadAcquire | Prim::AtomicRead(_) | Prim::RcuDereference
             )
         {
             return self.err_at(
@@ -1175,6 +1220,61 @@ impl Parser<'_> {
             args,
         });
         Ok(())
+    }
+
+    /// The rest of `rcu_read_lock()`, `rcu_read_unlock()` or `synchronize_rcu()` after its
+    /// `(`, at `fat`. The critical sections must balance in the process's straight-line
+    /// body, and `synchronize_rcu()` may not wait for its own critical section or sleep
+    /// under a spinlock: the kernel would deadlock or warn, and herd7 has no such execution.
+    fn rcu(
+        &mut self,
+        s: &mut Scope,
+        nested: bool,
+        op: Rcu,
+        fat: usize,
+    ) -> Result<Stmt, ScenarioError> {
+        let name = match op {
+            Rcu::ReadLock => "rcu_read_lock",
+            Rcu::ReadUnlock => "rcu_read_unlock",
+            Rcu::Synchronize => "synchronize_rcu",
+        };
+        self.sym(")")?;
+        self.sym(";")?;
+        if nested {
+            return self.err_at(
+                fat,
+                format!(
+                    "`{name}` inside an `if` is not supported; expected it in the process's body"
+                ),
+            );
+        }
+        match op {
+            Rcu::ReadLock => s.rcu_depth += 1,
+            Rcu::ReadUnlock if s.rcu_depth == 0 => {
+                return self.err_at(
+                    fat,
+                    format!(
+                        "rcu_read_unlock() outside a read-side critical section of P{}",
+                        s.index
+                    ),
+                )
+            }
+            Rcu::ReadUnlock => s.rcu_depth -= 1,
+            Rcu::Synchronize if s.rcu_depth > 0 => {
+                return self.err_at(
+                    fat,
+                    "synchronize_rcu() inside a read-side critical section would wait for itself",
+                )
+            }
+            Rcu::Synchronize if !s.held.is_empty() => {
+                return self.err_at(
+                    fat,
+                    "synchronize_rcu() may sleep; expected it outside every spinlock",
+                )
+            }
+            Rcu::Synchronize => {}
+        }
+        Ok(Stmt::Rcu(op))
     }
 
     /// An `if` test: `r`, `!r`, `r == v`, `r != v`.

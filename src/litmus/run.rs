@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 use iommu_models::engine::{self as kengine, Engine};
 use iommu_models::kernel::{self as k, AtomicT};
 use iommu_models::kernel::{
-    clear_bit, cmpxchg, read_once, set_bit, smp_load_acquire, smp_mb, smp_rmb, smp_store_release,
-    smp_wmb, spin_lock, spin_unlock, test_and_set_bit, write_once, xchg, Atomic64, SpinGuard,
+    clear_bit, cmpxchg, rcu_assign_pointer, rcu_dereference, rcu_read_lock, rcu_read_unlock,
+    read_once, set_bit, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb, spin_lock,
+    spin_unlock, synchronize_rcu, test_and_set_bit, write_once, xchg, Atomic64, SpinGuard,
     SpinLock,
 };
 use iommu_models::trace::{Obj, Recorder};
 
 use super::parse::{
-    Expect, Fence, Litmus, LocKind, Prim, Returns, Stmt, Suffix, Target, Test, Val,
+    Expect, Fence, Litmus, LocKind, Prim, Rcu, Returns, Stmt, Suffix, Target, Test, Val,
 };
 use crate::engine::{panic_message, quiet_panics, Exploring};
 
@@ -262,6 +263,11 @@ fn interpret<'w>(
                         0
                     }
                     Prim::TestAndSetBit => u64::from(test_and_set_bit(arg(0) as u32, a)),
+                    Prim::RcuDereference => rcu_dereference(a),
+                    Prim::RcuAssignPointer => {
+                        rcu_assign_pointer(a, arg(0));
+                        0
+                    }
                     // The parser gives int locations only int primitives.
                     _ => unreachable!("an atomic_t primitive on an int"),
                 };
@@ -280,6 +286,9 @@ fn interpret<'w>(
                     spin_unlock(held.remove(i).1);
                 }
             }
+            Stmt::Rcu(Rcu::ReadLock) => rcu_read_lock(),
+            Stmt::Rcu(Rcu::ReadUnlock) => rcu_read_unlock(),
+            Stmt::Rcu(Rcu::Synchronize) => synchronize_rcu(),
             Stmt::If(t, then, els) => {
                 let arm = if holds(regs, *t) { then } else { els };
                 interpret(w, arm, regs, held);

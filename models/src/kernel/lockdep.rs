@@ -36,7 +36,7 @@ use std::fmt;
 use std::panic::Location;
 
 use crate::check::{raise, Kind};
-use crate::engine::{engine, thread_index, Engine};
+use crate::engine::{engine, thread_index, Engine, RawWait};
 use crate::kernel::config::Config;
 use crate::trace::with_recorder;
 use crate::trace::{record, HeldLock, Obj, Op, OrderEdge, Recorder};
@@ -156,6 +156,16 @@ fn describe_edge(r: &Recorder, verb: &str, e: &OrderEdge) -> String {
 /// wait context, recursion and lock order first (see the module doc).
 #[track_caller]
 pub(crate) fn lock<G>(a: &Acquire, take: impl FnOnce() -> G) -> G {
+    let held = check_acquire(a);
+    let g = take();
+    acquired(held);
+    g
+}
+
+/// The checks of taking `a` (IRQ usage, wait context, recursion, order); raises what they
+/// find, else returns the lock as it will be held.
+#[track_caller]
+fn check_acquire(a: &Acquire) -> HeldLock {
     let me = thread_index();
     let held = a.held(me);
     let found = with_recorder(|r| {
@@ -171,10 +181,60 @@ pub(crate) fn lock<G>(a: &Acquire, take: impl FnOnce() -> G) -> G {
         record(Op::Lock(a.how), Obj::Named(a.name));
         raise(kind, message);
     }
-    let g = take();
+    held
+}
+
+/// The running thread now holds `held` (from [`acquiring`] or a lock).
+#[track_caller]
+pub(crate) fn acquired(held: HeldLock) {
+    let me = thread_index();
+    let (name, how) = (held.name, held.how);
     with_recorder(|r| r.acquired(me, held));
-    record(Op::Lock(a.how), Obj::Named(a.name));
-    g
+    record(Op::Lock(how), Obj::Named(name));
+}
+
+/// A wait on something a lock holder may have to finish, seen by lockdep as taking the
+/// item's class (its `lock_map_acquire`): `del_timer_sync` and `flush_work` take the timer's
+/// or work's class, and so does the handler while it runs. `atomic`: holding it makes the
+/// context atomic. The class is exclusive and its wait type is never checked (lockdep's
+/// maps for timers and work carry no wait type the check compares). Pass what it returns to
+/// [`acquired`] once the wait is over.
+#[track_caller]
+pub(crate) fn acquiring(name: &'static str, how: &'static str, atomic: bool) -> HeldLock {
+    check_acquire(&Acquire {
+        name,
+        how,
+        atomic,
+        mode: Mode::Write,
+        wait: WaitType::Spin,
+    })
+}
+
+/// Block on `w` until `ready(word)`, then change the word with `f`, seen by lockdep as
+/// taking `class` as `how` (`wait_for_completion`, `del_timer_sync`): the wait is checked
+/// against the locks held and recorded, so a deadlock report names what each blocked
+/// thread waits for. A wait under real threads that runs out of patience is a `deadlock`.
+#[track_caller]
+pub(crate) fn wait<R>(
+    w: &RawWait,
+    class: &'static str,
+    how: &'static str,
+    ready: impl Fn(u64) -> bool,
+    f: impl FnOnce(&mut u64) -> R,
+) -> R {
+    let held = acquiring(class, how, false);
+    let Some(r) = w.wait(ready, f) else {
+        raise(
+            Kind::Deadlock,
+            format!(
+                "{how}({class}) waited {} s and nothing ended the wait",
+                RawWait::STD_PATIENCE.as_secs()
+            ),
+        );
+    };
+    acquired(held);
+    released(class, how);
+    r
 }
 
 /// Try a lock through `take`, which never blocks; on success the lock is held, with its IRQ
@@ -206,12 +266,18 @@ pub(crate) fn unlock(release: impl FnOnce(), name: &'static str, how: &'static s
         release();
         return;
     }
+    released(name, how);
+    release();
+}
+
+/// The running thread no longer holds `name`, released as `how`.
+#[track_caller]
+pub(crate) fn released(name: &'static str, how: &'static str) {
     if !std::thread::panicking() {
         record(Op::Unlock(how), Obj::Named(name));
     }
     let me = thread_index();
     with_recorder(|r| r.released(me, name));
-    release();
 }
 
 // ------------------------------------------------------------------ interrupt state

@@ -29,6 +29,8 @@
 //! | `assert_spin_locked` (held by anyone) | held by the caller: its own (ghost) holder record; held by another: a `try_lock` of the engine's lock, ordered against that thread's lock and unlock | same | same | none known; `lockdep_assert_held` asks about the running thread only, and is exact |
 //! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable/rcu_read_lock are not tracked |
 //! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking" but for read-write locks: two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
+//! | `might_sleep` / atomic context | ghost: spinlocks held, declared contexts | same | same | preempt_disable is not tracked (rcu_read_lock is: see its row) |
+//! | lockdep | order graph across all executions of a run, class = lock name | same | same | no subclasses or nesting annotations, and no "possible recursive locking": two locks of one class (two `irq_desc->lock`s) taken in opposite orders show only when an execution deadlocks |
 //! | free against access (loom) | a loom cell per allocation: accesses share it, the free takes it; loom's causality check reports an access and a free that no lock, release/acquire or barrier chain orders | none (order as run) | none | invents: a free ordered after an access only by a control dependency (`if (READ_ONCE(done)) kfree(obj)`, which the LKMM orders) is reported, since loom does not model control dependencies (no current model frees that way: `kref_put` adds `smp_acquire__after_ctrl_dep`); in plain mode (the witness search) the cell is off and only interleavings count |
 //! | frame reuse | a freed frame is reused (lowest freed first) only when no unused frame is left; the shadow is per frame, not per allocation | same | same | hides: a thread holding a stale table pointer across a free and a reuse accesses the new owner's table as live (KASAN's tag mode would catch it); it can still surface as lost-mapping or stale-translation |
 //! | `__free_iova` after `find_iova` | the range is matched by value | same | same | hides: if the range was freed and allocated again in between, the model erases the new allocation silently, where the kernel would touch a freed `struct iova` |
@@ -59,11 +61,19 @@
 //! | interrupt state (`local_irq_*`, the `_irqsave`/`_irq` forms, `hardirq(f)`, `spawn_hardirq`) | per thread, ghost (each thread's own); an interrupt is `hardirq(f)` run on a thread or on an agent thread: a non-threaded handler | same | same | no softirq context; disabling interrupts holds no agent back, and `hardirq(f)` where interrupts are disabled is not refused |
 //! | lockdep IRQ usage ("inconsistent lock state", "possible irq lock inversion dependency", "HARDIRQ-safe -> HARDIRQ-unsafe lock order") | usage bits per class (`IN-HARDIRQ-W/R`, `HARDIRQ-ON-W/R`) kept across the run, ghost: as in lockdep, the union of the usages seen decides, whether or not an interrupt ever preempted a holder, so every engine reports the same | same | same | invents: the inversion search over the order graph ignores read modes (lockdep's strong paths through recursive reads, its read-usage exceptions); hides: no SOFTIRQ states |
 //! | wait types (`raw_spinlock_t` `LD_WAIT_SPIN`; `spinlock_t`, `rwlock_t` `LD_WAIT_CONFIG`; mutex, rwsem `LD_WAIT_SLEEP`) under `kernel::config` | lockdep's `check_wait_context`: `LD_WAIT_CONFIG` counts as `LD_WAIT_SPIN` unless `preempt_rt` or `prove_raw_lock_nesting` is set; hardirq context is `LD_WAIT_SPIN`. With `preempt_rt`, a `spinlock_t`/`rwlock_t` taken with interrupts disabled (no raw lock held, not in hardirq) is `might_sleep`'s sleep-in-atomic, and their `_irqsave`/`_irq` forms leave interrupts enabled | same | same | hides, with neither option set: a current (v6.13+) x86 or arm64 kernel with PROVE_LOCKING has PROVE_RAW_LOCK_NESTING on by default and reports the nesting without PREEMPT_RT; on PREEMPT_RT without PROVE_RAW_LOCK_NESTING the kernel's first report of a `spinlock_t` under a raw lock is `might_sleep`'s, here invalid-wait-context in both cases; `LD_WAIT_FREE` and threaded-hardirq contexts are not modelled |
+//! | `rcu_read_lock`/`rcu_read_unlock`, `synchronize_rcu` | one reader word per thread (nesting depth) behind an engine lock with a condvar; a grace period visits each thread's word in turn and waits until it is zero (5 words: loom's thread cap) | same (64 words) | same, a wait gives up after 10 s as `deadlock` | waits longer, never shorter: a reader that starts after the grace period began but before its thread's word is visited is waited for too (hides a bug that needs the grace period to end during such a reader); each visit is a release/acquire pair, also a full-barrier-like order for the updater; a read-side section is atomic context (`might_sleep` there is `sleep-in-atomic`) |
+//! | `rcu_dereference`, `rcu_assign_pointer` | Acquire load (standing for the address dependency), Release store | SeqCst | Acquire/Release | hides: the Acquire load also orders later loads that do not depend on the pointer (litmus MP+assign+deref); no lockdep-RCU check of a dereference outside a read-side section |
+//! | `call_rcu`, `kfree_rcu` | a new agent thread per call: a grace period (as above), then the callback in declared atomic context (`rcu callback (softirq)`) | same | same | callbacks of one CPU are not ordered among themselves (the kernel runs them in order); `rcu_barrier` is not modelled |
+//! | agents (softirq, kworker, RCU callbacks) | a real engine thread per deferral (per `mod_timer`, `queue_work` that finds the item idle, `call_rcu`), scheduled like any thread, named `softirq: NAME`, `kworker: NAME`, `rcu: callbacks`, joined by `agents::join_all()` at the end of an execution | same | same | loom allows 5 threads per execution, main included: each agent counts; a handler that re-arms itself for ever exhausts them (a model error, not a verdict) |
+//! | `mod_timer`, `del_timer`, `del_timer_sync`, `timer_pending` | time is not modelled: the handler may run at any point from arming until deleted; pending and running bits in one engine word with a condvar; the handler runs holding the timer's lockdep class in atomic context, `del_timer_sync` takes the class and waits for the running bit | same | same | hides: `expires` orders nothing (two timers fire in any order), and a timer never fires "late" after a `mod_timer` that pushed it back; no `timer_shutdown` |
+//! | `queue_work`, `flush_work`, `cancel_work_sync` | as timers, in process context (not atomic); pending cleared before the function runs; one item never runs twice at once; `flush_work` waits until neither pending nor running | same | same | `flush_work` waits longer than the kernel's (also for a queueing made after it began); workqueues are not ordered (an ordered workqueue's FIFO is not modelled); `flush_workqueue` not modelled |
+//! | `struct completion` | a count behind an engine lock with a condvar (release/acquire); `complete_all` sets it to `UINT_MAX`; `wait_for_completion` is `might_sleep` and records its wait so a deadlock report names the completion | same | same, a wait gives up after 10 s as `deadlock` | none known; no timeouts or interruptible waits |
 //!
 //! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
 //! whose loom result differs from the LKMM's are listed in `KNOWN` (src/litmus/mod.rs) with
 //! the row that explains them (`load-buffering`, `lock-cumulativity`, `modification-order`,
 //! `smp_wmb`): 4 of 72 tests.
+//! `smp_wmb`, `rcu_dereference`): 5 of 65 tests.
 //!
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
 //! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic
@@ -71,11 +81,13 @@
 //! one patch (vendor/loom/PATCHES.md): a read-modify-write's store comes right after the store
 //! it read, which published loom's partial modification order did not enforce.
 
+pub mod agents;
 pub mod atomic;
 pub mod atomic_instrumented;
 pub mod barrier;
 /// The engine dispatch, at the crate's root ([`crate::engine`]); kept here by its old path.
 pub use crate::engine;
+pub mod completion;
 pub mod config;
 pub mod errno;
 pub mod hardirq;
@@ -89,6 +101,7 @@ pub mod list;
 pub mod lockdep;
 pub mod mutex;
 pub mod page_alloc;
+pub mod rcupdate;
 pub mod refcount;
 pub mod rwlock;
 pub mod rwonce;
@@ -97,6 +110,8 @@ pub mod sched;
 pub mod seqlock;
 pub mod slab;
 pub mod spinlock;
+pub mod timer;
+pub mod workqueue;
 pub mod xarray;
 
 pub use atomic::{
@@ -105,6 +120,10 @@ pub use atomic::{
 };
 pub use atomic_instrumented::*;
 pub use barrier::{dma_wmb, smp_load_acquire, smp_mb, smp_rmb, smp_store_release, smp_wmb};
+pub use completion::{
+    complete, complete_all, init_completion, reinit_completion, try_wait_for_completion,
+    wait_for_completion, Completion,
+};
 pub use config::{config, set_config, Config};
 pub use errno::Errno;
 pub use hardirq::{hardirq, in_hardirq, spawn_hardirq};
@@ -120,6 +139,10 @@ pub use list::{
 };
 pub use mutex::{mutex_lock, mutex_unlock, Mutex, MutexGuard};
 pub use page_alloc::{Frame, PagePool};
+pub use rcupdate::{
+    call_rcu, kfree_rcu, rcu_assign_pointer, rcu_dereference, rcu_read_lock, rcu_read_unlock,
+    synchronize_rcu,
+};
 pub use refcount::{
     refcount_add, refcount_dec, refcount_dec_and_test, refcount_inc, refcount_inc_not_zero,
     refcount_read, refcount_set, refcount_sub_and_test, RefcountT,
@@ -147,6 +170,10 @@ pub use spinlock::{
     spin_lock, spin_lock_irq, spin_lock_irqsave, spin_unlock, spin_unlock_irq,
     spin_unlock_irqrestore, LockedBy, RawSpinLock, SpinGuard, SpinLock,
 };
+pub use timer::{del_timer, del_timer_sync, mod_timer, timer_pending, timer_setup, TimerList};
+pub use workqueue::{
+    cancel_work_sync, flush_work, queue_work, WorkStruct, WorkqueueStruct, INIT_WORK,
+};
 pub use xarray::{
     xa_destroy, xa_erase, xa_for_each, xa_init, xa_insert, xa_load, xa_lock, xa_store, xa_unlock,
     XArray, XA_SLOTS,
@@ -156,6 +183,7 @@ pub use xarray::{
 /// `(key, row)`. Keys: a barrier's kernel name, `cmpxchg`, `spin_lock`, `pointer-load`,
 /// `shuttle`, `os`.
 pub const FIDELITY: &[(&str, &str)] = &[
+    ("rcu_dereference", "rcu_dereference is an Acquire load standing for the address dependency of what the reader dereferences next: it also orders later loads that do not depend on the pointer, so it can hide a load->load reordering the LKMM allows"),
     ("pointer-load", "READ_ONCE of a table pointer is an Acquire load standing for the address dependency: it also orders later accesses that do not depend on the pointer, so it can hide a load->load reordering arm64 and POWER make"),
     ("smp_wmb", "smp_wmb is fence(Release): it also orders earlier loads, so it can hide a load->store reordering"),
     ("smp_rmb", "smp_rmb is fence(Acquire): it also orders later stores"),

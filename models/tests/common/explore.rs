@@ -115,3 +115,40 @@ pub fn stepped(rec: &Recorder, label: &str) -> bool {
             .any(|e| matches!(&e.op, iommu_models::trace::Op::Step(l) if l.starts_with(label)))
     })
 }
+
+thread_local! {
+    static REACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Mark that this execution reached the code under test (the access a free could race).
+pub fn reached() {
+    REACHED.with(|r| r.set(true));
+}
+
+/// [`explore`] where an execution counts as reaching the code under test if it called
+/// [`reached`]. After `body`, the agents it left (timer softirqs, kworkers, RCU callbacks)
+/// are joined, as the engines do at the end of every execution.
+pub fn explore_reaching(body: impl Fn() + Send + Sync + 'static) -> Outcome {
+    explore(
+        move || {
+            REACHED.with(|x| x.set(false));
+            body();
+            iommu_models::kernel::agents::join_all();
+        },
+        |_| REACHED.with(|x| x.get()),
+    )
+}
+
+/// A kzalloc'ed object with one field, for pairs that race a free against an access.
+pub struct Obj1 {
+    pub field: iommu_models::kernel::Atomic64,
+}
+
+/// A new [`Obj1`] from `cache`.
+pub fn new_object(cache: &iommu_models::kernel::Slab) -> iommu_models::kernel::KBox<Obj1> {
+    use iommu_models::kernel::{kzalloc, Atomic64, Gfp};
+    kzalloc(cache, Gfp::Kernel, |obj, shadow| Obj1 {
+        field: Atomic64::in_allocation(obj, 0, shadow),
+    })
+    .unwrap()
+}

@@ -72,8 +72,7 @@
 //! `iommu-mc litmus` measures this table against the LKMM: the litmus tests under litmus/
 //! whose loom result differs from the LKMM's are listed in `KNOWN` (src/litmus/mod.rs) with
 //! the row that explains them (`load-buffering`, `lock-cumulativity`, `modification-order`,
-//! `smp_wmb`): 4 of 72 tests.
-//! `smp_wmb`, `rcu_dereference`): 5 of 65 tests.
+//! `smp_wmb`, `rcu_dereference`): 5 of 78 tests.
 //!
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
 //! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic

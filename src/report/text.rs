@@ -224,7 +224,11 @@ pub fn render(r: &Report) -> String {
     field(
         &mut out,
         "verdict",
-        &format!("{} (expected {})", r.verdict_detail, r.expected),
+        &if r.expected.is_empty() {
+            r.verdict_detail.clone()
+        } else {
+            format!("{} (expected {})", r.verdict_detail, r.expected)
+        },
     );
     field(&mut out, "engine", &r.search);
     if let Some(m) = &r.memory {

@@ -129,7 +129,9 @@ pub fn check(engine: EngineKind, body: impl Fn() + Send + Sync + 'static) -> Che
 }
 
 /// Check `body` under loom, exhaustively, and panic with the text report unless it holds
-/// (complete): the `loom::model` of iommu-mc, for `#[test]` functions.
+/// (complete): the `loom::model` of iommu-mc, for `#[test]` functions. It cannot tell
+/// whether the body reached the race it is about: for a hold that says so, use
+/// [`Check::reaches`].
 pub fn model(body: impl Fn() + Send + Sync + 'static) {
     check(EngineKind::Loom, body).assert_holds();
 }

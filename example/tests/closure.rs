@@ -17,5 +17,9 @@ fn unlocked_probes_leak_a_dev_iommu() {
 
 #[test]
 fn locked_probes_hold() {
-    iommu_mc::model(two_probes(true));
+    // A hold says something only if the probe's allocation was reached.
+    iommu_mc::Check::new("locked_probes_hold", EngineKind::Loom)
+        .reaches(&["dev_iommu_get: NULL, kzalloc a dev_iommu"])
+        .run(two_probes(true))
+        .assert_holds();
 }

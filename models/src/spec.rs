@@ -176,6 +176,20 @@ impl Refusal {
     }
 }
 
+/// Every operation of a scenario with where it is: `(None, i, op)` for setup operation `i`,
+/// `(Some(t), i, op)` for operation `i` of thread `t`; for [`Model::validate`].
+pub fn each_op<'a, O>(
+    setup: &'a [O],
+    threads: &'a [Vec<O>],
+) -> impl Iterator<Item = (Option<usize>, usize, &'a O)> {
+    let setup = setup.iter().enumerate().map(|(i, op)| (None, i, op));
+    let threads = threads
+        .iter()
+        .enumerate()
+        .flat_map(|(t, ops)| ops.iter().enumerate().map(move |(i, op)| (Some(t), i, op)));
+    setup.chain(threads)
+}
+
 /// A model's variants, as [`variants!`](crate::variants) declares them.
 pub trait Variants: Copy + Send + Sync + 'static {
     /// Every variant; the first is the one as posted.

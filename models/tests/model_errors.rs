@@ -14,7 +14,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::explore::{explore_raw, RawOutcome};
+use common::explore::{explore_raw_reaching, reached, RawOutcome};
 use iommu_models::engine::spawn;
 use iommu_models::kernel::{
     kzalloc, read_once, smp_load_acquire, smp_store_release, Atomic64, Gfp, KBox, Slab,
@@ -25,50 +25,41 @@ struct Dev {
     field: Atomic64,
 }
 
-thread_local! {
-    static REACHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// A allocates a `dev` and puts it in a side table; B reads its field if it finds it there.
 /// With `publish`, A also sets an engine word after filling the table, and B looks only once
 /// it has read that word (acquire).
 fn hand_over(publish: bool) -> RawOutcome {
     let rec = Recorder::with_names(vec!["A".into(), "B".into()]);
-    explore_raw(
-        rec,
-        move || {
-            REACHED.with(|r| r.set(false));
-            let cache = Arc::new(Slab::new("dev"));
-            let table: Arc<Mutex<Option<KBox<Dev>>>> = Arc::new(Mutex::new(None));
-            let ready = Arc::new(Atomic64::new(Obj::Named("ready"), 0));
-            let a = {
-                let (cache, table, ready) = (cache.clone(), table.clone(), ready.clone());
-                spawn(1, move || {
-                    let dev = kzalloc(&cache, Gfp::Kernel, |obj, shadow| Dev {
-                        field: Atomic64::in_allocation(obj, 7, shadow),
-                    })
-                    .unwrap();
-                    *table.lock().unwrap() = Some(dev);
-                    if publish {
-                        smp_store_release(&ready, 1);
-                    }
+    explore_raw_reaching(rec, move || {
+        let cache = Arc::new(Slab::new("dev"));
+        let table: Arc<Mutex<Option<KBox<Dev>>>> = Arc::new(Mutex::new(None));
+        let ready = Arc::new(Atomic64::new(Obj::Named("ready"), 0));
+        let a = {
+            let (cache, table, ready) = (cache.clone(), table.clone(), ready.clone());
+            spawn(1, move || {
+                let dev = kzalloc(&cache, Gfp::Kernel, |obj, shadow| Dev {
+                    field: Atomic64::in_allocation(obj, 7, shadow),
                 })
-            };
-            let b = spawn(2, move || {
-                if publish && smp_load_acquire(&ready) == 0 {
-                    return;
+                .unwrap();
+                *table.lock().unwrap() = Some(dev);
+                if publish {
+                    smp_store_release(&ready, 1);
                 }
-                let dev = table.lock().unwrap().clone();
-                if let Some(dev) = dev {
-                    read_once(&dev.get().field);
-                    REACHED.with(|r| r.set(true));
-                }
-            });
-            a.join();
-            b.join();
-        },
-        |_| REACHED.with(|r| r.get()),
-    )
+            })
+        };
+        let b = spawn(2, move || {
+            if publish && smp_load_acquire(&ready) == 0 {
+                return;
+            }
+            let dev = table.lock().unwrap().clone();
+            if let Some(dev) = dev {
+                read_once(&dev.get().field);
+                reached();
+            }
+        });
+        a.join();
+        b.join();
+    })
 }
 
 #[test]

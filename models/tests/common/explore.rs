@@ -129,13 +129,33 @@ pub fn reached() {
 /// [`reached`]. After `body`, the agents it left (timer softirqs, kworkers, RCU callbacks)
 /// are joined, as the engines do at the end of every execution.
 pub fn explore_reaching(body: impl Fn() + Send + Sync + 'static) -> Outcome {
-    explore(
+    let (body, reached) = reaching(body);
+    explore(body, reached)
+}
+
+/// [`explore_raw`] (named threads in `rec`, the stopping panic as it was) with
+/// [`explore_reaching`]'s notion of reaching.
+#[allow(dead_code)] // not every test binary uses it
+pub fn explore_raw_reaching(rec: Recorder, body: impl Fn() + Send + Sync + 'static) -> RawOutcome {
+    let (body, reached) = reaching(body);
+    explore_raw(rec, body, reached)
+}
+
+/// `body` wrapped to reset [`reached`] first and join the agents after, and the check of
+/// whether the execution reached.
+fn reaching(
+    body: impl Fn() + Send + Sync + 'static,
+) -> (
+    impl Fn() + Send + Sync + 'static,
+    impl Fn(&Recorder) -> bool + Send + Sync + 'static,
+) {
+    (
         move || {
             REACHED.with(|x| x.set(false));
             body();
             iommu_models::kernel::agents::join_all();
         },
-        |_| REACHED.with(|x| x.get()),
+        |_: &Recorder| REACHED.with(|x| x.get()),
     )
 }
 

@@ -3,7 +3,7 @@
 
 use super::dma_reserved_iommu::{ReservedIova, Span, SHIFT};
 use crate::kernel::Gfp;
-use crate::spec::{About, Model, ModelSpec, Refusal};
+use crate::spec::{each_op, About, Model, ModelSpec, Refusal};
 
 crate::variants! {
     /// The variants of this model.
@@ -231,13 +231,7 @@ impl Model for ReservedIova {
         setup: &[Op],
         threads: &[Vec<Op>],
     ) -> Result<(), Refusal> {
-        let all = setup.iter().enumerate().map(|(i, c)| (None, i, c)).chain(
-            threads
-                .iter()
-                .enumerate()
-                .flat_map(|(t, ops)| ops.iter().enumerate().map(move |(i, c)| (Some(t), i, c))),
-        );
-        for (thread, i, op) in all {
+        for (thread, i, op) in each_op(setup, threads) {
             let refuse = |message: String| Err(Refusal::of(thread, i, message));
             let (addr, size) = match *op {
                 Op::Prepare { .. } if variant.mechanics().flow != Flow::PrepareMaps => {

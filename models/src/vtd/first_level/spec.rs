@@ -4,7 +4,7 @@
 use super::intel_pgtable::{FirstLevel, PAGE};
 use crate::hw::geometry::{self, Geometry};
 use crate::hw::walker::Walk;
-use crate::spec::{About, Model, ModelSpec, Refusal};
+use crate::spec::{each_op, About, Model, ModelSpec, Refusal};
 use crate::trace::step;
 
 crate::variants! {
@@ -218,13 +218,8 @@ fn validate(geo: &Geometry, setup: &[Op], threads: &[Vec<Op>]) -> Result<(), Ref
         }
         Ok(())
     };
-    for (i, op) in setup.iter().enumerate() {
-        check(op, None, i)?;
-    }
-    for (t, ops) in threads.iter().enumerate() {
-        for (i, op) in ops.iter().enumerate() {
-            check(op, Some(t), i)?;
-        }
+    for (thread, i, op) in each_op(setup, threads) {
+        check(op, thread, i)?;
     }
     // Writers (map/unmap) of different threads must not overlap each other.
     let writes: Vec<(usize, usize, u64, u64)> = threads

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use iommu_mc::check;
 use iommu_mc::engine::{self, EngineKind, Outcome, Settings, Verdict};
 use iommu_mc::judge::{self, Judgement};
+use iommu_mc::report;
 use iommu_mc::scenario::{Expected, Scenario};
 
 /// loom's executions for each holding scenario under `Settings::default()`: iterative
@@ -315,4 +316,62 @@ fn every_holding_scenario_lists_the_steps_it_exercises() {
         "holding scenarios with an empty `reaches`: {}",
         empty.join(", ")
     );
+}
+
+#[test]
+fn every_step_label_stands_right_above_the_access_it_names() {
+    // A step is recorded when the model reaches it, and the engine may run another thread
+    // before the access the step names. The report shows each step just above its own
+    // thread's next line, so no other thread's line comes between a label and its access.
+    let mut checked = 0;
+    for r in runs() {
+        let rep = report::build(&r.scenario, &r.outcome);
+        for (i, l) in rep.lines.iter().enumerate() {
+            if !l.step {
+                continue;
+            }
+            let Some(next_own) = rep.lines[i + 1..].iter().position(|n| n.thread == l.thread)
+            else {
+                continue;
+            };
+            let between = &rep.lines[i + 1..i + 1 + next_own];
+            checked += 1;
+            assert!(
+                between.is_empty(),
+                "{} ({}): step `{}` of {} is shown above {} line(s) of other threads before \
+                 its own next line",
+                r.scenario.id(),
+                r.engine.name(),
+                l.text,
+                l.thread,
+                between.len()
+            );
+        }
+    }
+    assert!(checked > 50, "only {checked} steps checked");
+}
+
+#[test]
+fn a_holding_report_says_which_steps_it_reached() {
+    let mut seen = 0;
+    for r in runs()
+        .iter()
+        .filter(|r| matches!(r.outcome.verdict, Verdict::Holds(_)))
+    {
+        let rep = report::build(&r.scenario, &r.outcome);
+        // The text wraps lines: compare with runs of white space made one space.
+        let text = report::text::render(&rep);
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for step in &r.scenario.expect.reaches {
+            let step = step.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                flat.contains("reached: ") && flat.contains(&step),
+                "{} ({}): the report does not say it reached `{step}`:\n{text}",
+                r.scenario.id(),
+                r.engine.name()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no holding run");
 }

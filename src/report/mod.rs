@@ -90,6 +90,9 @@ pub struct Report {
     pub violation_line: Option<usize>,
     /// The command that reproduces this run.
     pub replay: String,
+    /// For a `holds`: the steps of the scenario's `reaches` list, each reached by some
+    /// explored execution (what shows the holds is not vacuous).
+    pub reached: Vec<String>,
     /// Fidelity notes that bear on this run.
     pub fidelity: Vec<String>,
     /// loom: `plain interleaving`, or `weak memory` (no plain interleaving shows the
@@ -171,8 +174,11 @@ fn fidelity(out: &Outcome) -> Vec<String> {
         EngineKind::Os => vec!["os"],
         _ => vec!["shuttle"],
     };
-    for e in &out.trace {
+    // The setup's events are not shown (the report lists its operations), so no row for them.
+    let first_thread = out.trace.iter().position(|e| e.thread != 0).unwrap_or(0);
+    for e in &out.trace[first_thread..] {
         let k = match &e.op {
+            _ if e.location.file().ends_with("hw/walker.rs") => "walker",
             Op::Barrier(n) => *n,
             Op::Cmpxchg { .. } => "cmpxchg",
             Op::Rmw { name: "xchg", .. } => "cmpxchg",
@@ -245,6 +251,30 @@ fn search(out: &Outcome) -> String {
     }
 }
 
+/// The order in which `trace`'s events are shown: each model step just before the next
+/// event of its own thread. A step is recorded when the model reaches it, and the engine
+/// may then run another thread before the access the step names, so shown where it was
+/// recorded, "clear the PDE" would stand above another thread's read of the PDE it has not
+/// cleared yet. A step with no later event of its thread stays where it was recorded.
+fn label_order(trace: &[Event]) -> Vec<usize> {
+    let mut key: Vec<(usize, bool, usize)> = Vec::with_capacity(trace.len());
+    for (i, e) in trace.iter().enumerate() {
+        let at = if matches!(e.op, Op::Step(_)) {
+            trace[i + 1..]
+                .iter()
+                .position(|n| n.thread == e.thread && !matches!(n.op, Op::Step(_)))
+                .map_or(i, |d| i + 1 + d)
+        } else {
+            i
+        };
+        // Steps moved to an event come before it, in their own order.
+        key.push((at, at == i, i));
+    }
+    let mut order: Vec<usize> = (0..trace.len()).collect();
+    order.sort_by_key(|&i| key[i]);
+    order
+}
+
 /// Build the report of `out`, a run of `sc`.
 pub fn build(sc: &Scenario, out: &Outcome) -> Report {
     let name_of = |t: usize| -> String {
@@ -278,7 +308,8 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
     };
     let mut lines = Vec::new();
     let mut violation_line = None;
-    for (i, e) in out.trace.iter().enumerate() {
+    for i in label_order(&out.trace) {
+        let e = &out.trace[i];
         let setup = first_thread.is_none_or(|f| i < f) && e.thread == 0;
         let offending = violation.as_ref().and_then(|v| v.event) == Some(i);
         if setup && !offending {
@@ -357,14 +388,22 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         lines,
         violation_line,
         replay: replay_command(sc, out),
+        reached: match out.verdict {
+            Verdict::Holds(_) => sc.expect.reaches.clone(),
+            _ => vec![],
+        },
         fidelity: fidelity(out),
         memory: out.witness.as_ref().map(|w| match w {
             Witness::Plain => match out.first_found {
                 None => "plain interleaving (sequentially consistent)".to_string(),
                 Some(k) => format!(
-                    "plain interleaving (sequentially consistent); loom first found a {k} \
-                     that rests on weak memory or on an access not ordered before a free, \
-                     and this plain interleaving is shown instead"
+                    "plain interleaving (sequentially consistent). Loom's first \
+                     counterexample was a {k} in an execution that cannot be shown as a plain \
+                     interleaving as it stands (it reads a value older than the latest, or \
+                     rests on an access loom does not order before a free); the search for a \
+                     plain interleaving met this one first. That does not make the {k} a \
+                     weak-memory effect: it may have a plain interleaving this search did not \
+                     reach first (see the other engines' reports of this scenario)"
                 ),
             },
             Witness::Weak { plain_search } => format!(

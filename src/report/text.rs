@@ -230,6 +230,13 @@ pub fn render(r: &Report) -> String {
             format!("{} (expected {})", r.verdict_detail, r.expected)
         },
     );
+    if !r.reached.is_empty() {
+        field(
+            &mut out,
+            "reached",
+            &format!("{} (each in some explored execution)", r.reached.join("; ")),
+        );
+    }
     field(&mut out, "engine", &r.search);
     if let Some(m) = &r.memory {
         field(&mut out, "memory", m);

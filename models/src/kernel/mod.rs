@@ -194,6 +194,7 @@ pub const FIDELITY: &[(&str, &str)] = &[
     ("lock-cumulativity", "an unlock and the next lock of it are a release/acquire pair seen by the two holders only; the LKMM also orders them for a third CPU that uses smp_mb: loom can invent a reordering there"),
     ("modification-order", "loom does not model control dependencies: a store after a branch on a load is not ordered after that load, and loom orders two stores to one location only when the second one's thread has seen the first, so a later reader may see either last: loom can invent a coherence order no CPU makes"),
     ("loom", "loom explores the C11 model, weaker than x86-TSO: a store->store reordering it reports happens on x86 only if the compiler makes it"),
+    ("walker", "the IOMMU page walker reads the tables in memory coherently (ECAP.C=1: no clflush needed) and caches nothing: no IOTLB or paging-structure cache is modelled, so a bug that needs a stale cached entry is hidden, and a walk racing a free is reported even where the kernel's IOTLB flush before the free would make it safe"),
     ("shuttle", "shuttle runs every access sequentially consistently: it cannot see a memory-ordering bug"),
     ("os", "os runs real threads: a pass proves nothing, a failure is real on this machine"),
 ];

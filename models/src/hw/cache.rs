@@ -1,0 +1,167 @@
+//! The IOMMU's translation caches, generic over what they are tagged by: VT-d's context,
+//! PASID, IOTLB, paging-structure and device TLBs (hw/vtd.rs), and later the SMMU's TLB.
+//!
+//! A cache is a set of slots, one per tag the model can fill (declared when it is built),
+//! and each slot is an engine word: empty, or holding the entry the hardware cached. Who
+//! hits and who misses decides a translation's path, so nothing of a cache is ghost.
+//!
+//! What the hardware may do, and how the model lets the engine do it:
+//! - **Fill** ([`Cache::fill`]): from a present entry, at any time it could walk. A fill is
+//!   a step of a hardware thread (a DMA that missed, or a scenario's prefetch), so the
+//!   engine places it anywhere, as it does every other step.
+//! - **Keep**: an entry stays until an invalidation removes it. The model never evicts for
+//!   capacity: an eviction only ends a stale entry early, so keeping every entry is the
+//!   hardware that finds the most stale-translation bugs (the fidelity table's row).
+//! - **Invalidate** ([`Cache::invalidate`]): remove every entry a descriptor selects.
+//! - **Drain** ([`Translations`]): a translation in flight when an invalidation completes
+//!   finishes before the completion is reported (VT-d's drain of reads and writes, which
+//!   current hardware always does; SMMU's CMD_SYNC). So a translation (lookups, fills, and
+//!   the walk between them) and the processing of an invalidation never overlap.
+
+use std::fmt::Debug;
+use std::sync::atomic::Ordering;
+
+use crate::check::{raise, Kind};
+use crate::engine::{RawRwGuard, RawRwLock};
+use crate::kernel::Atomic64;
+use crate::trace::{step, Obj};
+
+/// A translation cache: slots tagged by `K`, each holding a model-encoded entry.
+pub struct Cache<K> {
+    name: &'static str,
+    slots: Vec<(K, Atomic64)>,
+}
+
+/// An empty slot. Entries are stored as `value + 1`.
+const EMPTY: u64 = 0;
+
+impl<K: Copy + PartialEq + Debug> Cache<K> {
+    /// A cache called `name` (`IOTLB`) with one slot for each tag in `tags`.
+    pub fn new(name: &'static str, tags: impl IntoIterator<Item = K>) -> Self {
+        let slots = tags
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let obj = Obj::Object {
+                    class: name,
+                    id: i as u32,
+                };
+                (k, Atomic64::new(obj, EMPTY))
+            })
+            .collect();
+        Cache { name, slots }
+    }
+
+    /// The cache's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The slot of `tag`; a tag the model did not declare is a model error.
+    #[track_caller]
+    fn slot(&self, tag: K) -> &Atomic64 {
+        match self.slots.iter().find(|(k, _)| *k == tag) {
+            Some((_, w)) => w,
+            None => raise(
+                Kind::Invariant,
+                format!(
+                    "model error: {} has no slot for {tag:?}; declare it when building the cache",
+                    self.name
+                ),
+            ),
+        }
+    }
+
+    /// Whether the cache has a slot for `tag` (a device TLB exists only for a device with
+    /// ATS enabled). Fixed when the cache is built: not a step.
+    pub fn has_tag(&self, tag: K) -> bool {
+        self.slots.iter().any(|(k, _)| *k == tag)
+    }
+
+    /// Look `tag` up: the cached entry, or `None` on a miss.
+    #[track_caller]
+    pub fn lookup(&self, tag: K) -> Option<u64> {
+        // Acquire: a translation through an entry sees what the walk that filled it saw.
+        match self.slot(tag).load(Ordering::Acquire) {
+            EMPTY => None,
+            v => Some(v - 1),
+        }
+    }
+
+    /// Fill `tag` with `entry`, read from a present entry during this translation.
+    #[track_caller]
+    pub fn fill(&self, tag: K, entry: u64) {
+        step(format!("{} fill {tag:?}", self.name));
+        self.slot(tag).store(entry + 1, Ordering::Release);
+    }
+
+    /// Remove every entry for which `selects(tag, entry)` holds; returns how many went.
+    /// Each slot is read, and each removal written, as a step of its own.
+    #[track_caller]
+    pub fn invalidate(&self, selects: impl Fn(K, u64) -> bool) -> usize {
+        let mut removed = 0;
+        for (k, w) in &self.slots {
+            let v = w.load(Ordering::Relaxed);
+            if v != EMPTY && selects(*k, v - 1) {
+                w.store(EMPTY, Ordering::Relaxed);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Every entry cached now, with its tag (for final checks, after the threads).
+    #[track_caller]
+    pub fn entries(&self) -> Vec<(K, u64)> {
+        self.slots
+            .iter()
+            .filter_map(|(k, w)| match w.load(Ordering::Acquire) {
+                EMPTY => None,
+                v => Some((*k, v - 1)),
+            })
+            .collect()
+    }
+}
+
+/// The drain between translations and invalidation: translations share it, and the
+/// processing of an invalidation holds it alone. Hardware, not a kernel lock: lockdep does
+/// not see it.
+pub struct Translations(RawRwLock);
+
+/// A translation in flight; the drain waits for it to end.
+pub struct InFlight<'a>(Option<RawRwGuard<'a>>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.0.take() {
+            g.release();
+        }
+    }
+}
+
+impl Translations {
+    /// A drain with no translation in flight.
+    pub fn new() -> Self {
+        Translations(RawRwLock::new())
+    }
+
+    /// Begin a translation (a DMA, a prefetch): it ends when the guard is dropped.
+    pub fn begin(&self) -> InFlight<'_> {
+        InFlight(Some(self.0.lock(false)))
+    }
+
+    /// Process an invalidation: `f` runs once no translation is in flight, and none starts
+    /// until it returns.
+    pub fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+        let g = InFlight(Some(self.0.lock(true)));
+        let r = f();
+        drop(g);
+        r
+    }
+}
+
+impl Default for Translations {
+    fn default() -> Self {
+        Translations::new()
+    }
+}

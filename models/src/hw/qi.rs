@@ -1,0 +1,67 @@
+//! Queued invalidation (drivers/iommu/intel/dmar.c: `qi_submit_sync`), generic over the
+//! descriptors a driver queues.
+//!
+//! The driver takes `qi->q_lock` (a `raw_spinlock_t`, with interrupts saved), writes its
+//! descriptors and a wait descriptor into the queue, moves the tail register, and polls the
+//! wait descriptor's status until the hardware writes `QI_DONE`. Only then does it return:
+//! that completion, not the queueing, is what guarantees the flush.
+//!
+//! How the model runs it: the hardware's processing of one submission runs as steps on the
+//! submitting thread, after the queueing and before `qi_submit_sync` returns, with no
+//! translation in flight ([`Translations::exclusive`]): one step per descriptor, then the
+//! wait descriptor's completion. The submitter does nothing but poll in between, so running
+//! the hardware's steps there instead of on a thread of their own reaches the same states.
+//! Submissions are processed in queue order, one at a time, because the submitter holds
+//! `q_lock` across them; the kernel drops it while polling, which lets another CPU queue
+//! behind, but the hardware still processes that submission after this one (the fidelity
+//! table's row).
+
+use std::fmt::Debug;
+
+use crate::hw::cache::Translations;
+use crate::kernel::spinlock::{raw_spin_lock_irqsave, spin_unlock_irqrestore, RawSpinLock};
+use crate::trace::step;
+
+/// An IOMMU's invalidation queue.
+pub struct InvalidationQueue {
+    q_lock: RawSpinLock,
+}
+
+/// The step label of a wait descriptor's completion, as seen by the submitter: what the
+/// lock-hold figures count as an invalidation wait.
+pub const WAIT_DONE: &str = "qi_submit_sync: wait descriptor done";
+
+impl InvalidationQueue {
+    /// The queue of one IOMMU (`iommu->qi`).
+    pub fn new() -> Self {
+        InvalidationQueue {
+            q_lock: RawSpinLock::new_raw("qi->q_lock"),
+        }
+    }
+
+    /// `qi_submit_sync(iommu, descs, count, 0)`: queue `descs` and a wait descriptor, and
+    /// return once the hardware has processed them; `process` is what the hardware does
+    /// for one descriptor.
+    #[track_caller]
+    pub fn submit_sync<D: Debug>(&self, hw: &Translations, descs: &[D], process: impl Fn(&D)) {
+        let g = raw_spin_lock_irqsave(&self.q_lock);
+        step(format!(
+            "qi_submit_sync: queue {descs:?} and a wait descriptor"
+        ));
+        hw.exclusive(|| {
+            for d in descs {
+                step(format!("IOMMU processes {d:?}"));
+                process(d);
+            }
+            step("IOMMU processes the wait descriptor: status QI_DONE");
+        });
+        step(WAIT_DONE);
+        spin_unlock_irqrestore(g);
+    }
+}
+
+impl Default for InvalidationQueue {
+    fn default() -> Self {
+        InvalidationQueue::new()
+    }
+}

@@ -1,0 +1,591 @@
+//! VT-d's caches and queued invalidation, over the generic [`Cache`] and
+//! [`InvalidationQueue`]: what a DMA translates through, what each invalidation descriptor
+//! removes, and the check that no DMA completes through an entry a finished flush covered.
+//!
+//! The caches (VT-d spec, chapter 6), each tagged as the hardware tags it:
+//! - the context cache, by source ID;
+//! - the PASID cache, by source ID and PASID, each entry holding the DID it was filled with
+//!   (the descriptors select by DID and PASID);
+//! - the IOTLB, by DID, PASID and IOVA page;
+//! - the paging-structure caches, by DID, PASID, level and the IOVA bits above that level;
+//! - the device TLB (ATS) of an endpoint, by source ID, PASID and IOVA page.
+//!
+//! Memory holds the entries the model writes ([`Tables`]). Entries are packed into one word
+//! each, in the model's own layout (the hardware's context and PASID entries are 128 and
+//! 512 bits): present, DID, and for a context entry the PRI-enable bit. Each entry also
+//! carries a generation, bumped by every write of it, in bits the hardware ignores. It is
+//! how a cached entry says which write it was derived from. Nothing branches on it but the
+//! stale-translation check, and it lives in the entry's own engine word.
+//!
+//! The stale-translation check: the model declares where the kernel believes a change is
+//! flushed ([`Vtd::flushed_context`] when `intel_context_flush_present` returns,
+//! [`Vtd::flushed_pasid`] when a PASID teardown returns). From then on, a DMA that completes
+//! through a cached entry derived from an older generation, and any such entry left after
+//! the threads, is a `stale-translation`.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use crate::check::{raise, Kind};
+use crate::hw::cache::{Cache, Translations};
+use crate::hw::qi::InvalidationQueue;
+use crate::kernel::Atomic64;
+use crate::trace::{step, Obj};
+
+/// A PCI requester (source) ID: bus, device, function.
+pub type Sid = u16;
+/// A domain ID.
+pub type Did = u16;
+/// A PASID. Requests without a PASID use [`NO_PASID`] (legacy mode, or RID2PASID).
+pub type Pasid = u32;
+/// The PASID of a request without one.
+pub const NO_PASID: Pasid = 0;
+
+// ------------------------------------------------------------------ entry formats
+
+/// A context entry, as the model packs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ContextEntry {
+    /// P: present.
+    pub present: bool,
+    /// PRE (scalable mode): page requests enabled.
+    pub pre: bool,
+    /// DID (legacy mode; ignored by hardware in scalable mode).
+    pub did: Did,
+    /// Which write of the entry this is (ignored by hardware).
+    pub generation: u8,
+}
+
+/// A PASID-table entry, as the model packs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PasidEntry {
+    /// P: present.
+    pub present: bool,
+    /// DID of the domain the PASID is attached to.
+    pub did: Did,
+    /// Which write of the entry this is (ignored by hardware).
+    pub generation: u8,
+}
+
+impl ContextEntry {
+    /// The word in memory.
+    pub fn pack(self) -> u64 {
+        u64::from(self.present)
+            | u64::from(self.pre) << 1
+            | u64::from(self.did) << 8
+            | u64::from(self.generation) << 56
+    }
+    /// Read back a word.
+    pub fn unpack(w: u64) -> Self {
+        ContextEntry {
+            present: w & 1 != 0,
+            pre: w & 2 != 0,
+            did: (w >> 8) as u16,
+            generation: (w >> 56) as u8,
+        }
+    }
+}
+
+impl PasidEntry {
+    /// The word in memory.
+    pub fn pack(self) -> u64 {
+        u64::from(self.present) | u64::from(self.did) << 8 | u64::from(self.generation) << 56
+    }
+    /// Read back a word.
+    pub fn unpack(w: u64) -> Self {
+        PasidEntry {
+            present: w & 1 != 0,
+            did: (w >> 8) as u16,
+            generation: (w >> 56) as u8,
+        }
+    }
+}
+
+/// A translation as the caches hold it: where it leads, and what it was derived from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Derived {
+    /// The page frame (IOTLB, device TLB); unused in the PASID cache.
+    pub frame: u16,
+    /// The device whose request filled it (the IOTLB is not tagged by device: this is
+    /// where the entry came from, for the check).
+    pub sid: Sid,
+    /// The DID the entry is tagged with.
+    pub did: Did,
+    /// The generation of the context entry it came through.
+    pub context: u8,
+    /// The generation of the PASID entry it came through (0 without PASID tables).
+    pub pasid: u8,
+}
+
+impl Derived {
+    fn pack(self) -> u64 {
+        u64::from(self.frame)
+            | u64::from(self.sid) << 16
+            | u64::from(self.did) << 32
+            | u64::from(self.context) << 48
+            | u64::from(self.pasid) << 56
+    }
+    fn unpack(w: u64) -> Self {
+        Derived {
+            frame: w as u16,
+            sid: (w >> 16) as u16,
+            did: (w >> 32) as u16,
+            context: (w >> 48) as u8,
+            pasid: (w >> 56) as u8,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ descriptors
+
+/// Translation-cache granularity of an invalidation descriptor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Desc {
+    /// Context-cache invalidation, device-selective (`DMA_CCMD_DEVICE_INVL`).
+    ContextDevice {
+        /// DID (ignored by hardware in scalable mode).
+        did: Did,
+        /// The device.
+        sid: Sid,
+    },
+    /// Context-cache invalidation, global.
+    ContextGlobal,
+    /// PASID-cache invalidation of every PASID of a domain (`QI_PC_ALL_PASIDS`).
+    PasidAll {
+        /// The domain.
+        did: Did,
+    },
+    /// PASID-cache invalidation of one PASID (`QI_PC_PASID_SEL`).
+    PasidSel {
+        /// The domain.
+        did: Did,
+        /// The PASID.
+        pasid: Pasid,
+    },
+    /// IOTLB invalidation, domain-selective (`DMA_TLB_DSI_FLUSH`): every entry of the
+    /// domain, with and without PASID, and its paging-structure entries.
+    IotlbDsi {
+        /// The domain.
+        did: Did,
+    },
+    /// PASID-based IOTLB invalidation of one PASID's entries in a domain (`qi_flush_piotlb`
+    /// of the whole address space), and its paging-structure entries.
+    PIotlb {
+        /// The domain.
+        did: Did,
+        /// The PASID.
+        pasid: Pasid,
+    },
+    /// Device-TLB invalidation of the whole address space of a device, every PASID
+    /// (`qi_flush_dev_iotlb` without a PASID, as `__context_flush_dev_iotlb` issues it).
+    DevTlbAll {
+        /// The device.
+        sid: Sid,
+    },
+    /// Device-TLB invalidation of one PASID's whole address space
+    /// (`qi_flush_dev_iotlb_pasid`).
+    DevTlbPasid {
+        /// The device.
+        sid: Sid,
+        /// The PASID.
+        pasid: Pasid,
+    },
+}
+
+impl fmt::Debug for Desc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Desc::ContextDevice { did, sid } => {
+                write!(f, "context-cache inv (device {sid:#x}, did {did})")
+            }
+            Desc::ContextGlobal => write!(f, "context-cache inv (global)"),
+            Desc::PasidAll { did } => write!(f, "PASID-cache inv (did {did}, all PASIDs)"),
+            Desc::PasidSel { did, pasid } => {
+                write!(f, "PASID-cache inv (did {did}, PASID {pasid})")
+            }
+            Desc::IotlbDsi { did } => write!(f, "IOTLB inv (domain-selective, did {did})"),
+            Desc::PIotlb { did, pasid } => write!(f, "PASID-IOTLB inv (did {did}, PASID {pasid})"),
+            Desc::DevTlbAll { sid } => write!(f, "device-TLB inv (device {sid:#x}, global)"),
+            Desc::DevTlbPasid { sid, pasid } => {
+                write!(f, "device-TLB inv (device {sid:#x}, PASID {pasid})")
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the hardware
+
+/// What the IOMMU reads from memory: the model's tables.
+pub trait Tables {
+    /// The context entry of `sid`.
+    fn context_entry(&self, sid: Sid) -> &Atomic64;
+    /// The PASID-table entry of `pasid` under `sid` (scalable mode).
+    fn pasid_entry(&self, sid: Sid, pasid: Pasid) -> &Atomic64;
+    /// Walk domain `did`'s page table for `page` (an IOVA page number): the page frame, or
+    /// `None` if it is not mapped.
+    fn walk(&self, did: Did, pasid: Pasid, page: u64) -> Option<u16>;
+}
+
+/// A tag of the IOTLB and device TLB: (DID or source ID, PASID, IOVA page).
+pub type PageTag = (u16, Pasid, u64);
+
+/// One VT-d IOMMU: its caches, its invalidation queue, and the flush points the model
+/// declared.
+pub struct Vtd {
+    /// Scalable mode (`sm_supported`): PASID tables and the PASID cache are in use.
+    pub scalable: bool,
+    context_cache: Cache<Sid>,
+    pasid_cache: Cache<(Sid, Pasid)>,
+    iotlb: Cache<PageTag>,
+    dev_tlb: Cache<PageTag>,
+    qi: InvalidationQueue,
+    drain: Translations,
+    /// Per device: the generation of the context entry the last finished flush covered.
+    context_floor: Vec<(Sid, Atomic64)>,
+    /// Per device and PASID: the generation of the PASID entry the last finished teardown
+    /// covered.
+    pasid_floor: Vec<((Sid, Pasid), Atomic64)>,
+}
+
+/// The devices, PASIDs, domains and pages a model uses: the tags each cache gets a slot for.
+pub struct Shape {
+    /// Source IDs, and for each whether its endpoint has ATS enabled (a device TLB).
+    pub devices: Vec<(Sid, bool)>,
+    /// PASIDs in use ([`NO_PASID`] for requests without PASID).
+    pub pasids: Vec<Pasid>,
+    /// Domain IDs in use.
+    pub domains: Vec<Did>,
+    /// IOVA pages DMA may go to.
+    pub pages: Vec<u64>,
+}
+
+/// How a DMA ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dma {
+    /// Translated to this page frame.
+    Frame(u16),
+    /// A translation fault (not present, not mapped).
+    Fault,
+}
+
+impl Vtd {
+    /// An IOMMU in `scalable` or legacy mode, with cache slots for `shape`.
+    pub fn new(scalable: bool, shape: &Shape) -> Self {
+        let sids: Vec<Sid> = shape.devices.iter().map(|d| d.0).collect();
+        let per = |xs: &[u16]| -> Vec<PageTag> {
+            let mut v = Vec::new();
+            for &x in xs {
+                for &p in &shape.pasids {
+                    for &pg in &shape.pages {
+                        v.push((x, p, pg));
+                    }
+                }
+            }
+            v
+        };
+        let dev_tlb_sids: Vec<Sid> = shape.devices.iter().filter(|d| d.1).map(|d| d.0).collect();
+        let sid_pasids: Vec<(Sid, Pasid)> = sids
+            .iter()
+            .flat_map(|&s| shape.pasids.iter().map(move |&p| (s, p)))
+            .collect();
+        Vtd {
+            scalable,
+            context_cache: Cache::new("context-cache", sids.clone()),
+            pasid_cache: Cache::new(
+                "PASID-cache",
+                if scalable { sid_pasids.clone() } else { vec![] },
+            ),
+            iotlb: Cache::new("IOTLB", per(&shape.domains)),
+            dev_tlb: Cache::new("device-TLB", per(&dev_tlb_sids)),
+            qi: InvalidationQueue::new(),
+            drain: Translations::new(),
+            context_floor: sids
+                .iter()
+                .map(|&s| {
+                    (
+                        s,
+                        Atomic64::new(Obj::Named("flushed context generation"), 0),
+                    )
+                })
+                .collect(),
+            pasid_floor: sid_pasids
+                .iter()
+                .map(|&k| (k, Atomic64::new(Obj::Named("flushed PASID generation"), 0)))
+                .collect(),
+        }
+    }
+
+    /// `qi_submit_sync(iommu, descs)`: returns once the hardware processed them all.
+    #[track_caller]
+    pub fn submit_sync(&self, descs: &[Desc]) {
+        self.qi
+            .submit_sync(&self.drain, descs, |d| self.process(*d));
+    }
+
+    /// What the hardware does for one descriptor.
+    fn process(&self, d: Desc) {
+        let derived = Derived::unpack;
+        match d {
+            Desc::ContextDevice { sid, .. } => {
+                self.context_cache.invalidate(|s, _| s == sid);
+            }
+            Desc::ContextGlobal => {
+                self.context_cache.invalidate(|_, _| true);
+            }
+            Desc::PasidAll { did } => {
+                self.pasid_cache.invalidate(|_, v| derived(v).did == did);
+            }
+            Desc::PasidSel { did, pasid } => {
+                self.pasid_cache
+                    .invalidate(|(_, p), v| p == pasid && derived(v).did == did);
+            }
+            Desc::IotlbDsi { did } => {
+                self.iotlb.invalidate(|(d, _, _), _| d == did);
+            }
+            Desc::PIotlb { did, pasid } => {
+                self.iotlb.invalidate(|(d, p, _), _| d == did && p == pasid);
+            }
+            Desc::DevTlbAll { sid } => {
+                self.dev_tlb.invalidate(|(s, _, _), _| s == sid);
+            }
+            Desc::DevTlbPasid { sid, pasid } => {
+                self.dev_tlb
+                    .invalidate(|(s, p, _), _| s == sid && p == pasid);
+            }
+        }
+    }
+
+    /// The context entry of `sid` through the context cache, filling it on a miss.
+    fn context(&self, t: &dyn Tables, sid: Sid) -> Option<ContextEntry> {
+        if let Some(v) = self.context_cache.lookup(sid) {
+            return Some(ContextEntry::unpack(v));
+        }
+        let ce = ContextEntry::unpack(t.context_entry(sid).load(Ordering::Acquire));
+        if !ce.present {
+            return None;
+        }
+        self.context_cache.fill(sid, ce.pack());
+        Some(ce)
+    }
+
+    /// The PASID entry of `pasid` under `sid` through the PASID cache: its DID and the
+    /// generations it came through.
+    fn pasid(&self, t: &dyn Tables, sid: Sid, pasid: Pasid) -> Option<Derived> {
+        if let Some(v) = self.pasid_cache.lookup((sid, pasid)) {
+            return Some(Derived::unpack(v));
+        }
+        let ce = self.context(t, sid)?;
+        let pe = PasidEntry::unpack(t.pasid_entry(sid, pasid).load(Ordering::Acquire));
+        if !pe.present {
+            return None;
+        }
+        let d = Derived {
+            frame: 0,
+            sid,
+            did: pe.did,
+            context: ce.generation,
+            pasid: pe.generation,
+        };
+        self.pasid_cache.fill((sid, pasid), d.pack());
+        Some(d)
+    }
+
+    /// Translate a request from `sid` with `pasid` to IOVA page `page` in the IOMMU
+    /// (context, PASID, IOTLB), filling each cache it misses.
+    fn iommu_translate(
+        &self,
+        t: &dyn Tables,
+        sid: Sid,
+        pasid: Pasid,
+        page: u64,
+    ) -> Option<Derived> {
+        let through = if self.scalable {
+            self.pasid(t, sid, pasid)?
+        } else {
+            let ce = self.context(t, sid)?;
+            Derived {
+                frame: 0,
+                sid,
+                did: ce.did,
+                context: ce.generation,
+                pasid: 0,
+            }
+        };
+        let tag = (through.did, pasid, page);
+        if let Some(v) = self.iotlb.lookup(tag) {
+            return Some(Derived::unpack(v));
+        }
+        let frame = t.walk(through.did, pasid, page)?;
+        let d = Derived { frame, ..through };
+        self.iotlb.fill(tag, d.pack());
+        Some(d)
+    }
+
+    /// A translation as the device sees it: its device TLB first (if ATS is enabled), then
+    /// a translation request to the IOMMU, whose answer it caches.
+    fn device_translate(
+        &self,
+        t: &dyn Tables,
+        sid: Sid,
+        pasid: Pasid,
+        page: u64,
+    ) -> Option<Derived> {
+        let ats = self.dev_tlb.has_tag((sid, pasid, page));
+        if ats {
+            if let Some(v) = self.dev_tlb.lookup((sid, pasid, page)) {
+                return Some(Derived::unpack(v));
+            }
+        }
+        let d = self.iommu_translate(t, sid, pasid, page)?;
+        if ats {
+            self.dev_tlb.fill((sid, pasid, page), d.pack());
+        }
+        Some(d)
+    }
+
+    /// The hardware fills its caches for a request from `sid` with `pasid` to `page`
+    /// without a DMA completing (a prefetch, or a translation request whose DMA the
+    /// scenario does not care about).
+    #[track_caller]
+    pub fn prefetch(&self, t: &dyn Tables, sid: Sid, pasid: Pasid, page: u64) {
+        step(format!(
+            "IOMMU prefetch: device {sid:#x} PASID {pasid} IOVA page {page:#x}"
+        ));
+        let _in_flight = self.drain.begin();
+        self.device_translate(t, sid, pasid, page);
+    }
+
+    /// A DMA from `sid` with `pasid` to IOVA page `page`: translated through the caches;
+    /// a `stale-translation` if it completes through an entry derived from a generation a
+    /// finished flush covered.
+    #[track_caller]
+    pub fn dma(&self, t: &dyn Tables, sid: Sid, pasid: Pasid, page: u64) -> Dma {
+        step(format!(
+            "DMA: device {sid:#x} PASID {pasid} IOVA page {page:#x}"
+        ));
+        let in_flight = self.drain.begin();
+        let Some(d) = self.device_translate(t, sid, pasid, page) else {
+            drop(in_flight);
+            step("DMA: translation fault");
+            return Dma::Fault;
+        };
+        self.check_derived(t, pasid, d, || "a DMA completed".to_string());
+        drop(in_flight);
+        step(format!("DMA: completes to frame {:#x}", d.frame));
+        Dma::Frame(d.frame)
+    }
+
+    /// `stale-translation` if `d`, used with `pasid`, was derived from an entry generation
+    /// that a finished flush covered. A translation through a PASID entry that has changed
+    /// since is judged by that PASID's teardown only: its DMA is the teardown's business
+    /// until the teardown returns.
+    #[track_caller]
+    fn check_derived(&self, t: &dyn Tables, pasid: Pasid, d: Derived, what: impl Fn() -> String) {
+        let floor = |v: &Atomic64| v.load(Ordering::Acquire) as u8;
+        let sid = d.sid;
+        if self.scalable {
+            let pf = floor(self.pasid_floor(sid, pasid));
+            if d.pasid < pf {
+                raise(
+                    Kind::StaleTranslation,
+                    format!(
+                        "{} through a cached translation of device {sid:#x} PASID {pasid} \
+                         derived from PASID entry generation {}, after the teardown that \
+                         wrote generation {pf} returned",
+                        what(),
+                        d.pasid
+                    ),
+                );
+            }
+            let now = PasidEntry::unpack(t.pasid_entry(sid, pasid).load(Ordering::Acquire));
+            if now.generation != d.pasid {
+                return;
+            }
+        }
+        let cf = floor(self.context_floor(sid));
+        if d.context < cf {
+            raise(
+                Kind::StaleTranslation,
+                format!(
+                    "{} through a cached translation of device {sid:#x} PASID {pasid} \
+                     derived from context entry generation {}, after the flush of \
+                     generation {cf} returned (intel_context_flush_present)",
+                    what(),
+                    d.context
+                ),
+            );
+        }
+    }
+
+    fn context_floor(&self, sid: Sid) -> &Atomic64 {
+        &self
+            .context_floor
+            .iter()
+            .find(|(s, _)| *s == sid)
+            .expect("declared device")
+            .1
+    }
+
+    fn pasid_floor(&self, sid: Sid, pasid: Pasid) -> &Atomic64 {
+        &self
+            .pasid_floor
+            .iter()
+            .find(|(k, _)| *k == (sid, pasid))
+            .expect("declared PASID")
+            .1
+    }
+
+    /// The kernel believes the change of `sid`'s context entry to `generation` is flushed
+    /// from every cache (the helper returned).
+    #[track_caller]
+    pub fn flushed_context(&self, sid: Sid, generation: u8) {
+        self.context_floor(sid)
+            .store(u64::from(generation), Ordering::Release);
+    }
+
+    /// The kernel believes the teardown of `pasid` under `sid`, which wrote `generation`,
+    /// is flushed from every cache (the teardown returned).
+    #[track_caller]
+    pub fn flushed_pasid(&self, sid: Sid, pasid: Pasid, generation: u8) {
+        self.pasid_floor(sid, pasid)
+            .store(u64::from(generation), Ordering::Release);
+    }
+
+    /// After the threads: `stale-translation` if any cache still holds an entry a finished
+    /// flush covered.
+    #[track_caller]
+    pub fn check_caches(&self, t: &dyn Tables) {
+        for (sid, v) in self.context_cache.entries() {
+            let ce = ContextEntry::unpack(v);
+            let cf = self.context_floor(sid).load(Ordering::Acquire) as u8;
+            if ce.generation < cf {
+                raise(
+                    Kind::StaleTranslation,
+                    format!(
+                        "after the threads, the context cache still holds device {sid:#x}'s \
+                         context entry generation {}, though the flush of generation {cf} \
+                         returned (intel_context_flush_present)",
+                        ce.generation
+                    ),
+                );
+            }
+        }
+        let left = |cache: &'static str, tag: String| {
+            move || {
+                format!("after the threads, the {cache} still holds {tag}: a DMA would complete")
+            }
+        };
+        for ((sid, pasid), v) in self.pasid_cache.entries() {
+            let tag = format!("device {sid:#x} PASID {pasid}");
+            self.check_derived(t, pasid, Derived::unpack(v), left("PASID cache", tag));
+        }
+        for ((did, pasid, page), v) in self.iotlb.entries() {
+            let tag = format!("did {did} PASID {pasid} page {page:#x}");
+            self.check_derived(t, pasid, Derived::unpack(v), left("IOTLB", tag));
+        }
+        for ((sid, pasid, page), v) in self.dev_tlb.entries() {
+            let tag = format!("device {sid:#x} PASID {pasid} page {page:#x}");
+            self.check_derived(t, pasid, Derived::unpack(v), left("device TLB", tag));
+        }
+    }
+}

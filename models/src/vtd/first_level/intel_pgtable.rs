@@ -172,7 +172,9 @@ impl FirstLevel {
                     step("populate: PDE already present, free our page (no lock)");
                     self.pool.free_pgtable_page(new);
                 } else {
-                    step(format!("populate: set the up-level PDE L{level}[{slot}]{role}"));
+                    step(format!(
+                        "populate: set the up-level PDE L{level}[{slot}]{role}"
+                    ));
                     write_once(entry, val);
                 }
             }
@@ -188,7 +190,9 @@ impl FirstLevel {
                     step("populate: PDE already present, free our page (under page_table_lock)");
                     self.pool.free_pgtable_page(new);
                 } else {
-                    step(format!("populate: set the up-level PDE L{level}[{slot}]{role}"));
+                    step(format!(
+                        "populate: set the up-level PDE L{level}[{slot}]{role}"
+                    ));
                     write_once(entry, val);
                 }
                 spin_unlock(lock);

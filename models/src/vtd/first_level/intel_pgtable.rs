@@ -64,6 +64,20 @@ impl EntryFormat for X86FirstLevel {
     }
 }
 
+/// Tables an unmap frees, each with the label of Baolu's A3 role it plays (if any).
+type Freelist = Vec<(u32, String)>;
+
+/// Baolu's race table (seed lines 117-120) names the steps on one page of PTEs and its
+/// up-level PDE. The tag for `role` on a step about the table at `table_level` (1 = that PTE
+/// page): his own, "one level up" for a level-2 table, none higher.
+fn baolu(role: &str, table_level: u32) -> String {
+    match table_level {
+        1 => format!(" (Baolu's {role})"),
+        2 => format!(" (as Baolu's {role}, one level up)"),
+        _ => String::new(),
+    }
+}
+
 /// One unmap request: `[start, end)` and the reclaim flag.
 struct Unmap {
     start: u64,
@@ -123,19 +137,29 @@ impl FirstLevel {
     }
 
     /// `pgtable_populate(domain, nm)`: make the upper-level entry `slot` of table `frame`
-    /// point to a new, zeroed table, unless another thread did so first.
-    fn pgtable_populate(&self, frame: u32, slot: usize) -> Result<(), Errno> {
+    /// (at `level`) point to a new, zeroed table, unless another thread did so first.
+    fn pgtable_populate(&self, frame: u32, level: u32, slot: usize) -> Result<(), Errno> {
         let entry = self.pool.frame(frame).entry(slot);
+        // The store writes into table `frame`: Baolu's B2 role when that table can be freed
+        // (it is not the root).
+        let role = if level < self.geo.levels {
+            baolu("B2", level)
+        } else {
+            String::new()
+        };
         step("populate: alloc_pgtable_page");
         let Some(new) = self.pool.alloc_pgtable_page() else {
             return Err(Errno::ENOMEM);
         };
+        step(format!("populate: got frame {new}"));
         let val = pte::mk_table(PagePool::pa_of_frame(new));
         match self.mech.populate {
             Populate::Cmpxchg => {
                 // pfn_to_dma_pte: cmpxchg64 is fully ordered, so it also publishes the zeroed
                 // page (the role of smp_wmb in the locked version).
-                step("populate: cmpxchg the up-level PDE");
+                step(format!(
+                    "populate: cmpxchg the up-level PDE L{level}[{slot}]{role}"
+                ));
                 if cmpxchg(entry, 0, val) != 0 {
                     step("populate: lost the race, free our page");
                     self.pool.free_pgtable_page(new);
@@ -145,8 +169,12 @@ impl FirstLevel {
                 smp_wmb();
                 step("populate: PDE present? (no lock)");
                 if pte::present(read_once(entry)) {
+                    step("populate: PDE already present, free our page (no lock)");
                     self.pool.free_pgtable_page(new);
                 } else {
+                    step(format!(
+                        "populate: set the up-level PDE L{level}[{slot}]{role}"
+                    ));
                     write_once(entry, val);
                 }
             }
@@ -159,8 +187,12 @@ impl FirstLevel {
                 let lock = spin_lock(&self.page_table_lock);
                 step("populate: PDE present? (under page_table_lock)");
                 if pte::present(read_once(entry)) {
+                    step("populate: PDE already present, free our page (under page_table_lock)");
                     self.pool.free_pgtable_page(new);
                 } else {
+                    step(format!(
+                        "populate: set the up-level PDE L{level}[{slot}]{role}"
+                    ));
                     write_once(entry, val);
                 }
                 spin_unlock(lock);
@@ -176,11 +208,12 @@ impl FirstLevel {
             let idx = self.geo.index(iova, level);
             let entry = self.pool.frame(table).entry(idx);
             step(format!(
-                "map: up-level PDE L{level}[{idx}] valid? (Baolu's B1)"
+                "map: up-level PDE L{level}[{idx}] valid?{}",
+                baolu("B1", level - 1)
             ));
             let mut v = read_once_dep(entry);
             if !pte::present(v) {
-                self.pgtable_populate(table, idx)?;
+                self.pgtable_populate(table, level, idx)?;
                 v = read_once_dep(entry);
             }
             table = self.frame_of(v);
@@ -226,7 +259,7 @@ impl FirstLevel {
 
     /// `mmunmap_*_range` at `level` for table `frame` covering `base..`: clear `[start, end)`,
     /// collecting freed tables in `freelist`.
-    fn mmunmap_range(&self, frame: u32, level: u32, base: u64, u: &Unmap, freelist: &mut Vec<u32>) {
+    fn mmunmap_range(&self, frame: u32, level: u32, base: u64, u: &Unmap, freelist: &mut Freelist) {
         let (start, end, reclaim) = (u.start, u.end, u.reclaim);
         let span = self.geo.span(level);
         let first = self.geo.index(start.max(base), level);
@@ -253,8 +286,9 @@ impl FirstLevel {
                 // freelist uncleared, then the PDE that pointed to it is cleared.
                 step(format!("dma_pte_list_pagetables under L{level}[{idx}]"));
                 self.list_pagetables(child, level - 1, freelist);
+                // No A1 here (nothing is read for emptiness), so no Baolu tags.
                 step(format!(
-                    "unmap: clear the up-level PDE L{level}[{idx}] (Baolu's A2)"
+                    "dma_pte_clear_level: clear the PDE of a covered table L{level}[{idx}]"
                 ));
                 write_once(entry, 0);
                 continue;
@@ -277,25 +311,32 @@ impl FirstLevel {
             // the body (read every entry, then clear the up-level entry and list the page),
             // from that comment and Baolu's A1/A2/A3; the seed stops at `if (reclaim) {`.
             let entries = if level == 2 { "PTEs" } else { "PDEs" };
-            step(format!("unmap: check all {entries} empty (Baolu's A1)"));
+            step(format!(
+                "unmap: check all {entries} empty{}",
+                baolu("A1", level - 1)
+            ));
             let table = self.pool.frame(child);
             let empty = (0..table.len()).all(|i| !pte::present(read_once(table.entry(i))));
             if !empty {
-                step("unmap: not empty, keep the table (Baolu's A1)");
+                step(format!(
+                    "unmap: not empty, keep the table{}",
+                    baolu("A1", level - 1)
+                ));
                 continue;
             }
             step(format!(
-                "unmap: clear the up-level PDE L{level}[{idx}] (Baolu's A2)"
+                "unmap: clear the up-level PDE L{level}[{idx}]{}",
+                baolu("A2", level - 1)
             ));
             write_once(entry, 0);
-            freelist.push(child);
+            freelist.push((child, baolu("A3", level - 1)));
         }
     }
 
     /// `dma_pte_list_pagetables`: table `frame` at `level` and every table below it, onto
     /// `freelist`, without clearing them.
-    fn list_pagetables(&self, frame: u32, level: u32, freelist: &mut Vec<u32>) {
-        freelist.push(frame);
+    fn list_pagetables(&self, frame: u32, level: u32, freelist: &mut Freelist) {
+        freelist.push((frame, String::new()));
         if level == 1 {
             return;
         }
@@ -324,8 +365,8 @@ impl FirstLevel {
         self.mmunmap_range(self.pgd, top, 0, &u, &mut freelist);
         // dma_free_pagelist(freelist). The kernel flushes the IOTLB and paging-structure
         // caches first; the model has no IOMMU caches, so nothing is flushed here.
-        for f in freelist {
-            step(format!("unmap: reclaim the page, frame {f} (Baolu's A3)"));
+        for (f, role) in freelist {
+            step(format!("unmap: reclaim the page, frame {f}{role}"));
             self.pool.free_pgtable_page(f);
         }
         self.reference.with(|r| {

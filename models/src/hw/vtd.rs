@@ -61,6 +61,8 @@ pub struct ContextEntry {
 pub struct PasidEntry {
     /// P: present.
     pub present: bool,
+    /// PGTT is first-stage translation (else second-stage, nested or pass-through).
+    pub first_stage: bool,
     /// DID of the domain the PASID is attached to.
     pub did: Did,
     /// Which write of the entry this is (ignored by hardware).
@@ -89,12 +91,16 @@ impl ContextEntry {
 impl PasidEntry {
     /// The word in memory.
     pub fn pack(self) -> u64 {
-        u64::from(self.present) | u64::from(self.did) << 8 | u64::from(self.generation) << 56
+        u64::from(self.present)
+            | u64::from(self.first_stage) << 1
+            | u64::from(self.did) << 8
+            | u64::from(self.generation) << 56
     }
     /// Read back a word.
     pub fn unpack(w: u64) -> Self {
         PasidEntry {
             present: w & 1 != 0,
+            first_stage: w & 2 != 0,
             did: (w >> 8) as u16,
             generation: (w >> 56) as u8,
         }
@@ -105,7 +111,9 @@ impl PasidEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Derived {
     /// The page frame (IOTLB, device TLB); unused in the PASID cache.
-    pub frame: u16,
+    pub frame: u8,
+    /// Came through a first-stage PASID entry (the IOTLB tags entries by translation type).
+    pub first_stage: bool,
     /// The device whose request filled it (the IOTLB is not tagged by device: this is
     /// where the entry came from, for the check).
     pub sid: Sid,
@@ -120,6 +128,7 @@ pub struct Derived {
 impl Derived {
     fn pack(self) -> u64 {
         u64::from(self.frame)
+            | u64::from(self.first_stage) << 8
             | u64::from(self.sid) << 16
             | u64::from(self.did) << 32
             | u64::from(self.context) << 48
@@ -127,12 +136,30 @@ impl Derived {
     }
     fn unpack(w: u64) -> Self {
         Derived {
-            frame: w as u16,
+            frame: w as u8,
+            first_stage: (w >> 8) & 1 != 0,
             sid: (w >> 16) as u16,
             did: (w >> 32) as u16,
             context: (w >> 48) as u8,
             pasid: (w >> 56) as u8,
         }
+    }
+}
+
+/// A translation request: from which device, with which PASID, to which IOVA page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The requester.
+    pub sid: Sid,
+    /// Its PASID ([`NO_PASID`] for none).
+    pub pasid: Pasid,
+    /// The IOVA page number.
+    pub page: u64,
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "device {:#x} PASID {} IOVA page {:#x}", self.sid, self.pasid, self.page)
     }
 }
 
@@ -162,8 +189,9 @@ pub enum Desc {
         /// The PASID.
         pasid: Pasid,
     },
-    /// IOTLB invalidation, domain-selective (`DMA_TLB_DSI_FLUSH`): every entry of the
-    /// domain, with and without PASID, and its paging-structure entries.
+    /// IOTLB invalidation, domain-selective (`DMA_TLB_DSI_FLUSH`): the domain's entries of
+    /// requests without PASID and of second-stage (and nested) translation; not first-stage
+    /// entries, which only a PASID-based invalidation removes (the fidelity table's row).
     IotlbDsi {
         /// The domain.
         did: Did,
@@ -176,8 +204,9 @@ pub enum Desc {
         /// The PASID.
         pasid: Pasid,
     },
-    /// Device-TLB invalidation of the whole address space of a device, every PASID
-    /// (`qi_flush_dev_iotlb` without a PASID, as `__context_flush_dev_iotlb` issues it).
+    /// Device-TLB invalidation of the whole address space of a device, without a PASID
+    /// (`qi_flush_dev_iotlb`, as `__context_flush_dev_iotlb` issues it): it covers the
+    /// entries of requests without PASID only (Baolu, in the v3 thread of this helper).
     DevTlbAll {
         /// The device.
         sid: Sid,
@@ -223,7 +252,7 @@ pub trait Tables {
     fn pasid_entry(&self, sid: Sid, pasid: Pasid) -> &Atomic64;
     /// Walk domain `did`'s page table for `page` (an IOVA page number): the page frame, or
     /// `None` if it is not mapped.
-    fn walk(&self, did: Did, pasid: Pasid, page: u64) -> Option<u16>;
+    fn walk(&self, did: Did, pasid: Pasid, page: u64) -> Option<u8>;
 }
 
 /// A tag of the IOTLB and device TLB: (DID or source ID, PASID, IOVA page).
@@ -263,7 +292,7 @@ pub struct Shape {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dma {
     /// Translated to this page frame.
-    Frame(u16),
+    Frame(u8),
     /// A translation fault (not present, not mapped).
     Fault,
 }
@@ -340,13 +369,14 @@ impl Vtd {
                     .invalidate(|(_, p), v| p == pasid && derived(v).did == did);
             }
             Desc::IotlbDsi { did } => {
-                self.iotlb.invalidate(|(d, _, _), _| d == did);
+                self.iotlb
+                    .invalidate(|(d, _, _), v| d == did && !derived(v).first_stage);
             }
             Desc::PIotlb { did, pasid } => {
                 self.iotlb.invalidate(|(d, p, _), _| d == did && p == pasid);
             }
             Desc::DevTlbAll { sid } => {
-                self.dev_tlb.invalidate(|(s, _, _), _| s == sid);
+                self.dev_tlb.invalidate(|(s, p, _), _| s == sid && p == NO_PASID);
             }
             Desc::DevTlbPasid { sid, pasid } => {
                 self.dev_tlb
@@ -381,6 +411,7 @@ impl Vtd {
         }
         let d = Derived {
             frame: 0,
+            first_stage: pe.first_stage,
             sid,
             did: pe.did,
             context: ce.generation,
@@ -390,86 +421,67 @@ impl Vtd {
         Some(d)
     }
 
-    /// Translate a request from `sid` with `pasid` to IOVA page `page` in the IOMMU
-    /// (context, PASID, IOTLB), filling each cache it misses.
-    fn iommu_translate(
-        &self,
-        t: &dyn Tables,
-        sid: Sid,
-        pasid: Pasid,
-        page: u64,
-    ) -> Option<Derived> {
+    /// Translate `r` in the IOMMU (context, PASID, IOTLB), filling each cache it misses.
+    fn iommu_translate(&self, t: &dyn Tables, r: Request) -> Option<Derived> {
         let through = if self.scalable {
-            self.pasid(t, sid, pasid)?
+            self.pasid(t, r.sid, r.pasid)?
         } else {
-            let ce = self.context(t, sid)?;
+            let ce = self.context(t, r.sid)?;
             Derived {
                 frame: 0,
-                sid,
+                first_stage: false,
+                sid: r.sid,
                 did: ce.did,
                 context: ce.generation,
                 pasid: 0,
             }
         };
-        let tag = (through.did, pasid, page);
+        let tag = (through.did, r.pasid, r.page);
         if let Some(v) = self.iotlb.lookup(tag) {
             return Some(Derived::unpack(v));
         }
-        let frame = t.walk(through.did, pasid, page)?;
+        let frame = t.walk(through.did, r.pasid, r.page)?;
         let d = Derived { frame, ..through };
         self.iotlb.fill(tag, d.pack());
         Some(d)
     }
 
-    /// A translation as the device sees it: its device TLB first (if ATS is enabled), then
-    /// a translation request to the IOMMU, whose answer it caches.
-    fn device_translate(
-        &self,
-        t: &dyn Tables,
-        sid: Sid,
-        pasid: Pasid,
-        page: u64,
-    ) -> Option<Derived> {
-        let ats = self.dev_tlb.has_tag((sid, pasid, page));
-        if ats {
-            if let Some(v) = self.dev_tlb.lookup((sid, pasid, page)) {
-                return Some(Derived::unpack(v));
-            }
+    /// `r` as the device sees it: its device TLB first (if ATS is enabled), then a
+    /// translation request to the IOMMU, whose answer it caches.
+    fn device_translate(&self, t: &dyn Tables, r: Request) -> Option<Derived> {
+        let tag = (r.sid, r.pasid, r.page);
+        let ats = self.dev_tlb.has_tag(tag);
+        if let Some(v) = ats.then(|| self.dev_tlb.lookup(tag)).flatten() {
+            return Some(Derived::unpack(v));
         }
-        let d = self.iommu_translate(t, sid, pasid, page)?;
+        let d = self.iommu_translate(t, r)?;
         if ats {
-            self.dev_tlb.fill((sid, pasid, page), d.pack());
+            self.dev_tlb.fill(tag, d.pack());
         }
         Some(d)
     }
 
-    /// The hardware fills its caches for a request from `sid` with `pasid` to `page`
-    /// without a DMA completing (a prefetch, or a translation request whose DMA the
-    /// scenario does not care about).
+    /// The hardware fills its caches for `r` without a DMA completing: a prefetch, which
+    /// the hardware may make from any present entry at any time it could walk.
     #[track_caller]
-    pub fn prefetch(&self, t: &dyn Tables, sid: Sid, pasid: Pasid, page: u64) {
-        step(format!(
-            "IOMMU prefetch: device {sid:#x} PASID {pasid} IOVA page {page:#x}"
-        ));
+    pub fn prefetch(&self, t: &dyn Tables, r: Request) {
+        step(format!("IOMMU prefetch: {r}"));
         let _in_flight = self.drain.begin();
-        self.device_translate(t, sid, pasid, page);
+        self.device_translate(t, r);
     }
 
-    /// A DMA from `sid` with `pasid` to IOVA page `page`: translated through the caches;
-    /// a `stale-translation` if it completes through an entry derived from a generation a
-    /// finished flush covered.
+    /// A DMA of `r`, translated through the caches: a `stale-translation` if it completes
+    /// through an entry derived from a generation a finished flush covered.
     #[track_caller]
-    pub fn dma(&self, t: &dyn Tables, sid: Sid, pasid: Pasid, page: u64) -> Dma {
-        step(format!(
-            "DMA: device {sid:#x} PASID {pasid} IOVA page {page:#x}"
-        ));
+    pub fn dma(&self, t: &dyn Tables, r: Request) -> Dma {
+        step(format!("DMA: {r}"));
         let in_flight = self.drain.begin();
-        let Some(d) = self.device_translate(t, sid, pasid, page) else {
+        let Some(d) = self.device_translate(t, r) else {
             drop(in_flight);
             step("DMA: translation fault");
             return Dma::Fault;
         };
-        self.check_derived(t, pasid, d, || "a DMA completed".to_string());
+        self.check_derived(t, r.pasid, d, || format!("a DMA ({r}) completed"));
         drop(in_flight);
         step(format!("DMA: completes to frame {:#x}", d.frame));
         Dma::Frame(d.frame)

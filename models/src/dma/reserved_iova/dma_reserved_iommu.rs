@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::reference::{Handed, Reference};
-use super::spec::{Flow, MaskMsis, Mechanics, Recheck, Release, Variant};
+use super::spec::{Flow, Lookup, MaskMsis, Mechanics, Recheck, Release, Variant};
 use crate::check::{raise, Kind};
 use crate::engine::{thread_index, Ghost};
 use crate::kernel::iommu::{iommu_iova_to_phys, iommu_map, iommu_unmap, IommuDomain};
@@ -34,6 +34,9 @@ pub struct Binding {
 pub struct IrqDesc {
     pub(super) lock: SpinLock,
     pub(super) msg: Atomic64,
+    /// `prepare-desc`: the IOVA prepare stored in the vector's `msi_desc` (upstream's
+    /// `msi_desc_set_iommu_cookie`); 0 until prepared. Activate branches on it.
+    pub(super) iova: Atomic64,
     /// Masked for teardown (`mask-msi*`): activate leaves it alone. Activate branches on it,
     /// so it is not ghost: it is only reached through a guard of `lock`, which orders the
     /// mask against every activate.
@@ -149,6 +152,13 @@ impl ReservedIova {
                             },
                             0,
                         ),
+                        iova: Atomic64::new(
+                            Obj::Object {
+                                class: "msi_desc iova of vector",
+                                id: vector as u32,
+                            },
+                            0,
+                        ),
                     }
                 })
                 .collect(),
@@ -253,13 +263,15 @@ impl ReservedIova {
 
     /// `iommu_get_reserved_iova(domain, addr, size, prot, &iova)` of v6 and its mutants.
     pub(super) fn get_v6(&self, addr: u64, size: u64) -> Result<u64, Errno> {
-        // v6 read the cookie and its shift before the !iovad check (Jean-Philippe's nit);
-        // the model checks first, as he asked, to study the lock rather than a NULL deref.
+        // As posted: iova_shift(iovad) dereferences the cookie before the `!iovad` check
+        // (seed 93 and 113; Jean-Philippe's nit, seed 95, asks to swap them). A NULL cookie
+        // is therefore reported here, as a use of the freed iova_domain (see iovad_used), and
+        // the check after it never returns -EINVAL. No v6 scenario reaches it: the model's
+        // v6 free_domain leaves the cookie set.
         step("get: iovad = reserved_iova_cookie, iova_shift(iovad)");
-        let Some(iovad) = self.iovad() else {
-            return Err(Errno::EINVAL);
-        };
+        let iovad = self.iovad_used("iommu_get_reserved_iova's iova_shift");
         let sp = Span::of(addr, size, iova_shift(iovad.get()));
+        step("get: if (!iovad) return -EINVAL (iovad is not NULL here)");
 
         step("get: find_reserved_binding");
         let g = spin_lock_irqsave(&self.reserved_lock);
@@ -360,6 +372,7 @@ impl ReservedIova {
         // Inferred: the shift and the PA are read outside the lock (iovad may be freed
         // meanwhile), and the binding is looked up by the PA of the IOVA's page.
         step("put: iova_shift(iovad), iommu_iova_to_phys outside the lock");
+        // Inferred, and nothing in the seed shows it: a NULL cookie returns quietly.
         let Some(iovad) = self.iovad() else {
             return;
         };
@@ -395,43 +408,67 @@ impl ReservedIova {
         }
     }
 
-    /// `prepare`: `msi_domain_prepare_irqs` maps the doorbell in a sleepable context.
+    /// `prepare`: `msi_domain_prepare_irqs` maps the doorbell in a sleepable context;
+    /// `prepare-desc` then stores its IOVA in the calling thread's vector.
     pub(super) fn prepare(&self, addr: u64, size: u64) -> Result<(), Errno> {
         let m = mutex_lock(&self.reserved_mutex);
-        let r = (|| {
-            let iovad = self.iovad().ok_or(Errno::EINVAL)?;
-            let sp = Span::of(addr, size, iovad.get().shift);
-            let g = spin_lock_irqsave(&self.reserved_lock);
-            let found = self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size);
-            spin_unlock_irqrestore(g);
-            if found.is_some() {
-                return Ok(());
-            }
-            step("prepare: alloc_iova, kzalloc(GFP_KERNEL), iommu_map (may sleep)");
-            let p_iova = alloc_iova(
-                iovad.get(),
-                sp.nb_iommu_pages,
-                iovad.get().dma_32bit_pfn,
-                true,
-            )
-            .ok_or(Errno::ENOMEM)?;
-            let iova = iova_dma_addr(iovad.get(), &p_iova);
-            let newb = kzalloc(&self.binding_cache, Gfp::Kernel, |obj, shadow| Binding {
-                kref: kref_init(obj, shadow),
-                iova,
-                addr: sp.aligned_base,
-                size: sp.binding_size,
-            })
-            .inspect_err(|_| free_iova(iovad.get(), p_iova.pfn_lo))?;
-            iommu_map(&self.domain, iova, sp.aligned_base, sp.binding_size)?;
-            let g = spin_lock_irqsave(&self.reserved_lock);
-            self.link(&g, &newb);
-            spin_unlock_irqrestore(g);
-            // The prepare step holds no reference: the binding lives until the domain goes.
-            Ok(())
-        })();
+        let r = self.prepare_map(addr, size);
+        if let (Ok(iova), Lookup::Desc) = (r, self.mech.lookup) {
+            step("prepare: store the IOVA in the vector's msi_desc");
+            write_once(&self.irq_desc().iova, iova);
+        }
         mutex_unlock(m);
-        r
+        r.map(|_| ())
+    }
+
+    /// The mapping half of `prepare`, under `reserved_mutex`: find or make the binding;
+    /// the IOVA of `addr`.
+    fn prepare_map(&self, addr: u64, size: u64) -> Result<u64, Errno> {
+        let iovad = self.iovad().ok_or(Errno::EINVAL)?;
+        let sp = Span::of(addr, size, iovad.get().shift);
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        let found = self
+            .find_reserved_binding(&g, sp.aligned_base, sp.binding_size)
+            .map(|b| b.get().iova + sp.offset);
+        spin_unlock_irqrestore(g);
+        if let Some(iova) = found {
+            return Ok(iova);
+        }
+        step("prepare: alloc_iova, kzalloc(GFP_KERNEL), iommu_map (may sleep)");
+        let p_iova = alloc_iova(
+            iovad.get(),
+            sp.nb_iommu_pages,
+            iovad.get().dma_32bit_pfn,
+            true,
+        )
+        .ok_or(Errno::ENOMEM)?;
+        let iova = iova_dma_addr(iovad.get(), &p_iova);
+        let newb = kzalloc(&self.binding_cache, Gfp::Kernel, |obj, shadow| Binding {
+            kref: kref_init(obj, shadow),
+            iova,
+            addr: sp.aligned_base,
+            size: sp.binding_size,
+        })
+        .inspect_err(|_| free_iova(iovad.get(), p_iova.pfn_lo))?;
+        iommu_map(&self.domain, iova, sp.aligned_base, sp.binding_size)?;
+        let g = spin_lock_irqsave(&self.reserved_lock);
+        self.link(&g, &newb);
+        spin_unlock_irqrestore(g);
+        // The prepare step holds no reference: the binding lives until the domain goes.
+        Ok(iova + sp.offset)
+    }
+
+    /// `prepare-desc`: activate reads the IOVA prepare stored in the vector's descriptor,
+    /// under no lock but the caller's; it takes no reference.
+    pub(super) fn get_from_desc(&self, addr: u64) -> Result<u64, Errno> {
+        step("activate: read the IOVA from the vector's msi_desc");
+        match read_once(&self.irq_desc().iova) {
+            0 => Err(Errno::ENOENT),
+            iova => {
+                self.check_translates(iova, addr);
+                Ok(iova)
+            }
+        }
     }
 
     /// `prepare`: the activate step only looks the binding up.
@@ -453,6 +490,10 @@ impl ReservedIova {
     }
 
     pub(super) fn put_prepared(&self, iova: u64) {
+        if self.mech.lookup == Lookup::Desc {
+            step("put: activate took no reference, nothing to drop");
+            return;
+        }
         let g = spin_lock_irqsave(&self.reserved_lock);
         if let Some(b) = self.find_by_iova(&g, iova) {
             // The prepare step's own reference (the count's initial 1) keeps it above zero.
@@ -543,6 +584,14 @@ impl ReservedIova {
 
     /// `msi_domain_activate`: under the vector's `irq_desc->lock`, get the doorbell's IOVA
     /// and write it into the MSI message.
+    ///
+    /// Inferred, not in the seed (its "call sequence reported by Jean-Philippe", seed
+    /// 154-155, is not quoted): the lock held is `irq_desc->lock`, a `raw_spinlock_t`, as
+    /// `__setup_irq` holds it around `irq_activate`. Early activation at allocation time
+    /// (`MSI_FLAG_ACTIVATE_EARLY`, from `msi_domain_alloc_irqs`) holds no raw lock; on that
+    /// path a v6 get is not atomic. On PREEMPT_RT, v6-atomic's kzalloc(GFP_ATOMIC) and
+    /// alloc_iova's iova_rbtree_lock (a `spinlock_t`) would be invalid under the raw lock
+    /// too; no scenario runs v6 or v6-atomic with PREEMPT_RT.
     pub(super) fn msi_domain_activate(&self, addr: u64, size: u64) {
         let desc = self.irq_desc();
         step("msi_domain_activate");
@@ -568,7 +617,10 @@ impl ReservedIova {
 
     pub(super) fn get(&self, addr: u64, size: u64) -> Result<u64, Errno> {
         if self.mech.flow == Flow::PrepareMaps {
-            self.get_prepared(addr, size)
+            match self.mech.lookup {
+                Lookup::UnderLock => self.get_prepared(addr, size),
+                Lookup::Desc => self.get_from_desc(addr),
+            }
         } else {
             self.get_v6(addr, size)
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::dma_reserved_iommu::{ReservedIova, Span, SHIFT};
-use super::spec::{Flow, MaskMsis};
+use super::spec::{Flow, Lookup};
 use crate::check::{raise, Kind};
 use crate::engine::{thread_index, Ghost, RawAtomic};
 use crate::kernel::iommu::iommu_iova_to_phys;
@@ -150,14 +150,17 @@ impl ReservedIova {
         let all_put = outstanding.values().all(|&n| n == 0);
         if !freed {
             step("final check: bindings against the references held");
-            // A prepared binding also holds the prepare step's own reference.
+            // A prepared binding also holds the prepare step's own reference; a
+            // prepare-desc activate takes none.
             let base = u64::from(self.mech.flow == Flow::PrepareMaps);
+            let counted = self.mech.lookup == Lookup::UnderLock;
             let g = spin_lock_irqsave(&self.reserved_lock);
             let bindings = self.bindings.access(&g, |b| b.clone());
             spin_unlock_irqrestore(g);
             for b in &bindings {
                 let v = b.get();
-                let want = outstanding.get(&(v.addr, v.size)).copied().unwrap_or(0) + base;
+                let held = outstanding.get(&(v.addr, v.size)).copied().unwrap_or(0);
+                let want = base + if counted { held } else { 0 };
                 let have = kref_read(&v.kref);
                 if have != want {
                     raise(
@@ -192,14 +195,19 @@ impl ReservedIova {
         }
         if self.reference.with(|r| r.freed) {
             self.iovad_cache.check_no_leak("the domain was freed");
-            if self.mech.mask != MaskMsis::No {
-                self.check_msis_masked();
-            }
+        }
+        // A prepare-style free_domain deletes every binding whatever its count; when a
+        // scenario thread freed the domain, no activated MSI may still target one. (When
+        // this check freed it, every get was put, from deactivate or not, and the messages
+        // are the scenario's, not the teardown's.)
+        if freed && self.mech.flow == Flow::PrepareMaps {
+            self.check_msis_masked();
         }
     }
 
-    /// `mask-msi*`, after the domain is freed: no MSI message still targets the reserved
-    /// window, where the device's next MSI write would fault.
+    /// Every prepare-style variant, after a thread freed the domain: no MSI message still
+    /// targets the reserved window, where the device's next MSI write would hit a binding
+    /// freed and unmapped while the message pointed at it.
     pub(super) fn check_msis_masked(&self) {
         for (vector, desc) in self.irqs.iter().enumerate() {
             let iova = checking(|| read_once(&desc.msg));

@@ -11,11 +11,17 @@ crate::variants! {
         /// as posted: reserved_lock dropped around alloc_iova, kzalloc(GFP_KERNEL) and
         /// iommu_map; iovad read outside the lock; re-lock, recheck, insert
         V6 = "v6",
-        /// v6 with kzalloc(GFP_ATOMIC), as agreed in the thread; iommu_map may still sleep
+        /// v6 with kzalloc(GFP_ATOMIC) (Jean-Philippe, via Eric); iommu_map may still sleep,
+        /// as Eric feared
         V6Atomic = "v6-atomic",
-        /// Jean-Philippe's proposal: map in a sleepable prepare step under reserved_mutex;
-        /// activate only looks up; pages stay until the domain is freed
+        /// Jean-Philippe's proposal, as this model reads it: map in a sleepable prepare step
+        /// under reserved_mutex; activate searches the bindings under reserved_lock; pages
+        /// stay until the domain is freed
         Prepare = "prepare",
+        /// prepare, as upstream later merged it in spirit (iommu_dma_prepare_msi): prepare
+        /// also stores the IOVA in the vector's descriptor, and activate reads it there,
+        /// taking no lock of its own
+        PrepareDesc = "prepare-desc",
         /// mutant of v6: kref_put outside reserved_lock; the release unlinks the binding
         /// later
         UnlockedRelease = "unlocked-release",
@@ -27,7 +33,7 @@ crate::variants! {
         /// prepare, and free_domain first deactivates the device's MSIs, each under
         /// irq_desc->lock, then takes reserved_lock
         MaskMsi = "mask-msi",
-        /// mutant of mask-msi: masks only the vectors whose message already reads nonzero,
+        /// mutant of mask-msi: reads each message without its lock and skips those reading 0,
         /// so an activate just after that read re-arms one
         MaskMsiRacy = "mask-msi-racy",
         /// mutant of mask-msi: deactivates the MSIs while holding reserved_lock, the
@@ -44,6 +50,17 @@ pub enum Flow {
     /// Jean-Philippe's: a sleepable prepare step maps it; activate only looks up; pages
     /// stay until the domain is freed.
     PrepareMaps,
+}
+
+/// Where a prepare-style activate finds the IOVA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Searches the bindings under `reserved_lock` and takes a reference (the model's
+    /// reading of "simply search for the IOVA", seed 167-168).
+    UnderLock,
+    /// Reads the IOVA prepare stored in the vector's descriptor; no lock, no reference
+    /// (upstream's `msi_desc_set_iommu_cookie`, read back at compose time).
+    Desc,
 }
 
 /// What a v6 get does when, back under the lock, it finds a binding another get inserted.
@@ -75,7 +92,8 @@ pub enum MaskMsis {
     BeforeLock,
     /// Each vector under its `irq_desc->lock`, while holding `reserved_lock` (mutant).
     UnderLock,
-    /// Only vectors whose message already reads nonzero, without their lock (mutant).
+    /// Reads each message without its lock and skips those reading 0; masks the rest
+    /// under `irq_desc->lock` (mutant).
     Racy,
 }
 
@@ -84,6 +102,8 @@ pub enum MaskMsis {
 pub struct Mechanics {
     /// Where the doorbell is mapped.
     pub flow: Flow,
+    /// Where a prepare-style activate finds the IOVA.
+    pub lookup: Lookup,
     /// The new binding's allocation flags (v6).
     pub gfp: Gfp,
     /// The re-check after re-locking (v6).
@@ -99,6 +119,7 @@ impl Variant {
     pub fn mechanics(self) -> Mechanics {
         let v6 = Mechanics {
             flow: Flow::GetMaps,
+            lookup: Lookup::UnderLock,
             gfp: Gfp::Kernel,
             recheck: Recheck::TakeIt,
             release: Release::UnderLock,
@@ -127,6 +148,10 @@ impl Variant {
                 ..v6
             },
             Variant::Prepare => prepare,
+            Variant::PrepareDesc => Mechanics {
+                lookup: Lookup::Desc,
+                ..prepare
+            },
             Variant::MaskMsi => Mechanics {
                 mask: MaskMsis::BeforeLock,
                 ..prepare
@@ -152,8 +177,8 @@ crate::operations! {
         /// iommu_put_reserved_iova on the IOVA this thread's get of PA returned; atomic:
         /// from msi_domain_deactivate, under the thread's irq_desc->lock
         Put = "put" (pa: PA, size: SIZE) flags(atomic),
-        /// variants prepare, mask-msi*: msi_domain_prepare_irqs maps the doorbell
-        /// (sleepable)
+        /// variants prepare*, mask-msi*: msi_domain_prepare_irqs maps the doorbell
+        /// (sleepable); prepare-desc stores its IOVA in the thread's vector
         Prepare = "prepare" (pa: PA, size: SIZE),
         /// iommu_free_reserved_iova_domain(domain)
         FreeDomain = "free_domain" (),
@@ -183,7 +208,7 @@ pub const MODEL: ModelSpec = ModelSpec::of::<ReservedIova>(About {
         ("sleep-in-atomic", "no sleeping call under reserved_lock or in msi_domain_activate"),
         ("deadlock", "no realized deadlock"),
         ("lock-order", "no lock-order inversion across executions"),
-        ("invariant", "mask-msi*: after free_domain, no MSI message targets the reserved window"),
+        ("invariant", "prepare*, mask-msi*: after a thread frees the domain, no MSI message targets the reserved window"),
     ],
 });
 
@@ -236,7 +261,7 @@ impl Model for ReservedIova {
             let (addr, size) = match *op {
                 Op::Prepare { .. } if variant.mechanics().flow != Flow::PrepareMaps => {
                     return refuse(format!(
-                        "variant {} has no prepare step; expected variant \"prepare\" or one of the mask-msi* variants",
+                        "variant {} has no prepare step; expected variant \"prepare\", \"prepare-desc\" or one of the mask-msi* variants",
                         crate::spec::Variants::name(variant)
                     ));
                 }

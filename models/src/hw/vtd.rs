@@ -159,7 +159,11 @@ pub struct Request {
 
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "device {:#x} PASID {} IOVA page {:#x}", self.sid, self.pasid, self.page)
+        write!(
+            f,
+            "device {:#x} PASID {} IOVA page {:#x}",
+            self.sid, self.pasid, self.page
+        )
     }
 }
 
@@ -376,7 +380,8 @@ impl Vtd {
                 self.iotlb.invalidate(|(d, p, _), _| d == did && p == pasid);
             }
             Desc::DevTlbAll { sid } => {
-                self.dev_tlb.invalidate(|(s, p, _), _| s == sid && p == NO_PASID);
+                self.dev_tlb
+                    .invalidate(|(s, p, _), _| s == sid && p == NO_PASID);
             }
             Desc::DevTlbPasid { sid, pasid } => {
                 self.dev_tlb

@@ -116,11 +116,6 @@ const CASES: &[(&str, &str)] = &[
          operations; expected a thread to be one or the other",
     ),
     (
-        "walk-in-setup.toml",
-        "tests/bad-scenarios/walk-in-setup.toml:5:34: walk is a hardware operation; expected \
-         it in a thread, not in setup",
-    ),
-    (
         "unknown-engine.toml",
         "tests/bad-scenarios/unknown-engine.toml:11:20: unknown engine \"shuttle-bfs\"; \
          expected one of: loom, shuttle-pct, shuttle-random, shuttle-dfs, os",

@@ -55,6 +55,20 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     ("vtd-first-level/unmap-at-one-keeps-table-rfc", 14),
     ("vtd-first-level/unmap-at-zero-keeps-table-no-reclaim", 14),
     ("vtd-first-level/unmap-keeps-table-no-reclaim", 14),
+    ("vtd-context-flush/clear-context-did-fix", 136),
+    ("vtd-context-flush/flip-pri-ats-pasid-pasid-flush", 4),
+    ("vtd-context-flush/flip-pri-attach-agreed", 4430),
+    ("vtd-context-flush/flip-pri-attach-did-bitmap", 14976),
+    ("vtd-context-flush/flip-pri-attach-did-fix", 4430),
+    ("vtd-context-flush/flip-pri-attach-v2", 4430),
+    ("vtd-context-flush/flip-pri-first-stage-pasid-flush", 4),
+    ("vtd-context-flush/flip-pri-order-did-fix", 327),
+    ("vtd-context-flush/flip-pri-teardown-agreed", 70),
+    ("vtd-context-flush/flip-pri-teardown-did-bitmap", 287),
+    ("vtd-context-flush/flip-pri-teardown-did-fix", 70),
+    ("vtd-context-flush/flip-pri-teardown-v2", 70),
+    ("vtd-context-flush/teardown-table-agreed", 207),
+    ("vtd-context-flush/teardown-table-v2", 207),
 ];
 
 /// Scenarios that are not one of a fix/bug pair, and why. Each is a control of another

@@ -7,6 +7,7 @@ use crate::spec::ModelSpec;
 /// The built-in models.
 const BUILT_IN: &[&ModelSpec] = &[
     &crate::vtd::first_level::MODEL,
+    &crate::vtd::context_flush::MODEL,
     &crate::dma::reserved_iova::MODEL,
 ];
 

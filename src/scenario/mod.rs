@@ -399,7 +399,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let setup = raw
         .setup
         .iter()
-        .map(|s| parse_call(&cx, model, s, false))
+        .map(|s| parse_call(&cx, model, s))
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut threads = Vec::new();
@@ -424,7 +424,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         }
         let calls = ops
             .iter()
-            .map(|s| parse_call(&cx, model, s, true))
+            .map(|s| parse_call(&cx, model, s))
             .collect::<Result<Vec<_>, _>>()?;
         let hw: Vec<bool> = calls
             .iter()
@@ -636,12 +636,7 @@ fn parse_expect(cx: &Ctx, e: &RawExpect) -> Result<Expect, ScenarioError> {
 
 /// Parse one operation string (`"unmap 0x1000 0x1000 reclaim"`), pointing errors at the
 /// offending word inside the string.
-fn parse_call(
-    cx: &Ctx,
-    model: &ModelSpec,
-    s: &Spanned<String>,
-    in_thread: bool,
-) -> Result<Call, ScenarioError> {
+fn parse_call(cx: &Ctx, model: &ModelSpec, s: &Spanned<String>) -> Result<Call, ScenarioError> {
     let text = s.get_ref();
     // Columns inside the string: map an offset in its value back to its source.
     let raw = &cx.text[s.span()];
@@ -667,12 +662,6 @@ fn parse_call(
             ),
         )
     })?;
-    if !in_thread && spec.hardware {
-        return Err(cx.err(
-            at(0),
-            format!("{name} is a hardware operation; expected it in a thread, not in setup"),
-        ));
-    }
     let usage = {
         let mut u = spec.name.to_string();
         for (i, a) in spec.args.iter().enumerate() {

@@ -30,14 +30,21 @@ use crate::trace::{step, Obj};
 pub struct Cache<K> {
     name: &'static str,
     slots: Vec<(K, Atomic64)>,
+    /// A tag in the hardware's terms, for traces (`device 0x10 PASID 1`).
+    describe: fn(K) -> String,
 }
 
 /// An empty slot. Entries are stored as `value + 1`.
 const EMPTY: u64 = 0;
 
 impl<K: Copy + PartialEq + Debug> Cache<K> {
-    /// A cache called `name` (`IOTLB`) with one slot for each tag in `tags`.
-    pub fn new(name: &'static str, tags: impl IntoIterator<Item = K>) -> Self {
+    /// A cache called `name` (`IOTLB`) with one slot for each tag in `tags`, which
+    /// `describe` names in traces.
+    pub fn new(
+        name: &'static str,
+        tags: impl IntoIterator<Item = K>,
+        describe: fn(K) -> String,
+    ) -> Self {
         let slots = tags
             .into_iter()
             .enumerate()
@@ -49,7 +56,11 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
                 (k, Atomic64::new(obj, EMPTY))
             })
             .collect();
-        Cache { name, slots }
+        Cache {
+            name,
+            slots,
+            describe,
+        }
     }
 
     /// The cache's name.
@@ -91,23 +102,33 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
     /// Fill `tag` with `entry`, read from a present entry during this translation.
     #[track_caller]
     pub fn fill(&self, tag: K, entry: u64) {
-        step(format!("{} fill {tag:?}", self.name));
+        step(format!("{} fill: {}", self.name, (self.describe)(tag)));
         self.slot(tag).store(entry + 1, Ordering::Release);
     }
 
-    /// Remove every entry for which `selects(tag, entry)` holds; returns how many went.
-    /// Each slot is read, and each removal written, as a step of its own.
+    /// Remove every entry whose tag `tag` selects and whose contents `entry` selects;
+    /// returns how many went (use [`Cache::invalidate_tags`] when the tag decides alone). Each slot of a selected tag is read, and each removal written,
+    /// as a step of its own; slots of other tags are not touched.
     #[track_caller]
-    pub fn invalidate(&self, selects: impl Fn(K, u64) -> bool) -> usize {
+    pub fn invalidate(&self, tag: impl Fn(K) -> bool, entry: impl Fn(u64) -> bool) -> usize {
         let mut removed = 0;
-        for (k, w) in &self.slots {
+        for (_, w) in self.slots.iter().filter(|(k, _)| tag(*k)) {
             let v = w.load(Ordering::Relaxed);
-            if v != EMPTY && selects(*k, v - 1) {
+            if v != EMPTY && entry(v - 1) {
                 w.store(EMPTY, Ordering::Relaxed);
                 removed += 1;
             }
         }
         removed
+    }
+
+    /// Remove every entry whose tag `tag` selects, whatever it holds: one write per
+    /// selected slot, no read.
+    #[track_caller]
+    pub fn invalidate_tags(&self, tag: impl Fn(K) -> bool) {
+        for (_, w) in self.slots.iter().filter(|(k, _)| tag(*k)) {
+            w.store(EMPTY, Ordering::Relaxed);
+        }
     }
 
     /// Every entry cached now, with its tag (for final checks, after the threads).

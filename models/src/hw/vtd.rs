@@ -323,13 +323,18 @@ impl Vtd {
             .collect();
         Vtd {
             scalable,
-            context_cache: Cache::new("context-cache", sids.clone()),
+            context_cache: Cache::new("context-cache", sids.clone(), |s| format!("device {s:#x}")),
             pasid_cache: Cache::new(
                 "PASID-cache",
                 if scalable { sid_pasids.clone() } else { vec![] },
+                |(s, p)| format!("device {s:#x} PASID {p}"),
             ),
-            iotlb: Cache::new("IOTLB", per(&shape.domains)),
-            dev_tlb: Cache::new("device-TLB", per(&dev_tlb_sids)),
+            iotlb: Cache::new("IOTLB", per(&shape.domains), |(d, p, pg)| {
+                format!("DID {d} PASID {p} IOVA page {pg:#x}")
+            }),
+            dev_tlb: Cache::new("device-TLB", per(&dev_tlb_sids), |(s, p, pg)| {
+                format!("device {s:#x} PASID {p} IOVA page {pg:#x}")
+            }),
             qi: InvalidationQueue::new(),
             drain: Translations::new(),
             context_floor: sids
@@ -357,36 +362,31 @@ impl Vtd {
 
     /// What the hardware does for one descriptor.
     fn process(&self, d: Desc) {
-        let derived = Derived::unpack;
+        let first_stage = |v| Derived::unpack(v).first_stage;
+        let of_domain = |did| move |v| Derived::unpack(v).did == did;
         match d {
-            Desc::ContextDevice { sid, .. } => {
-                self.context_cache.invalidate(|s, _| s == sid);
-            }
-            Desc::ContextGlobal => {
-                self.context_cache.invalidate(|_, _| true);
-            }
+            Desc::ContextDevice { sid, .. } => self.context_cache.invalidate_tags(|s| s == sid),
+            Desc::ContextGlobal => self.context_cache.invalidate_tags(|_| true),
             Desc::PasidAll { did } => {
-                self.pasid_cache.invalidate(|_, v| derived(v).did == did);
+                self.pasid_cache.invalidate(|_| true, of_domain(did));
             }
             Desc::PasidSel { did, pasid } => {
                 self.pasid_cache
-                    .invalidate(|(_, p), v| p == pasid && derived(v).did == did);
+                    .invalidate(|(_, p)| p == pasid, of_domain(did));
             }
             Desc::IotlbDsi { did } => {
                 self.iotlb
-                    .invalidate(|(d, _, _), v| d == did && !derived(v).first_stage);
+                    .invalidate(|(d, _, _)| d == did, |v| !first_stage(v));
             }
-            Desc::PIotlb { did, pasid } => {
-                self.iotlb.invalidate(|(d, p, _), _| d == did && p == pasid);
-            }
-            Desc::DevTlbAll { sid } => {
-                self.dev_tlb
-                    .invalidate(|(s, p, _), _| s == sid && p == NO_PASID);
-            }
-            Desc::DevTlbPasid { sid, pasid } => {
-                self.dev_tlb
-                    .invalidate(|(s, p, _), _| s == sid && p == pasid);
-            }
+            Desc::PIotlb { did, pasid } => self
+                .iotlb
+                .invalidate_tags(|(d, p, _)| d == did && p == pasid),
+            Desc::DevTlbAll { sid } => self
+                .dev_tlb
+                .invalidate_tags(|(s, p, _)| s == sid && p == NO_PASID),
+            Desc::DevTlbPasid { sid, pasid } => self
+                .dev_tlb
+                .invalidate_tags(|(s, p, _)| s == sid && p == pasid),
         }
     }
 
@@ -466,13 +466,14 @@ impl Vtd {
         Some(d)
     }
 
-    /// The hardware fills its caches for `r` without a DMA completing: a prefetch, which
-    /// the hardware may make from any present entry at any time it could walk.
+    /// The IOMMU fills its own caches (context, PASID, IOTLB) for `r` without a DMA: a
+    /// prefetch, which the hardware may make from any present entry at any time it could
+    /// walk. The device TLB is filled only by the device's own translation requests.
     #[track_caller]
     pub fn prefetch(&self, t: &dyn Tables, r: Request) {
         step(format!("IOMMU prefetch: {r}"));
         let _in_flight = self.drain.begin();
-        self.device_translate(t, r);
+        self.iommu_translate(t, r);
     }
 
     /// A DMA of `r`, translated through the caches: a `stale-translation` if it completes

@@ -1,0 +1,377 @@
+//! drivers/iommu/intel/pasid.c of the series: the helper `intel_context_flush_present`,
+//! `device_pasid_table_teardown`, and the PASID attach and teardown paths that race it. The
+//! device's state (`struct device_domain_info`, its context entry and PASID table) and the
+//! IOMMU's (`iommu->lock`, caches, invalidation queue) are here too.
+
+use std::sync::atomic::Ordering;
+
+use super::spec::{DidFrom, DomainFlush, Flush, Hw, Locking, Mechanics};
+use crate::hw::vtd::{
+    ContextEntry, Desc, Did, Pasid, PasidEntry, Request, Shape, Sid, Tables, Vtd, NO_PASID,
+};
+use crate::kernel::spinlock::{assert_spin_locked, spin_lock, spin_unlock, SpinLock};
+use crate::kernel::{Atomic64, Errno};
+use crate::trace::{step, Obj};
+
+/// The one device of the model (00:02.0).
+pub const SID: Sid = 0x10;
+
+/// One IOMMU and one device behind it.
+pub struct ContextFlush {
+    pub(super) mech: Mechanics,
+    pub(super) hw: Hw,
+    /// `iommu->lock`: protects context entries and PASID-table writes.
+    pub(super) lock: SpinLock,
+    /// The device's context entry.
+    pub(super) context: Atomic64,
+    /// The device's PASID table (scalable mode); entry 0 is RID2PASID.
+    pub(super) pasid_table: Vec<Atomic64>,
+    /// The IOMMU: its caches and invalidation queue.
+    pub(super) vtd: Vtd,
+}
+
+impl Tables for ContextFlush {
+    fn context_entry(&self, _sid: Sid) -> &Atomic64 {
+        &self.context
+    }
+    fn pasid_entry(&self, _sid: Sid, pasid: Pasid) -> &Atomic64 {
+        &self.pasid_table[pasid as usize]
+    }
+    fn walk(&self, did: Did, _pasid: Pasid, page: u64) -> Option<u8> {
+        // The page tables do not change in this model: every domain maps every page.
+        Some((did as u64 * 4 + page) as u8)
+    }
+}
+
+impl ContextFlush {
+    /// The device with its context entry present (DID 1) and no PASID attached.
+    pub fn new(mech: Mechanics, hw: Hw) -> Self {
+        let scalable = hw.scalable == 1;
+        let shape = Shape {
+            devices: vec![(SID, hw.ats == 1)],
+            pasids: if scalable {
+                (0..hw.pasids).collect()
+            } else {
+                vec![NO_PASID]
+            },
+            domains: (1..=hw.domains as Did).collect(),
+            pages: (0..hw.pages as u64).collect(),
+        };
+        let present = ContextEntry {
+            present: true,
+            pre: false,
+            did: 1,
+            generation: 0,
+        };
+        ContextFlush {
+            mech,
+            hw,
+            lock: SpinLock::new("iommu->lock"),
+            context: Atomic64::new(Obj::Named("context entry"), present.pack()),
+            pasid_table: (0..hw.pasids)
+                .map(|_| Atomic64::new(Obj::Named("PASID entry"), 0))
+                .collect(),
+            vtd: Vtd::new(scalable, &shape),
+        }
+    }
+
+    /// The context entry as the CPU reads it (under `iommu->lock`).
+    pub(super) fn read_context(&self) -> ContextEntry {
+        ContextEntry::unpack(self.context.load(Ordering::Relaxed))
+    }
+
+    /// Write the context entry (one store: the model's entry is one word).
+    pub(super) fn write_context(&self, ce: ContextEntry) {
+        self.context.store(ce.pack(), Ordering::Relaxed);
+    }
+
+    /// The helper, and then the point where the caller believes the change of the context
+    /// entry to `generation` is flushed from every cache.
+    pub(super) fn flush_present(&self, who: &str, did: Did, domains: bool, generation: u8) {
+        let passed = (self.mech.did == DidFrom::Caller).then_some(did);
+        self.intel_context_flush_present(who, passed, domains);
+        step(format!("{who}: intel_context_flush_present returned"));
+        self.vtd.flushed_context(SID, generation);
+    }
+
+    /// `intel_context_flush_present(info, context, affect_domains)`: flush every cache that
+    /// may hold something derived from the changed context entry, in the order `mech.order`
+    /// gives (the spec's: context cache, PASID cache, IOTLB, device TLB). `passed` is the
+    /// DID a `did-fix` caller read before clearing the entry.
+    fn intel_context_flush_present(&self, who: &str, passed: Option<Did>, domains: bool) {
+        let did = passed.unwrap_or_else(|| {
+            step(format!("{who}: did = context_domain_id(context)"));
+            self.read_context().did
+        });
+        if self.mech.locking == Locking::CallerHolds {
+            step(format!("{who}: assert_spin_locked(&iommu->lock)"));
+            assert_spin_locked(&self.lock);
+        }
+        for f in self.mech.order {
+            match f {
+                Flush::Context => {
+                    step(format!(
+                        "{who}: flush_context: device-selective context-cache invalidation"
+                    ));
+                    self.vtd
+                        .submit_sync(&[Desc::ContextDevice { did, sid: SID }]);
+                }
+                Flush::Domains => self.flush_domains(who, did, domains),
+                Flush::DevTlb => self.context_flush_dev_iotlb(who),
+            }
+        }
+    }
+
+    /// The helper's middle part: legacy mode's domain-selective IOTLB invalidation, or in
+    /// scalable mode with `affect_domains`, the domains of the present PASID entries.
+    fn flush_domains(&self, who: &str, did: Did, domains: bool) {
+        if !self.vtd.scalable {
+            step(format!(
+                "{who}: legacy mode: flush_iotlb(did {did}, DMA_TLB_DSI_FLUSH)"
+            ));
+            self.vtd.submit_sync(&[Desc::IotlbDsi { did }]);
+            return;
+        }
+        if !domains {
+            return;
+        }
+        if self.mech.locking == Locking::WalkOnly {
+            // Kevin's proposal: collect the DIDs under the lock, invalidate outside it.
+            let g = spin_lock(&self.lock);
+            let mut dids: Vec<Did> = Vec::new();
+            for (pasid, pte) in self.present_entries(who) {
+                step(format!(
+                    "{who}: PASID {pasid} present: DID {} into the bitmap",
+                    pte.did
+                ));
+                if !dids.contains(&pte.did) {
+                    dids.push(pte.did);
+                }
+            }
+            spin_unlock(g);
+            for did in dids {
+                self.flush_domain(who, did, None);
+            }
+            return;
+        }
+        if self.mech.locking == Locking::Agreed {
+            step(format!("{who}: assert_spin_locked(&iommu->lock)"));
+            assert_spin_locked(&self.lock);
+        }
+        for (pasid, pte) in self.present_entries(who) {
+            step(format!(
+                "{who}: PASID {pasid} present: flush its DID {}",
+                pte.did
+            ));
+            self.flush_domain(who, pte.did, Some((pasid, pte)));
+        }
+    }
+
+    /// The walk of the PASID table: each present entry, read one at a time.
+    fn present_entries<'a>(
+        &'a self,
+        who: &'a str,
+    ) -> impl Iterator<Item = (Pasid, PasidEntry)> + 'a {
+        self.pasid_table
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, w)| {
+                let pte = PasidEntry::unpack(w.load(Ordering::Relaxed));
+                if !pte.present {
+                    step(format!("{who}: PASID {i} not present, skipped"));
+                }
+                pte.present.then_some((i as Pasid, pte))
+            })
+    }
+
+    /// The invalidations for one domain found in the walk (`entry`: the PASID entry it was
+    /// found in, when the walk kept it).
+    fn flush_domain(&self, who: &str, did: Did, entry: Option<(Pasid, PasidEntry)>) {
+        for d in self.mech.per_domain {
+            let desc = match (d, entry) {
+                (DomainFlush::Pasid, _) => Desc::PasidAll { did },
+                (DomainFlush::Iotlb, _) => Desc::IotlbDsi { did },
+                (DomainFlush::PIotlb, Some((pasid, pte))) if pte.first_stage => {
+                    Desc::PIotlb { did, pasid }
+                }
+                (DomainFlush::PIotlb, _) => Desc::IotlbDsi { did },
+                (DomainFlush::DevTlbPasid, Some((pasid, _)))
+                    if self.hw.ats == 1 && pasid != NO_PASID =>
+                {
+                    Desc::DevTlbPasid { sid: SID, pasid }
+                }
+                (DomainFlush::DevTlbPasid, _) => continue,
+            };
+            step(format!("{who}: {desc:?}"));
+            self.vtd.submit_sync(&[desc]);
+        }
+    }
+
+    /// `__context_flush_dev_iotlb(info)`: a device-TLB invalidation of the whole device,
+    /// without PASID, if ATS is enabled.
+    fn context_flush_dev_iotlb(&self, who: &str) {
+        if self.hw.ats == 1 {
+            step(format!(
+                "{who}: __context_flush_dev_iotlb: device-TLB invalidation"
+            ));
+            self.vtd.submit_sync(&[Desc::DevTlbAll { sid: SID }]);
+        }
+    }
+
+    /// `intel_pasid_setup_first_level` / `_second_level`: attach `pasid` to domain `did`.
+    /// Inferred from the kernel: under `iommu->lock`, -EBUSY if the entry is present, else
+    /// write it; no cache flush after it (a coherent walk, not caching mode: the hardware
+    /// cannot have cached an entry that was not present).
+    pub(super) fn intel_pasid_setup(
+        &self,
+        pasid: Pasid,
+        did: Did,
+        first_stage: bool,
+    ) -> Result<(), Errno> {
+        let g = spin_lock(&self.lock);
+        let w = &self.pasid_table[pasid as usize];
+        let old = PasidEntry::unpack(w.load(Ordering::Relaxed));
+        if old.present {
+            step(format!("attach: PASID {pasid} already present: -EBUSY"));
+            spin_unlock(g);
+            return Err(Errno::EBUSY);
+        }
+        step(format!(
+            "attach: write PASID entry {pasid}: DID {did}, present"
+        ));
+        let new = PasidEntry {
+            present: true,
+            first_stage,
+            did,
+            generation: old.generation.wrapping_add(1),
+        };
+        w.store(new.pack(), Ordering::Relaxed);
+        spin_unlock(g);
+        Ok(())
+    }
+
+    /// `intel_pasid_tear_down_entry(iommu, dev, pasid)`. Inferred from the kernel: clear the
+    /// entry under `iommu->lock`; outside it, PASID-cache invalidation of that PASID, the
+    /// IOTLB (PASID-based for first-stage, domain-selective otherwise), and the device TLB.
+    pub(super) fn intel_pasid_tear_down_entry(&self, pasid: Pasid) {
+        let g = spin_lock(&self.lock);
+        let w = &self.pasid_table[pasid as usize];
+        let old = PasidEntry::unpack(w.load(Ordering::Relaxed));
+        if !old.present {
+            step(format!("detach: PASID {pasid} not present"));
+            spin_unlock(g);
+            return;
+        }
+        step(format!(
+            "detach: clear PASID entry {pasid} (DID {})",
+            old.did
+        ));
+        let generation = old.generation.wrapping_add(1);
+        w.store(
+            PasidEntry {
+                generation,
+                ..PasidEntry::default()
+            }
+            .pack(),
+            Ordering::Relaxed,
+        );
+        spin_unlock(g);
+        let did = old.did;
+        let mut descs = vec![
+            Desc::PasidSel { did, pasid },
+            if old.first_stage {
+                Desc::PIotlb { did, pasid }
+            } else {
+                Desc::IotlbDsi { did }
+            },
+        ];
+        if self.hw.ats == 1 {
+            descs.push(if pasid == NO_PASID {
+                Desc::DevTlbAll { sid: SID }
+            } else {
+                Desc::DevTlbPasid { sid: SID, pasid }
+            });
+        }
+        for d in descs {
+            step(format!("detach: {d:?}"));
+            self.vtd.submit_sync(&[d]);
+        }
+        step("detach: intel_pasid_tear_down_entry returned");
+        self.vtd.flushed_pasid(SID, pasid, generation);
+    }
+
+    /// The device's DMA, or the IOMMU's prefetch, of `pasid` at `page`.
+    pub(super) fn request(&self, pasid: Pasid, page: u64) -> Request {
+        Request {
+            sid: SID,
+            pasid,
+            page,
+        }
+    }
+}
+
+/// How a caller changes the context entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Change {
+    /// `context_clear_entry`: the entry goes (domain_context_clear_one,
+    /// device_pasid_table_teardown).
+    Clear,
+    /// `context_set_sm_pre` / `context_clear_sm_pre`: the entry stays present, PRE flips
+    /// (context_flip_pri).
+    FlipPre,
+}
+
+impl ContextFlush {
+    /// The callers' common shape: under `iommu->lock`, change the present context entry,
+    /// `__iommu_flush_cache` it (nothing to do on a coherent walk), and call the helper with
+    /// `domains`, before or after the unlock as the variant's locking says.
+    pub(super) fn change_context(&self, who: &str, change: Change, domains: bool) {
+        let g = spin_lock(&self.lock);
+        let ce = self.read_context();
+        if !ce.present {
+            step(format!("{who}: context entry not present"));
+            spin_unlock(g);
+            return;
+        }
+        // did-fix: the DID is read before the entry changes (the caller's copy).
+        let did = ce.did;
+        let generation = ce.generation.wrapping_add(1);
+        let new = match change {
+            Change::Clear => {
+                step(format!("{who}: context_clear_entry(context)"));
+                ContextEntry {
+                    generation,
+                    ..ContextEntry::default()
+                }
+            }
+            Change::FlipPre => {
+                step(format!("{who}: flip PRE in the present context entry"));
+                ContextEntry {
+                    pre: !ce.pre,
+                    generation,
+                    ..ce
+                }
+            }
+        };
+        self.write_context(new);
+        let held = match self.mech.locking {
+            Locking::CallerHolds => true,
+            Locking::Agreed => change == Change::FlipPre,
+            Locking::WalkOnly => false,
+        };
+        if held {
+            self.flush_present(who, did, domains, generation);
+            spin_unlock(g);
+        } else {
+            spin_unlock(g);
+            self.flush_present(who, did, domains, generation);
+        }
+    }
+
+    /// `device_pasid_table_teardown(dev, bus, devfn)`: the PASID table goes (scalable
+    /// mode), every PASID already torn down: clear the context entry, flush without the
+    /// domains.
+    pub(super) fn device_pasid_table_teardown(&self) {
+        self.change_context("teardown_table", Change::Clear, false);
+    }
+}

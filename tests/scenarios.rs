@@ -388,3 +388,32 @@ fn a_holding_report_says_which_steps_it_reached() {
     }
     assert!(seen > 0, "no holding run");
 }
+
+#[test]
+fn lock_hold_figures_tell_v2_from_the_final_diff() {
+    // Kevin Tian's objection to v2 is the time iommu->lock is held: v2 holds it across the
+    // helper's invalidations, the final diff unlocks first.
+    let hold = |id: &str| {
+        let r = runs()
+            .iter()
+            .find(|r| r.scenario.id() == id && r.engine == EngineKind::Loom)
+            .unwrap_or_else(|| panic!("{id} has no loom run"));
+        let h = r
+            .outcome
+            .lock_holds
+            .iter()
+            .find(|h| h.lock == "iommu->lock")
+            .unwrap_or_else(|| panic!("{id}: iommu->lock not measured"))
+            .clone();
+        let text = report::text::render(&report::build(&r.scenario, &r.outcome));
+        assert!(text.contains("iommu->lock held for at most"), "{text}");
+        h
+    };
+    let v2 = hold("vtd-context-flush/teardown-table-v2");
+    let agreed = hold("vtd-context-flush/teardown-table-agreed");
+    assert!(
+        v2.max_waits >= 2 && agreed.max_waits == 0,
+        "{v2:?} {agreed:?}"
+    );
+    assert!(v2.max_steps > agreed.max_steps, "{v2:?} {agreed:?}");
+}

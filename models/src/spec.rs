@@ -317,6 +317,8 @@ pub struct ModelSpec {
     pub check_params: CheckParamsFn,
     /// Build the world of one execution; runs inside the engine's execution.
     pub build: fn(&str, &[u64]) -> Box<dyn World>,
+    /// Locks whose hold lengths the checker measures and reports (`iommu->lock`).
+    pub measured_locks: &'static [&'static str],
 }
 
 fn check_params<M: Model>(values: &[u64]) -> Result<(), (usize, String)> {
@@ -363,6 +365,17 @@ impl ModelSpec {
             validate: validate::<M>,
             check_params: check_params::<M>,
             build: build::<M>,
+            measured_locks: &[],
+        }
+    }
+
+    /// The same model, with the hold lengths of `locks` measured over every explored
+    /// execution and reported: the steps a thread takes while it holds one, and the
+    /// invalidation waits among them.
+    pub const fn measuring(self, locks: &'static [&'static str]) -> ModelSpec {
+        ModelSpec {
+            measured_locks: locks,
+            ..self
         }
     }
 

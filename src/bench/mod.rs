@@ -1,7 +1,9 @@
 //! `iommu-mc bench`: per scenario and engine, executions, wall time, executions per second,
 //! and for violated scenarios the executions or iterations until the first counterexample;
 //! then the cost of the kernel API and trace, as a ratio against a bare-loom twin measured in
-//! the same run. Timings go here, never into reports. Medians of `repeat` runs.
+//! the same run. Timings go here, never into reports. Medians of `repeat` runs. Under each
+//! row of a model that measures locks, how long each was held (steps and invalidation waits,
+//! over the explored executions).
 
 pub mod bare_loom;
 
@@ -52,6 +54,9 @@ pub fn run(scenarios: &[Scenario], repeat: usize) {
                 out.executions as f64 / t.as_secs_f64().max(1e-9),
                 first
             );
+            for h in &out.lock_holds {
+                println!("    {}", h.describe());
+            }
         }
     }
     overhead(repeat);

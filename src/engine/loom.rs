@@ -80,10 +80,13 @@ fn deepen(scenario: &Scenario, s: &Settings, start: Instant) -> Outcome {
     let mut last = Verdict::Holds(Coverage::Complete);
     // The last bound explored whole, for a run a limit cuts off.
     let mut done = None;
+    let mut lock_holds = vec![];
     for bound in bounds {
         let remaining = s.max_time.map(|t| t.saturating_sub(start.elapsed()));
-        let (verdict, execs, trace) = once(scenario, s, bound, remaining);
+        let (verdict, execs, trace, holds) = once(scenario, s, bound, remaining);
         total += execs;
+        // The widest exploration so far measures the locks.
+        lock_holds = holds;
         match verdict {
             // Reachability is judged on the last (widest) exploration.
             Verdict::Vacuous(m) => {
@@ -124,6 +127,7 @@ fn deepen(scenario: &Scenario, s: &Settings, start: Instant) -> Outcome {
                     elapsed: start.elapsed(),
                     witness: None,
                     first_found: None,
+                    lock_holds,
                 };
             }
         }
@@ -139,13 +143,14 @@ fn deepen(scenario: &Scenario, s: &Settings, start: Instant) -> Outcome {
         elapsed: start.elapsed(),
         witness: None,
         first_found: None,
+        lock_holds,
     }
 }
 
 /// One unbounded exploration without deepening (the benchmark's like-for-like run).
 pub fn run_unbounded(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
-    let (verdict, executions, trace) = once(scenario, s, None, s.max_time);
+    let (verdict, executions, trace, lock_holds) = once(scenario, s, None, s.max_time);
     let verdict = match verdict {
         Verdict::Inconclusive(why) => {
             Verdict::Inconclusive(super::loom_cut_off(&why, executions, None, None))
@@ -163,6 +168,7 @@ pub fn run_unbounded(scenario: &Scenario, s: &Settings) -> Outcome {
         elapsed: start.elapsed(),
         witness: None,
         first_found: None,
+        lock_holds,
     }
 }
 
@@ -190,7 +196,12 @@ fn once(
     s: &Settings,
     bound: Option<usize>,
     time: Option<std::time::Duration>,
-) -> (Verdict, u64, Vec<iommu_models::trace::Event>) {
+) -> (
+    Verdict,
+    u64,
+    Vec<iommu_models::trace::Event>,
+    Vec<super::LockHold>,
+) {
     let p = Program::new(scenario);
     let b = builder(bound, s.max_branches, time);
     let body = p.clone();
@@ -207,11 +218,17 @@ fn once(
                     Verdict::Inconclusive(super::time_limit_reached(s)),
                     execs,
                     vec![],
+                    p.lock_holds(),
                 )
             } else {
-                (p.holds(Coverage::Complete), execs, vec![])
+                (p.holds(Coverage::Complete), execs, vec![], p.lock_holds())
             }
         }
-        Err(payload) => (classify(&*payload, &p), execs, p.recorder.events()),
+        Err(payload) => (
+            classify(&*payload, &p),
+            execs,
+            p.recorder.events(),
+            p.lock_holds(),
+        ),
     }
 }

@@ -9,13 +9,14 @@ pub mod os;
 pub mod shuttle;
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use iommu_models::check::{Kind, Violation, PANIC_PREFIX};
 use iommu_models::engine::{self as kengine, Engine};
-use iommu_models::trace::{Event, Op, Recorder};
+use iommu_models::trace::{Event, Obj, Op, Recorder};
 
 use crate::scenario::Scenario;
 
@@ -119,6 +120,75 @@ pub struct Outcome {
     /// loom: the kind of the counterexample loom found first, when the plain witness shown
     /// instead is of another kind (the first rested on weak memory or an unordered free).
     pub first_found: Option<Kind>,
+    /// How long each lock the model measures was held, over the executions explored.
+    pub lock_holds: Vec<LockHold>,
+}
+
+/// How long one lock was held, over every critical section of every explored execution
+/// that ran to its end: the steps its holder took inside (kernel calls and the hardware's
+/// steps on its behalf, not narrative labels), and the invalidation waits among them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LockHold {
+    /// The lock (`iommu->lock`).
+    pub lock: String,
+    /// Critical sections measured.
+    pub sections: u64,
+    /// Steps inside a critical section: the most, and the median.
+    pub max_steps: u64,
+    /// See `max_steps`.
+    pub median_steps: u64,
+    /// Invalidation waits (`qi_submit_sync` completions) inside one: the most, the median.
+    pub max_waits: u64,
+    /// See `max_waits`.
+    pub median_waits: u64,
+}
+
+impl LockHold {
+    /// One line for reports and the benchmark.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} held for at most {} steps (median {}), with at most {} invalidation waits \
+             (median {}), over {} critical sections",
+            self.lock,
+            self.max_steps,
+            self.median_steps,
+            self.max_waits,
+            self.median_waits,
+            self.sections
+        )
+    }
+}
+
+/// The critical sections of `lock` in `events`: (steps inside, invalidation waits inside).
+fn critical_sections(events: &[Event], lock: &str) -> Vec<(u64, u64)> {
+    let is_lock = |e: &Event| matches!(e.obj, Obj::Named(n) if n == lock);
+    // Per thread: the section it has open.
+    let mut open: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+    let mut done = Vec::new();
+    for e in events {
+        match &e.op {
+            Op::Lock(_) if is_lock(e) => {
+                open.insert(e.thread, (0, 0));
+            }
+            Op::Unlock(_) if is_lock(e) => done.extend(open.remove(&e.thread)),
+            op => {
+                if let Some(s) = open.get_mut(&e.thread) {
+                    match op {
+                        Op::Step(l) if l == iommu_models::hw::qi::WAIT_DONE => s.1 += 1,
+                        Op::Step(_) => {}
+                        _ => s.0 += 1,
+                    }
+                }
+            }
+        }
+    }
+    done
+}
+
+/// The median of `v` (the lower middle of an even count); 0 when empty.
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
 }
 
 /// What a loom counterexample needs of the memory model.
@@ -142,6 +212,9 @@ pub(crate) struct Program {
     /// The entries of the scenario's `reaches` that no finished execution has reached yet
     /// (once empty, executions no longer look).
     pub(crate) unreached: std::sync::Mutex<Vec<String>>,
+    /// For each lock the model measures, the critical sections of every finished
+    /// execution: (steps, invalidation waits).
+    pub(crate) sections: std::sync::Mutex<BTreeMap<&'static str, Vec<(u64, u64)>>>,
 }
 
 impl Program {
@@ -153,7 +226,24 @@ impl Program {
             )),
             executions: AtomicU64::new(0),
             unreached: std::sync::Mutex::new(scenario.expect.reaches.clone()),
+            sections: std::sync::Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The hold lengths of the measured locks, over the executions finished so far.
+    pub(crate) fn lock_holds(&self) -> Vec<LockHold> {
+        let sections = self.sections.lock().unwrap_or_else(|e| e.into_inner());
+        sections
+            .iter()
+            .map(|(lock, v)| LockHold {
+                lock: lock.to_string(),
+                sections: v.len() as u64,
+                max_steps: v.iter().map(|s| s.0).max().unwrap_or(0),
+                median_steps: median(v.iter().map(|s| s.0).collect()),
+                max_waits: v.iter().map(|s| s.1).max().unwrap_or(0),
+                median_waits: median(v.iter().map(|s| s.1).collect()),
+            })
+            .collect()
     }
 
     /// `holds` with `coverage`, or `vacuous` if a step of the scenario's `reaches` was
@@ -182,6 +272,18 @@ pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
             *body.names.lock().unwrap_or_else(|e| e.into_inner()) = p.recorder.names();
         }
         None => run_world(p),
+    }
+    let measured = sc.model.measured_locks;
+    if !measured.is_empty() {
+        let mut sections = p.sections.lock().unwrap_or_else(|e| e.into_inner());
+        p.recorder.with_events(|ev| {
+            for lock in measured {
+                sections
+                    .entry(lock)
+                    .or_default()
+                    .extend(critical_sections(ev, lock));
+            }
+        });
     }
     let mut unreached = p.unreached.lock().unwrap_or_else(|e| e.into_inner());
     if !unreached.is_empty() {

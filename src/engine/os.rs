@@ -53,5 +53,6 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         elapsed: start.elapsed(),
         witness: None,
         first_found: None,
+        lock_holds: p.lock_holds(),
     }
 }

@@ -177,6 +177,7 @@ fn drive(
         elapsed: start.elapsed(),
         witness: None,
         first_found: None,
+        lock_holds: p.lock_holds(),
     }
 }
 

@@ -95,6 +95,8 @@ pub struct Report {
     pub reached: Vec<String>,
     /// Fidelity notes that bear on this run.
     pub fidelity: Vec<String>,
+    /// How long each lock the model measures was held over the explored executions.
+    pub lock_holds: Vec<String>,
     /// loom: `plain interleaving`, or `weak memory` (no plain interleaving shows the
     /// violation; searched how far).
     pub memory: Option<String>,
@@ -179,6 +181,14 @@ fn fidelity(out: &Outcome) -> Vec<String> {
     for e in &out.trace[first_thread..] {
         let k = match &e.op {
             _ if e.location.file().ends_with("hw/walker.rs") => "walker",
+            _ if e.location.file().ends_with("hw/cache.rs") => "iommu-caches",
+            Op::Step(l) if l.starts_with("qi_submit_sync") => "qi",
+            Op::Step(l)
+                if l.contains("IOTLB inv (domain-selective")
+                    || (l.contains("device-TLB inv") && l.contains("global")) =>
+            {
+                "vtd-scope"
+            }
             Op::Barrier(n) => *n,
             Op::Cmpxchg { .. } => "cmpxchg",
             Op::Rmw { name: "xchg", .. } => "cmpxchg",
@@ -393,6 +403,7 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             _ => vec![],
         },
         fidelity: fidelity(out),
+        lock_holds: out.lock_holds.iter().map(|h| h.describe()).collect(),
         memory: out.witness.as_ref().map(|w| match w {
             Witness::Plain => match out.first_found {
                 None => "plain interleaving (sequentially consistent)".to_string(),

@@ -242,6 +242,7 @@ pub fn render(r: &Report) -> String {
         field(&mut out, "memory", m);
     }
     field(&mut out, "replay", &r.replay);
+    list(&mut out, "lock hold", &r.lock_holds);
     list(&mut out, "reorderings", &r.reorderings);
     list(&mut out, "fidelity", &r.fidelity);
     out

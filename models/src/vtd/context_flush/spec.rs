@@ -168,7 +168,7 @@ crate::params! {
         /// 1: the device has ATS enabled (a device TLB)
         ats: u32 = 0, 0..=1,
         /// PASIDs in the device's PASID table (0 is RID2PASID, requests without PASID)
-        pasids: u32 = 3, 1..=4,
+        pasids: u32 = 2, 1..=4,
         /// domains, with DIDs 1 to this
         domains: u32 = 2, 1..=4,
         /// IOVA pages a DMA may go to
@@ -186,7 +186,9 @@ pub const MODEL: ModelSpec = ModelSpec::of::<ContextFlush>(About {
         ("stale-translation", "after the helper returns, no cache holds, and no DMA completes through, a translation derived from the old context entry; after a PASID teardown returns, none through the torn-down entry"),
         ("lock-not-held", "assert_spin_locked(&iommu->lock) holds where the helper asserts it"),
     ],
-});
+})
+// Kevin Tian's objection (seed lines 70-76) is the time iommu->lock is held.
+.measuring(&["iommu->lock"]);
 
 impl Model for ContextFlush {
     type Variant = Variant;

@@ -21,7 +21,8 @@
 //! | `dma_wmb` | `fence(Release)` | SeqCst fence | `fence(Release)` | the device is a thread with acquiring pointer loads |
 //! | `smp_store_release`/`smp_load_acquire` | Release/Acquire | SeqCst | Release/Acquire | none known |
 //! | `xchg`, `atomic64_{add,sub}_return` | `smp_mb`; relaxed RMW; `smp_mb` (fully ordered, as the LKMM defines it) | SeqCst RMW | same as loom | none known |
-//! | `cmpxchg`, `test_and_set_bit` | a relaxed probe that writes back what it read (`cmpxchg(old, old)`, `fetch_or(0)`); if it would succeed, `smp_mb`; relaxed op; `smp_mb` | SeqCst exchange | `smp_mb`; exchange; `smp_mb` on success | loom: one that fails only because another thread wrote between probe and operation keeps the leading barrier (hides a bug that needs that failure unordered); the probe's write-back stores the value it read, right after it, which no read can tell apart; os: a failure keeps the leading barrier |
+//! | `cmpxchg` | a relaxed probe that writes back what it read (`cmpxchg(old, old)`); if it would succeed, `smp_mb`; relaxed op; `smp_mb` | SeqCst exchange | `smp_mb`; exchange; `smp_mb` on success | loom: one that fails only because another thread wrote between probe and operation keeps the leading barrier (hides a bug that needs that failure unordered); the probe's write-back stores the value it read, right after it, which no read can tell apart; os: a failure keeps the leading barrier |
+//! | `test_and_set_bit` | `smp_mb`; relaxed `fetch_or`; `smp_mb`, also when the bit was set (fully ordered on failure since v6.0, Documentation/atomic_bitops.txt) | SeqCst RMW | same as loom | none known; a kernel before v6.0 left a failure unordered (its generic early-exit read): the model hides such a kernel's store-buffering outcome |
 //! | `set_bit`, `clear_bit` | Relaxed RMW | SeqCst | Relaxed | none known |
 //! | `spin_lock`/`spin_unlock`, `raw_spin_lock_irqsave` | blocking mutex (acquire/release) | blocking mutex | `std::sync::Mutex` | spinning is not modelled: a livelock is not seen; `raw_spinlock_t` and `spinlock_t` are one Rust type, which one a lock is set at init (`SpinLock::new_raw`; see the wait-type row) |
 //! | `mutex_lock` | blocking mutex; `might_sleep` | same | same | none known |
@@ -187,7 +188,7 @@ pub const FIDELITY: &[(&str, &str)] = &[
     ("smp_wmb", "smp_wmb is fence(Release): it also orders earlier loads, so it can hide a load->store reordering"),
     ("smp_rmb", "smp_rmb is fence(Acquire): it also orders later stores"),
     ("dma_wmb", "dma_wmb is fence(Release) against the device's acquiring pointer loads"),
-    ("cmpxchg", "cmpxchg, xchg and test_and_set_bit are smp_mb(); relaxed RMW; smp_mb(), as the LKMM defines a fully ordered RMW; a cmpxchg or test_and_set_bit that fails orders nothing, unless another thread wrote between loom's probe and the operation (then it keeps the leading smp_mb, which can hide a bug)"),
+    ("cmpxchg", "cmpxchg, xchg and test_and_set_bit are smp_mb(); relaxed RMW; smp_mb(), as the LKMM defines a fully ordered RMW (test_and_set_bit also when the bit was already set, as since v6.0); only a cmpxchg that fails orders nothing, unless another thread wrote between loom's probe and the operation (then it keeps the leading smp_mb, which can hide a bug)"),
     ("smp_mb", "smp_mb is fence(SeqCst); loom orders all of them in one sequence, each synchronising with the one before: the LKMM's strong fence in every shape of litmus/"),
     ("spin_lock", "spinlocks are blocking locks: a livelock while spinning is not seen"),
     ("load-buffering", "loom never lets a load read a store that comes later in another thread's program (no load buffering): it hides a load->store reordering that arm64 and POWER make"),

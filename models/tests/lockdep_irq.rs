@@ -616,6 +616,36 @@ fn read_lock_irq_disables_and_enables() {
     assert_eq!(r, (true, false));
 }
 
+/// An interrupt cannot arrive with interrupts disabled: `hardirq(f)` inside
+/// `local_irq_disable` is the model's error, not a verdict; after `local_irq_enable` it runs.
+fn hardirq_after(enable: bool) -> Result<(), String> {
+    run_std(move || {
+        local_irq_disable();
+        if enable {
+            local_irq_enable();
+        }
+        hardirq(|| ());
+        if !enable {
+            local_irq_enable();
+        }
+    })
+    .result
+}
+
+#[test]
+fn hardirq_with_interrupts_disabled_is_a_model_error() {
+    let msg = hardirq_after(false).expect_err("hardirq(f) ran with interrupts disabled");
+    assert!(
+        msg.contains("model error") && msg.contains("local_irq_disable"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn hardirq_with_interrupts_enabled_runs() {
+    hardirq_after(true).expect("hardirq(f) with interrupts enabled");
+}
+
 #[test]
 fn kinds_have_their_names() {
     for (k, n) in [

@@ -255,29 +255,33 @@ impl Item {
         }
     }
 
-    /// Stop it before the free: `del_timer_sync`/`cancel_work_sync` if `sync`, else
-    /// `del_timer`/nothing.
-    fn stop(&self, sync: bool) {
-        match (self, sync) {
-            (Item::Timer(t), true) => {
+    /// Stop it before the free: a timer with `del_timer_sync` (`Stop::Cancel`) or, else,
+    /// `del_timer`; a work as `stop` says.
+    fn stop(&self, stop: Stop) {
+        match (self, stop) {
+            (Item::Timer(t), Stop::Cancel) => {
                 del_timer_sync(t);
             }
-            (Item::Timer(t), false) => {
+            (Item::Timer(t), _) => {
                 del_timer(t);
             }
-            (Item::Work(_, w), true) => {
+            (Item::Work(_, w), Stop::Cancel) => {
                 cancel_work_sync(w);
             }
-            (Item::Work(..), false) => {}
+            (Item::Work(_, w), Stop::Flush) => {
+                flush_work(w);
+            }
+            (Item::Work(..), Stop::Nothing) => {}
         }
     }
 }
 
 /// The function reads a field of the object and, on its first run only, arms its own
-/// timer (queues its own work) again; the main thread arms it, stops it as `sync` says and
+/// timer (queues its own work) again; the main thread arms it, stops it as `stop` says and
 /// frees the object. The kernel's `del_timer_sync` and `cancel_work_sync` leave it neither
-/// pending nor running even so. Reached: the function armed itself again.
-fn self_arming(timer: bool, sync: bool) -> Outcome {
+/// pending nor running even so; `flush_work` waits for the queueing made before it only.
+/// Reached: the function armed itself again.
+fn self_arming(timer: bool, stop: Stop) -> Outcome {
     explore(move || {
         let cache = Slab::new("obj");
         let obj = new_object(&cache);
@@ -302,7 +306,7 @@ fn self_arming(timer: bool, sync: bool) -> Outcome {
         });
         *me.lock().unwrap() = Some(item.clone());
         item.arm();
-        item.stop(sync);
+        item.stop(stop);
         kfree(&obj);
         // Agents first, then the cycle item -> function -> item.
         join_all();
@@ -312,22 +316,29 @@ fn self_arming(timer: bool, sync: bool) -> Outcome {
 
 #[test]
 fn self_arming_timer_after_del_timer_is_found() {
-    self_arming(true, false).fires(Kind::UseAfterFree);
+    self_arming(true, Stop::Nothing).fires(Kind::UseAfterFree);
 }
 
 #[test]
 fn self_arming_timer_after_del_timer_sync_holds() {
-    self_arming(true, true).holds();
+    self_arming(true, Stop::Cancel).holds();
 }
 
 #[test]
 fn self_queueing_work_without_cancel_is_found() {
-    self_arming(false, false).fires(Kind::UseAfterFree);
+    self_arming(false, Stop::Nothing).fires(Kind::UseAfterFree);
+}
+
+/// The kernel's `flush_work` waits for the instance queued before it, not for the one that
+/// instance queued: the free races that one.
+#[test]
+fn self_queueing_work_after_flush_work_is_found() {
+    self_arming(false, Stop::Flush).fires(Kind::UseAfterFree);
 }
 
 #[test]
 fn self_queueing_work_after_cancel_work_sync_holds() {
-    self_arming(false, true).holds();
+    self_arming(false, Stop::Cancel).holds();
 }
 
 /// `del_timer` is true if it disarmed a timer whose handler had not started, false if the

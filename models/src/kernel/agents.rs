@@ -71,6 +71,8 @@ const RUNNING: u64 = 2;
 /// canceler keeps the work's pending bit (and marks it canceling) for the whole wait. One
 /// bit, not a count: two concurrent cancels of one work are not modelled.
 const CANCELING: u64 = 4;
+/// One finished run, counted above the bits: `flush_work` waits for a number of them.
+const DONE: u64 = 8;
 
 /// A function that an agent runs once per arming: a timer or a work item.
 pub(crate) struct Deferred {
@@ -143,7 +145,7 @@ impl Deferred {
         lockdep::acquired(held);
         (self.func)();
         lockdep::released(self.class, self.how);
-        self.state.update(|s| *s &= !RUNNING);
+        self.state.update(|s| *s = (*s & !RUNNING) + DONE);
     }
 
     /// Clear the pending bit: true if it was set (the function will not run for it).
@@ -183,18 +185,21 @@ impl Deferred {
         self.state.update(|s| *s & PENDING != 0)
     }
 
-    /// True if armed or running.
-    pub(crate) fn busy(&self) -> bool {
-        self.state.update(|s| *s & (PENDING | RUNNING) != 0)
-    }
 
-    /// Wait, as `how` (`flush_work`), until the function is neither running nor armed. Lockdep sees the caller take the item's class, so
-    /// waiting while holding a lock the function takes is a `lock-order` violation (and a
-    /// `deadlock` when it happens).
+    /// Wait, as `how` (`flush_work`), for the runs armed or running now to finish (or the
+    /// item to go idle, cancelled): not for an arming made after, by the function itself
+    /// or anyone. True if there was something to wait for. Lockdep sees the caller take the
+    /// item's class, so waiting while holding a lock the function takes is a `lock-order`
+    /// violation (and a `deadlock` when it happens).
     #[track_caller]
-    pub(crate) fn wait_idle(&self, how: &'static str) {
-        let idle = |s| s & (PENDING | RUNNING) == 0;
-        lockdep::wait(&self.state, self.class, how, idle, |_| ());
+    pub(crate) fn flush(&self, how: &'static str) -> bool {
+        let target = self.state.update(|s| {
+            let runs = u64::from(*s & PENDING != 0) + u64::from(*s & RUNNING != 0);
+            (runs > 0).then_some(*s / DONE + runs)
+        });
+        let done = |s: u64| target.is_none_or(|t| s / DONE >= t) || s & (PENDING | RUNNING) == 0;
+        lockdep::wait(&self.state, self.class, how, done, |_| ());
+        target.is_some()
     }
 }
 

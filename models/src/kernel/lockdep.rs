@@ -485,17 +485,57 @@ fn reach(
 }
 
 /// Lockdep's `check_wait_context`: the lock's wait type must not exceed the context's,
-/// which is the lowest of the locks held, and `LD_WAIT_SPIN` in hardirq context.
+/// which is the lowest of the locks held, and `LD_WAIT_SPIN` in hardirq context. On
+/// PREEMPT_RT without PROVE_RAW_LOCK_NESTING lockdep cannot tell a `spinlock_t` from a raw
+/// one (`LD_WAIT_CONFIG` is `LD_WAIT_SPIN`): the kernel's report is then the sleeping lock's
+/// `might_sleep`, and so is the model's.
 fn wait_context(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     let (config, hardirq) = r.lockdep(|s: &mut State| {
         let c = s.cpus.get(&me).copied().unwrap_or_default();
         (s.config, c.hardirq > 0)
     });
-    let next = effective(h.wait, config);
+    let who = r.thread_name(me);
+    let prove = config.prove_raw_lock_nesting;
+    if let Some(why) = exceeded(r, me, h, hardirq, prove) {
+        let by = if prove { " (PROVE_RAW_LOCK_NESTING)" } else { "" };
+        return Some((
+            Kind::InvalidWaitContext,
+            format!(
+                "BUG: Invalid wait context{by}: {who} is trying to lock {name} ({}), {why}",
+                h.wait.name(),
+                name = h.name,
+            ) + &format!("\n    {}", h.taken()),
+        ));
+    }
+    let why = exceeded(r, me, h, hardirq, config.preempt_rt)?;
+    Some((
+        Kind::SleepInAtomic,
+        format!(
+            "BUG: sleeping function called from invalid context: {who} takes {name} ({}), a \
+             sleeping lock on PREEMPT_RT, {why}",
+            h.wait.name(),
+            name = h.name,
+        ) + &format!("\n    {}", h.taken()),
+    ))
+}
+
+/// Why `h`'s wait type exceeds the running thread's context, if it does, with
+/// `LD_WAIT_CONFIG` distinct from `LD_WAIT_SPIN` if `config_sleeps`.
+fn exceeded(
+    r: &Recorder,
+    me: usize,
+    h: &HeldLock,
+    hardirq: bool,
+    config_sleeps: bool,
+) -> Option<String> {
+    let effective = |w| match w {
+        WaitType::Config if !config_sleeps => WaitType::Spin,
+        w => w,
+    };
     let mut context: Option<(WaitType, String)> =
         hardirq.then(|| (WaitType::Spin, "in hardirq context".to_string()));
     for held in r.held(me) {
-        let w = effective(held.wait, config);
+        let w = effective(held.wait);
         if context.as_ref().is_none_or(|(c, _)| w < *c) {
             let why = format!(
                 "while holding {} ({}: {})",
@@ -507,23 +547,7 @@ fn wait_context(r: &Recorder, me: usize, h: &HeldLock) -> Found {
         }
     }
     let (ctx, why) = context?;
-    if next <= ctx {
-        return None;
-    }
-    let by = if config.preempt_rt {
-        "PREEMPT_RT"
-    } else {
-        "PROVE_RAW_LOCK_NESTING"
-    };
-    Some((
-        Kind::InvalidWaitContext,
-        format!(
-            "BUG: Invalid wait context ({by}): {who} is trying to lock {name} ({}), {why}",
-            h.wait.name(),
-            who = r.thread_name(me),
-            name = h.name,
-        ) + &format!("\n    {}", h.taken()),
-    ))
+    (effective(h.wait) > ctx).then_some(why)
 }
 
 /// Lockdep's `check_deadlock` for read-write locks: taking a class already held, unless
@@ -557,7 +581,7 @@ fn order(r: &Recorder, me: usize, h: &HeldLock) -> Found {
         return Some((
             Kind::LockOrder,
             format!(
-                "possible circular locking dependency:\n{}\nbut earlier in the run\n{}",
+                "possible circular locking dependency detected:\n{}\nbut earlier in the run\n{}",
                 describe_edge(r, "takes", &new),
                 describe_edge(r, "took", &old)
             ),
@@ -613,11 +637,3 @@ fn rt_sleep(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     ))
 }
 
-/// The type the wait-type check compares: without PREEMPT_RT or PROVE_RAW_LOCK_NESTING,
-/// `LD_WAIT_CONFIG` is `LD_WAIT_SPIN` (as lockdep_types.h defines it).
-fn effective(w: WaitType, c: Config) -> WaitType {
-    match w {
-        WaitType::Config if !(c.preempt_rt || c.prove_raw_lock_nesting) => WaitType::Spin,
-        w => w,
-    }
-}

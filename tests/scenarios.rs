@@ -59,7 +59,7 @@ const CONTROLS: &[(&str, &str)] = &[
     (
         "reserved-iova/get-atomic-rt-prepare",
         "config twin of get-atomic-prepare (holds): the same code and variant under \
-         PREEMPT_RT, where lockdep reports an invalid wait context; it differs by config",
+         PREEMPT_RT, where the rtmutex's might_sleep reports it; it differs by config",
     ),
     (
         "vtd-first-level/unmap-at-one-keeps-table-rfc",

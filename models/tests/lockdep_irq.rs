@@ -188,6 +188,44 @@ fn recursive_reads_in_opposite_orders_hold() {
     opposite_orders(false).holds();
 }
 
+/// Three threads each take two of `a_lock`, `b_lock`, `c_lock`, one inside the other: a
+/// -> b, b -> c and, buggy, c -> a (a cycle of three classes, as lockdep's
+/// check_noncircular finds it), or, fixed, a -> c.
+fn three_locks(cycle: bool) -> Outcome {
+    run(move || {
+        let locks: Arc<Vec<SpinLock>> = Arc::new(
+            ["a_lock", "b_lock", "c_lock"]
+                .into_iter()
+                .map(SpinLock::new)
+                .collect(),
+        );
+        let orders = [(0, 1), (1, 2), if cycle { (2, 0) } else { (0, 2) }];
+        let t = (1..=3)
+            .zip(orders)
+            .map(|(i, (outer, inner))| {
+                let locks = locks.clone();
+                spawn(i, move || {
+                    let g = spin_lock(&locks[outer]);
+                    spin_unlock(spin_lock(&locks[inner]));
+                    step(REACHED);
+                    spin_unlock(g);
+                })
+            })
+            .collect();
+        join(t);
+    })
+}
+
+#[test]
+fn three_classes_in_a_cycle_is_lock_order() {
+    three_locks(true).fires(Kind::LockOrder);
+}
+
+#[test]
+fn three_classes_without_a_cycle_hold() {
+    three_locks(false).holds();
+}
+
 // ---------------------------------------------------------------- inconsistent lock state
 
 /// An interrupt agent takes `desc_lock`; thread 1 takes it in process context, with

@@ -22,11 +22,10 @@ use iommu_models::engine::{leave, Engine};
 use iommu_models::kernel::agents::join_all;
 use iommu_models::kernel::{
     atomic64_add_return, cancel_work_sync, complete, del_timer, del_timer_sync, flush_work,
-    init_completion, kfree,
-    kfree_rcu, kzalloc, mod_timer, queue_work, rcu_assign_pointer, rcu_dereference, rcu_read_lock,
-    rcu_read_unlock, read_once, spin_lock, spin_unlock, synchronize_rcu, timer_setup,
-    wait_for_completion, Atomic64, Gfp, Slab, SpinLock, TimerList, WorkStruct, WorkqueueStruct,
-    INIT_WORK,
+    init_completion, kfree, kfree_rcu, kzalloc, mod_timer, queue_work, rcu_assign_pointer,
+    rcu_dereference, rcu_read_lock, rcu_read_unlock, read_once, spin_lock, spin_unlock,
+    synchronize_rcu, timer_setup, wait_for_completion, Atomic64, Gfp, Slab, SpinLock, TimerList,
+    WorkStruct, WorkqueueStruct, INIT_WORK,
 };
 use iommu_models::trace::{Obj, Recorder};
 
@@ -363,7 +362,11 @@ fn del_timer_returns_whether_the_handler_was_stopped() {
         }
         let was_sync = del_timer_sync(&t);
         assert!(!was_sync, "del_timer left nothing pending");
-        assert_eq!(done.load(Relaxed), started.load(Relaxed), "del_timer_sync returned early");
+        assert_eq!(
+            done.load(Relaxed),
+            started.load(Relaxed),
+            "del_timer_sync returned early"
+        );
         join_all();
         assert_eq!(started.load(Relaxed), u64::from(!was), "del_timer: {was}");
     })

@@ -158,7 +158,13 @@ impl Deferred {
     /// itself again while running is disarmed too. True if it was pending then.
     #[track_caller]
     pub(crate) fn disarm_sync(&self, how: &'static str) -> bool {
-        lockdep::wait(&self.state, self.class, how, |s| s & RUNNING == 0, take_pending)
+        lockdep::wait(
+            &self.state,
+            self.class,
+            how,
+            |s| s & RUNNING == 0,
+            take_pending,
+        )
     }
 
     /// Clear the pending bit and refuse arming until the function is not running (the
@@ -184,7 +190,6 @@ impl Deferred {
     pub(crate) fn pending(&self) -> bool {
         self.state.update(|s| *s & PENDING != 0)
     }
-
 
     /// Wait, as `how` (`flush_work`), for the runs armed or running now to finish (or the
     /// item to go idle, cancelled): not for an arming made after, by the function itself

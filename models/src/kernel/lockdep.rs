@@ -19,12 +19,13 @@
 //! 2. Wait context (`check_wait_context`): a lock whose wait type is above the context's
 //!    (a `spinlock_t`, `LD_WAIT_CONFIG`, under a `raw_spinlock_t`, `LD_WAIT_SPIN`, or in
 //!    hardirq context) is an "invalid wait context" where `LD_WAIT_CONFIG` differs from
-//!    `LD_WAIT_SPIN`: under `PREEMPT_RT` or `PROVE_RAW_LOCK_NESTING` (see
-//!    [`crate::kernel::config`]).
+//!    `LD_WAIT_SPIN`: under `PROVE_RAW_LOCK_NESTING` (see [`crate::kernel::config`]); under
+//!    `PREEMPT_RT` alone it is the sleeping lock's "sleeping function called from invalid
+//!    context".
 //! 3. Recursion (`check_deadlock`): a thread taking a read-write lock class it already holds
 //!    is "possible recursive locking", unless both are reads and the new one is recursive.
-//! 4. Order (`check_prevs_add`): a cycle of two classes whose locks each block the other's
-//!    waiter is a "possible circular locking dependency", and a new order from a
+//! 4. Order (`check_prevs_add`): a cycle of classes, of any length, whose locks each block
+//!    the waiter before them is a "possible circular locking dependency", and a new order from a
 //!    `HARDIRQ-safe` class to a `HARDIRQ-unsafe` one is reported as lockdep words it.
 //!
 //! The usage bits and the order graph are ghost state read by checks, which is sound here
@@ -497,7 +498,11 @@ fn wait_context(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     let who = r.thread_name(me);
     let prove = config.prove_raw_lock_nesting;
     if let Some(why) = exceeded(r, me, h, hardirq, prove) {
-        let by = if prove { " (PROVE_RAW_LOCK_NESTING)" } else { "" };
+        let by = if prove {
+            " (PROVE_RAW_LOCK_NESTING)"
+        } else {
+            ""
+        };
         return Some((
             Kind::InvalidWaitContext,
             format!(
@@ -578,12 +583,13 @@ fn recursion(r: &Recorder, me: usize, h: &HeldLock) -> Found {
 /// a HARDIRQ-unsafe one.
 fn order(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     if let Some((old, new)) = r.acquiring(me, h.clone()) {
+        let old: Vec<String> = old.iter().map(|e| describe_edge(r, "took", e)).collect();
         return Some((
             Kind::LockOrder,
             format!(
                 "possible circular locking dependency detected:\n{}\nbut earlier in the run\n{}",
                 describe_edge(r, "takes", &new),
-                describe_edge(r, "took", &old)
+                old.join("\n")
             ),
         ));
     }
@@ -636,4 +642,3 @@ fn rt_sleep(r: &Recorder, me: usize, h: &HeldLock) -> Found {
         ),
     ))
 }
-

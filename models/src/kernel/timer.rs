@@ -48,7 +48,10 @@ pub fn del_timer(timer: &TimerList) -> bool {
 /// holding a lock the handler takes.
 #[track_caller]
 pub fn del_timer_sync(timer: &TimerList) -> bool {
-    record(Op::Call("del_timer_sync"), Obj::Named(timer.deferred.class()));
+    record(
+        Op::Call("del_timer_sync"),
+        Obj::Named(timer.deferred.class()),
+    );
     timer.deferred.disarm_sync("del_timer_sync")
 }
 

@@ -70,6 +70,9 @@ pub fn flush_work(work: &WorkStruct) -> bool {
 #[track_caller]
 pub fn cancel_work_sync(work: &WorkStruct) -> bool {
     might_sleep("cancel_work_sync");
-    record(Op::Call("cancel_work_sync"), Obj::Named(work.deferred.class()));
+    record(
+        Op::Call("cancel_work_sync"),
+        Obj::Named(work.deferred.class()),
+    );
     work.deferred.cancel_sync("cancel_work_sync")
 }

@@ -232,6 +232,35 @@ pub struct OrderEdge {
     pub thread: usize,
 }
 
+/// Lockdep's `check_noncircular` for a new edge: a path of earlier edges from `new.to` back
+/// to `new.from`, breadth first (the shortest). Each lock of the cycle must block its
+/// waiter: at every lock the acquisition coming in waits for the hold going out, so a
+/// recursive reader waits for no reader (lockdep's strong paths: no -(xR)->-(Sx)- pair).
+fn cycle(order: &[OrderEdge], new: &OrderEdge) -> Option<Vec<OrderEdge>> {
+    // States: a lock reached and the mode it was acquired in on the way.
+    let start = (new.to.name, new.to.mode);
+    let mut seen = vec![start];
+    let mut queue = std::collections::VecDeque::from([(start, Vec::<&OrderEdge>::new())]);
+    while let Some(((at, mode), path)) = queue.pop_front() {
+        for e in order {
+            if e.from.name != at || !mode.waits_for(e.from.mode) {
+                continue;
+            }
+            let mut p = path.clone();
+            p.push(e);
+            if e.to.name == new.from.name && e.to.mode.waits_for(new.from.mode) {
+                return Some(p.into_iter().cloned().collect());
+            }
+            let next = (e.to.name, e.to.mode);
+            if !seen.contains(&next) {
+                seen.push(next);
+                queue.push_back((next, p));
+            }
+        }
+    }
+    None
+}
+
 #[derive(Default)]
 struct Inner {
     events: Vec<Event>,
@@ -459,9 +488,9 @@ impl Recorder {
     }
 
     /// `thread` is about to block on `lock`: record the wait and the lock-order edges from
-    /// every lock it holds. Returns an earlier edge in the opposite order, if any (lockdep's
-    /// "possible circular locking dependency").
-    pub fn acquiring(&self, thread: usize, lock: HeldLock) -> Option<(OrderEdge, OrderEdge)> {
+    /// every lock it holds. Returns earlier edges that close a cycle with a new one, if any,
+    /// from `lock` back to the held lock (lockdep's "possible circular locking dependency").
+    pub fn acquiring(&self, thread: usize, lock: HeldLock) -> Option<(Vec<OrderEdge>, OrderEdge)> {
         self.inner.with(|g| {
             g.waiting.insert(thread, lock.clone());
             let held = g.held.get(&thread).cloned().unwrap_or_default();
@@ -474,15 +503,8 @@ impl Recorder {
                     to: lock.clone(),
                     thread,
                 };
-                // Each lock of the cycle must block its waiter: a recursive reader waits
-                // for no reader (lockdep's rule for read-read dependencies).
-                if let Some(old) = g.order.iter().find(|e| {
-                    e.from.name == lock.name
-                        && e.to.name == h.name
-                        && lock.mode.waits_for(e.from.mode)
-                        && e.to.mode.waits_for(h.mode)
-                }) {
-                    return Some((old.clone(), new));
+                if let Some(path) = cycle(&g.order, &new) {
+                    return Some((path, new));
                 }
                 if !g.order.iter().any(|e| {
                     e.from.name == h.name

@@ -57,6 +57,13 @@ const RT: Config = Config {
     prove_raw_lock_nesting: false,
 };
 
+/// PREEMPT_RT with lockdep's wait types (PROVE_RAW_LOCK_NESTING), as a lockdep kernel on
+/// an architecture that supports PREEMPT_RT has it since v6.13.
+const RT_PROVE: Config = Config {
+    preempt_rt: true,
+    prove_raw_lock_nesting: true,
+};
+
 // ---------------------------------------------------------------- rw_semaphore recursion
 
 /// Thread 1 takes `sem` for reading twice: nested (a second `down_read` inside the first)
@@ -100,8 +107,10 @@ fn down_read_after_up_read_holds() {
 /// Thread 1 reads `tasklist_lock` and, holding it, reads it again: in hardirq context (an
 /// interrupt on its CPU, as a queued rwlock allows) or, buggy, in process context, where a
 /// queued writer holds the second read back. Thread 2 writes it with interrupts disabled.
-fn rwlock_nested_read(in_irq: bool) -> Outcome {
+/// Under `config`.
+fn rwlock_nested_read(in_irq: bool, config: Config) -> Outcome {
     run(move || {
+        set_config(config);
         let lock = Arc::new(RwLock::new("tasklist_lock"));
         let l = lock.clone();
         let reader = spawn(1, move || {
@@ -122,12 +131,19 @@ fn rwlock_nested_read(in_irq: bool) -> Outcome {
 
 #[test]
 fn nested_read_lock_in_process_context_is_recursive_locking() {
-    rwlock_nested_read(false).fires(Kind::RecursiveLocking);
+    rwlock_nested_read(false, Config::default()).fires(Kind::RecursiveLocking);
+}
+
+/// PREEMPT_RT has no queued rwlocks, so lockdep takes every `read_lock` as a recursive read
+/// and reports no nesting (`read_lock_is_recursive()`); the model follows it.
+#[test]
+fn nested_read_lock_in_process_context_holds_on_preempt_rt() {
+    rwlock_nested_read(false, RT).holds();
 }
 
 #[test]
 fn nested_read_lock_in_hardirq_holds() {
-    rwlock_nested_read(true).holds();
+    rwlock_nested_read(true, Config::default()).holds();
 }
 
 // ---------------------------------------------------------------- read-aware lock order
@@ -170,6 +186,44 @@ fn read_then_write_in_opposite_orders_is_lock_order() {
 #[test]
 fn recursive_reads_in_opposite_orders_hold() {
     opposite_orders(false).holds();
+}
+
+/// Three threads each take two of `a_lock`, `b_lock`, `c_lock`, one inside the other: a
+/// -> b, b -> c and, buggy, c -> a (a cycle of three classes, as lockdep's
+/// check_noncircular finds it), or, fixed, a -> c.
+fn three_locks(cycle: bool) -> Outcome {
+    run(move || {
+        let locks: Arc<Vec<SpinLock>> = Arc::new(
+            ["a_lock", "b_lock", "c_lock"]
+                .into_iter()
+                .map(SpinLock::new)
+                .collect(),
+        );
+        let orders = [(0, 1), (1, 2), if cycle { (2, 0) } else { (0, 2) }];
+        let t = (1..=3)
+            .zip(orders)
+            .map(|(i, (outer, inner))| {
+                let locks = locks.clone();
+                spawn(i, move || {
+                    let g = spin_lock(&locks[outer]);
+                    spin_unlock(spin_lock(&locks[inner]));
+                    step(REACHED);
+                    spin_unlock(g);
+                })
+            })
+            .collect();
+        join(t);
+    })
+}
+
+#[test]
+fn three_classes_in_a_cycle_is_lock_order() {
+    three_locks(true).fires(Kind::LockOrder);
+}
+
+#[test]
+fn three_classes_without_a_cycle_hold() {
+    three_locks(false).holds();
 }
 
 // ---------------------------------------------------------------- inconsistent lock state
@@ -273,7 +327,14 @@ fn msi_domain_activate(config: Config) -> Outcome {
 
 #[test]
 fn reserved_lock_under_irq_desc_lock_is_invalid_wait_context_on_preempt_rt() {
-    msi_domain_activate(RT).fires(Kind::InvalidWaitContext);
+    msi_domain_activate(RT_PROVE).fires(Kind::InvalidWaitContext);
+}
+
+/// Without PROVE_RAW_LOCK_NESTING lockdep has no wait type for a `spinlock_t`: the first
+/// report is the sleeping lock's `might_sleep` under the raw lock.
+#[test]
+fn reserved_lock_under_irq_desc_lock_sleeps_on_preempt_rt_without_prove_raw_lock_nesting() {
+    msi_domain_activate(RT).fires(Kind::SleepInAtomic);
 }
 
 #[test]
@@ -288,7 +349,7 @@ fn reserved_lock_under_irq_desc_lock_holds_without_preempt_rt() {
 /// with interrupts disabled.
 fn lock_in_hardirq_on_rt(raw: bool) -> Outcome {
     run(move || {
-        set_config(RT);
+        set_config(RT_PROVE);
         let lock = Arc::new(if raw {
             SpinLock::new_raw("stats_lock")
         } else {
@@ -330,10 +391,10 @@ fn nesting(config: Config) {
 
 #[test]
 fn invalid_wait_context_names_both_locks_and_the_config() {
-    run_std(|| nesting(RT)).fires(
+    run_std(|| nesting(RT_PROVE)).fires(
         Kind::InvalidWaitContext,
         &[
-            "BUG: Invalid wait context (PREEMPT_RT)",
+            "BUG: Invalid wait context (PROVE_RAW_LOCK_NESTING)",
             "is trying to lock reserved_lock (LD_WAIT_CONFIG)",
             "while holding irq_desc->lock (raw_spin_lock_irqsave at",
             "LD_WAIT_SPIN",
@@ -607,6 +668,36 @@ fn read_lock_irq_disables_and_enables() {
     assert_eq!(r, (true, false));
 }
 
+/// An interrupt cannot arrive with interrupts disabled: `hardirq(f)` inside
+/// `local_irq_disable` is the model's error, not a verdict; after `local_irq_enable` it runs.
+fn hardirq_after(enable: bool) -> Result<(), String> {
+    run_std(move || {
+        local_irq_disable();
+        if enable {
+            local_irq_enable();
+        }
+        hardirq(|| ());
+        if !enable {
+            local_irq_enable();
+        }
+    })
+    .result
+}
+
+#[test]
+fn hardirq_with_interrupts_disabled_is_a_model_error() {
+    let msg = hardirq_after(false).expect_err("hardirq(f) ran with interrupts disabled");
+    assert!(
+        msg.contains("model error") && msg.contains("local_irq_disable"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn hardirq_with_interrupts_enabled_runs() {
+    hardirq_after(true).expect("hardirq(f) with interrupts enabled");
+}
+
 #[test]
 fn kinds_have_their_names() {
     for (k, n) in [
@@ -632,7 +723,7 @@ fn other_engine(engine: iommu_models::engine::Engine, rt: bool) -> Option<Kind> 
     let body = move || {
         iommu_models::trace::enter(engine, r.clone());
         if rt {
-            set_config(RT);
+            set_config(RT_PROVE);
         }
         let lock = Arc::new(RwLock::new("tasklist_lock"));
         let l = lock.clone();

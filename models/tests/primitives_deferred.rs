@@ -13,17 +13,19 @@ mod common;
 
 use common::explore::{explore_reaching as explore, new_object, reached, Outcome};
 
-use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 
 use iommu_models::check::Kind;
 use iommu_models::engine::spawn;
 use iommu_models::engine::{leave, Engine};
 use iommu_models::kernel::agents::join_all;
 use iommu_models::kernel::{
-    cancel_work_sync, complete, del_timer, del_timer_sync, flush_work, init_completion, kfree,
-    kfree_rcu, kzalloc, mod_timer, queue_work, rcu_assign_pointer, rcu_dereference, rcu_read_lock,
-    rcu_read_unlock, read_once, spin_lock, spin_unlock, synchronize_rcu, timer_setup,
-    wait_for_completion, Atomic64, Gfp, Slab, SpinLock, WorkqueueStruct, INIT_WORK,
+    atomic64_add_return, cancel_work_sync, complete, del_timer, del_timer_sync, flush_work,
+    init_completion, kfree, kfree_rcu, kzalloc, mod_timer, queue_work, rcu_assign_pointer,
+    rcu_dereference, rcu_read_lock, rcu_read_unlock, read_once, spin_lock, spin_unlock,
+    synchronize_rcu, timer_setup, wait_for_completion, Atomic64, Gfp, Slab, SpinLock, TimerList,
+    WorkStruct, WorkqueueStruct, INIT_WORK,
 };
 use iommu_models::trace::{Obj, Recorder};
 
@@ -229,6 +231,146 @@ fn free_after_cancel_work_sync_holds() {
 #[test]
 fn free_after_flush_work_holds() {
     work_vs_free(Stop::Flush).holds();
+}
+
+// ---------------------------------------------------------------- self-arming
+
+/// A timer (or a work item) whose function arms it again: a watchdog or polling timer, a
+/// work that requeues itself.
+enum Item {
+    Timer(TimerList),
+    Work(WorkqueueStruct, WorkStruct),
+}
+
+impl Item {
+    fn arm(&self) {
+        match self {
+            Item::Timer(t) => {
+                mod_timer(t, 1);
+            }
+            Item::Work(wq, w) => {
+                queue_work(wq, w);
+            }
+        }
+    }
+
+    /// Stop it before the free: a timer with `del_timer_sync` (`Stop::Cancel`) or, else,
+    /// `del_timer`; a work as `stop` says.
+    fn stop(&self, stop: Stop) {
+        match (self, stop) {
+            (Item::Timer(t), Stop::Cancel) => {
+                del_timer_sync(t);
+            }
+            (Item::Timer(t), _) => {
+                del_timer(t);
+            }
+            (Item::Work(_, w), Stop::Cancel) => {
+                cancel_work_sync(w);
+            }
+            (Item::Work(_, w), Stop::Flush) => {
+                flush_work(w);
+            }
+            (Item::Work(..), Stop::Nothing) => {}
+        }
+    }
+}
+
+/// The function reads a field of the object and, on its first run only, arms its own
+/// timer (queues its own work) again; the main thread arms it, stops it as `stop` says and
+/// frees the object. The kernel's `del_timer_sync` and `cancel_work_sync` leave it neither
+/// pending nor running even so; `flush_work` waits for the queueing made before it only.
+/// Reached: the function armed itself again.
+fn self_arming(timer: bool, stop: Stop) -> Outcome {
+    explore(move || {
+        let cache = Slab::new("obj");
+        let obj = new_object(&cache);
+        let runs = Atomic64::new(Obj::Named("runs"), 0);
+        // The function finds its own item here, as `from_timer`/`container_of` would.
+        let me: Arc<Mutex<Option<Arc<Item>>>> = Arc::default();
+        let f = {
+            let (obj, me) = (obj.clone(), me.clone());
+            move || {
+                read_once(&obj.get().field);
+                if atomic64_add_return(1, &runs) == 1 {
+                    let item = me.lock().unwrap().clone().unwrap();
+                    item.arm();
+                    reached();
+                }
+            }
+        };
+        let item = Arc::new(if timer {
+            Item::Timer(timer_setup("obj->timer", f))
+        } else {
+            Item::Work(WorkqueueStruct::new("events"), INIT_WORK("obj->work", f))
+        });
+        *me.lock().unwrap() = Some(item.clone());
+        item.arm();
+        item.stop(stop);
+        kfree(&obj);
+        // Agents first, then the cycle item -> function -> item.
+        join_all();
+        me.lock().unwrap().take();
+    })
+}
+
+#[test]
+fn self_arming_timer_after_del_timer_is_found() {
+    self_arming(true, Stop::Nothing).fires(Kind::UseAfterFree);
+}
+
+#[test]
+fn self_arming_timer_after_del_timer_sync_holds() {
+    self_arming(true, Stop::Cancel).holds();
+}
+
+#[test]
+fn self_queueing_work_without_cancel_is_found() {
+    self_arming(false, Stop::Nothing).fires(Kind::UseAfterFree);
+}
+
+/// The kernel's `flush_work` waits for the instance queued before it, not for the one that
+/// instance queued: the free races that one.
+#[test]
+fn self_queueing_work_after_flush_work_is_found() {
+    self_arming(false, Stop::Flush).fires(Kind::UseAfterFree);
+}
+
+#[test]
+fn self_queueing_work_after_cancel_work_sync_holds() {
+    self_arming(false, Stop::Cancel).holds();
+}
+
+/// `del_timer` is true if it disarmed a timer whose handler had not started, false if the
+/// handler ran or is running; `del_timer_sync` likewise, and after it the handler is done.
+/// Checked in every execution. Reached: the handler was running when `del_timer` returned.
+#[test]
+fn del_timer_returns_whether_the_handler_was_stopped() {
+    explore(|| {
+        let started = Arc::new(Atomic64::new(Obj::Named("started"), 0));
+        let done = Arc::new(Atomic64::new(Obj::Named("done"), 0));
+        let t = {
+            let (started, done) = (started.clone(), done.clone());
+            timer_setup("obj->timer", move || {
+                atomic64_add_return(1, &started);
+                atomic64_add_return(1, &done);
+            })
+        };
+        mod_timer(&t, 1);
+        let was = del_timer(&t);
+        if !was && done.load(Relaxed) == 0 && started.load(Relaxed) == 1 {
+            reached();
+        }
+        let was_sync = del_timer_sync(&t);
+        assert!(!was_sync, "del_timer left nothing pending");
+        assert_eq!(
+            done.load(Relaxed),
+            started.load(Relaxed),
+            "del_timer_sync returned early"
+        );
+        join_all();
+        assert_eq!(started.load(Relaxed), u64::from(!was), "del_timer: {was}");
+    })
+    .holds();
 }
 
 // ---------------------------------------------------------------- completions

@@ -10,8 +10,8 @@
 //! against its limit of 5 threads per execution, the main thread included.
 //!
 //! [`Deferred`] is the state timers and work items share: a pending bit (armed, not yet
-//! started) and a running bit (its function is running), in one engine word that waiters
-//! block on.
+//! started), a running bit (its function is running) and a canceling bit (a
+//! `cancel_work_sync` is in progress), in one engine word that waiters block on.
 
 use std::sync::Arc;
 
@@ -67,6 +67,12 @@ pub fn join_all() {
 const PENDING: u64 = 1;
 /// The function is running.
 const RUNNING: u64 = 2;
+/// A `cancel_work_sync` is waiting for the function: arming is refused, as the kernel's
+/// canceler keeps the work's pending bit (and marks it canceling) for the whole wait. One
+/// bit, not a count: two concurrent cancels of one work are not modelled.
+const CANCELING: u64 = 4;
+/// One finished run, counted above the bits: `flush_work` waits for a number of them.
+const DONE: u64 = 8;
 
 /// A function that an agent runs once per arming: a timer or a work item.
 pub(crate) struct Deferred {
@@ -103,11 +109,13 @@ impl Deferred {
     }
 
     /// Set the pending bit; if it was clear, spawn an agent that will run the function.
-    /// True if it was already pending.
+    /// True if it was already pending, or a cancel is in progress (nothing is armed then).
     pub(crate) fn arm(self: &Arc<Self>) -> bool {
         let was = self.state.update(|s| {
-            let was = *s & PENDING != 0;
-            *s |= PENDING;
+            let was = *s & (PENDING | CANCELING) != 0;
+            if *s & CANCELING == 0 {
+                *s |= PENDING;
+            }
             was
         });
         if !was {
@@ -137,16 +145,40 @@ impl Deferred {
         lockdep::acquired(held);
         (self.func)();
         lockdep::released(self.class, self.how);
-        self.state.update(|s| *s &= !RUNNING);
+        self.state.update(|s| *s = (*s & !RUNNING) + DONE);
     }
 
     /// Clear the pending bit: true if it was set (the function will not run for it).
     pub(crate) fn disarm(&self) -> bool {
-        self.state.update(|s| {
-            let was = *s & PENDING != 0;
-            *s &= !PENDING;
-            was
-        })
+        self.state.update(take_pending)
+    }
+
+    /// Wait, as `how` (`del_timer_sync`), until the function is not running, and clear the
+    /// pending bit in the same step, as the kernel's retry loop does: a function that armed
+    /// itself again while running is disarmed too. True if it was pending then.
+    #[track_caller]
+    pub(crate) fn disarm_sync(&self, how: &'static str) -> bool {
+        lockdep::wait(
+            &self.state,
+            self.class,
+            how,
+            |s| s & RUNNING == 0,
+            take_pending,
+        )
+    }
+
+    /// Clear the pending bit and refuse arming until the function is not running (the
+    /// function may try to queue itself again meanwhile), as `cancel_work_sync` does. True
+    /// if it was pending.
+    #[track_caller]
+    pub(crate) fn cancel_sync(&self, how: &'static str) -> bool {
+        let was = self.state.update(|s| {
+            *s |= CANCELING;
+            take_pending(s)
+        });
+        let canceled = |s: &mut u64| *s &= !CANCELING;
+        lockdep::wait(&self.state, self.class, how, |s| s & RUNNING == 0, canceled);
+        was
     }
 
     /// The item's name (its lockdep class).
@@ -159,18 +191,26 @@ impl Deferred {
         self.state.update(|s| *s & PENDING != 0)
     }
 
-    /// True if armed or running.
-    pub(crate) fn busy(&self) -> bool {
-        self.state.update(|s| *s != 0)
-    }
-
-    /// Wait, as `how` (`del_timer_sync`), until the function is not running and, with
-    /// `pending`, not armed either. Lockdep sees the caller take the item's class, so
-    /// waiting while holding a lock the function takes is a `lock-order` violation (and a
-    /// `deadlock` when it happens).
+    /// Wait, as `how` (`flush_work`), for the runs armed or running now to finish (or the
+    /// item to go idle, cancelled): not for an arming made after, by the function itself
+    /// or anyone. True if there was something to wait for. Lockdep sees the caller take the
+    /// item's class, so waiting while holding a lock the function takes is a `lock-order`
+    /// violation (and a `deadlock` when it happens).
     #[track_caller]
-    pub(crate) fn wait_idle(&self, how: &'static str, pending: bool) {
-        let mask = if pending { PENDING | RUNNING } else { RUNNING };
-        lockdep::wait(&self.state, self.class, how, |s| s & mask == 0, |_| ());
+    pub(crate) fn flush(&self, how: &'static str) -> bool {
+        let target = self.state.update(|s| {
+            let runs = u64::from(*s & PENDING != 0) + u64::from(*s & RUNNING != 0);
+            (runs > 0).then_some(*s / DONE + runs)
+        });
+        let done = |s: u64| target.is_none_or(|t| s / DONE >= t) || s & (PENDING | RUNNING) == 0;
+        lockdep::wait(&self.state, self.class, how, done, |_| ());
+        target.is_some()
     }
+}
+
+/// Clear the pending bit of a state word: true if it was set.
+fn take_pending(s: &mut u64) -> bool {
+    let was = *s & PENDING != 0;
+    *s &= !PENDING;
+    was
 }

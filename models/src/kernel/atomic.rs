@@ -4,8 +4,11 @@
 //! Orderings follow Documentation/atomic_t.txt: value-returning read-modify-writes
 //! (`cmpxchg`, `xchg`, `test_and_set_bit`, `atomic64_*_return`) are fully ordered, which the
 //! LKMM defines as `smp_mb(); op_relaxed(); smp_mb();`, and that is how they are built here
-//! ([`fully_ordered`]); a conditional one that fails (a `cmpxchg` that finds another value,
-//! a `test_and_set_bit` of a set bit) orders nothing ([`conditionally_ordered`]). `set_bit`/`clear_bit` and plain reads and writes are unordered.
+//! ([`fully_ordered`]); a `cmpxchg` that fails (finds another value) orders nothing
+//! ([`conditionally_ordered`]). `test_and_set_bit` is fully ordered even when it finds the bit
+//! set: Documentation/atomic_bitops.txt says so since v6.0 (the generic early-exit read that
+//! made a failure unordered is gone). `set_bit`/`clear_bit` and plain reads and writes are
+//! unordered.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -128,9 +131,8 @@ pub(crate) fn fully_ordered(op: impl FnOnce() -> u64) -> u64 {
     v
 }
 
-/// A conditional read-modify-write (`cmpxchg`, `test_and_set_bit`): fully ordered when it
-/// succeeds, unordered when it fails (Documentation/atomic_t.txt, atomic_bitops.txt).
-/// `failed(value before)` says which.
+/// A conditional read-modify-write (`cmpxchg`): fully ordered when it succeeds, unordered
+/// when it fails (Documentation/atomic_t.txt); `failed(value before)` says which.
 ///
 /// Under loom the barriers of a success must come before the operation, and a failure has
 /// none. So a relaxed `probe`, a read-modify-write that writes back what it read, runs
@@ -198,18 +200,12 @@ pub fn clear_bit(nr: u32, a: &Atomic64) {
     );
 }
 
-/// `test_and_set_bit(nr, addr)`: true if the bit was set before. Fully ordered when it sets
-/// the bit; unordered when the bit was already set (it changed nothing: it "failed").
+/// `test_and_set_bit(nr, addr)`: true if the bit was set before. Fully ordered, also when
+/// the bit was already set (v6.0 on; before, such a "failure" was unordered).
 #[track_caller]
 pub fn test_and_set_bit(nr: u32, a: &Atomic64) -> bool {
     let m = 1u64 << nr;
-    let f = |r: &RawAtomic| {
-        conditionally_ordered(
-            || r.fetch_or(0, Ordering::Relaxed),
-            |v| v & m != 0,
-            || r.fetch_or(m, Ordering::Relaxed),
-        )
-    };
+    let f = |r: &RawAtomic| fully_ordered(|| r.fetch_or(m, Ordering::Relaxed));
     let before = a.rmw("test_and_set_bit", f, |v| v | m);
     before & m != 0
 }

@@ -10,8 +10,8 @@
 //!
 //! The context is a non-threaded hardirq: the irq core itself, or a handler requested with
 //! `IRQF_NO_THREAD`. On PREEMPT_RT other handlers run in threads, which is process context.
-//! An interrupt cannot arrive where interrupts are disabled: models call [`hardirq`] only
-//! where they are enabled (it is not checked).
+//! An interrupt cannot arrive where interrupts are disabled: [`hardirq`] there is a model
+//! error (a panic naming what disabled them), not a verdict.
 
 use crate::engine::{spawn, JoinHandle};
 use crate::kernel::irqflags::{restore, save};
@@ -22,6 +22,18 @@ use crate::trace::{record, Obj, Op};
 /// true, as between `irq_enter()` and `irq_exit()`.
 #[track_caller]
 pub fn hardirq<R>(f: impl FnOnce() -> R) -> R {
+    if let (_, Some((by, at))) = irq_state() {
+        let here = std::panic::Location::caller();
+        panic!(
+            "model error: hardirq(f) at {}:{} where interrupts are disabled (by {by} at {}:{}): \
+             no interrupt can arrive there. Fix the model: run the handler where interrupts \
+             are enabled, or on an agent (spawn_hardirq)",
+            here.file(),
+            here.line(),
+            at.file(),
+            at.line()
+        );
+    }
     record(Op::Call("irq_enter"), Obj::None);
     let flags = save("hardirq entry");
     hardirq_nesting(1);

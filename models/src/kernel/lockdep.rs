@@ -19,12 +19,13 @@
 //! 2. Wait context (`check_wait_context`): a lock whose wait type is above the context's
 //!    (a `spinlock_t`, `LD_WAIT_CONFIG`, under a `raw_spinlock_t`, `LD_WAIT_SPIN`, or in
 //!    hardirq context) is an "invalid wait context" where `LD_WAIT_CONFIG` differs from
-//!    `LD_WAIT_SPIN`: under `PREEMPT_RT` or `PROVE_RAW_LOCK_NESTING` (see
-//!    [`crate::kernel::config`]).
+//!    `LD_WAIT_SPIN`: under `PROVE_RAW_LOCK_NESTING` (see [`crate::kernel::config`]); under
+//!    `PREEMPT_RT` alone it is the sleeping lock's "sleeping function called from invalid
+//!    context".
 //! 3. Recursion (`check_deadlock`): a thread taking a read-write lock class it already holds
 //!    is "possible recursive locking", unless both are reads and the new one is recursive.
-//! 4. Order (`check_prevs_add`): a cycle of two classes whose locks each block the other's
-//!    waiter is a "possible circular locking dependency", and a new order from a
+//! 4. Order (`check_prevs_add`): a cycle of classes, of any length, whose locks each block
+//!    the waiter before them is a "possible circular locking dependency", and a new order from a
 //!    `HARDIRQ-safe` class to a `HARDIRQ-unsafe` one is reported as lockdep words it.
 //!
 //! The usage bits and the order graph are ghost state read by checks, which is sound here
@@ -485,17 +486,61 @@ fn reach(
 }
 
 /// Lockdep's `check_wait_context`: the lock's wait type must not exceed the context's,
-/// which is the lowest of the locks held, and `LD_WAIT_SPIN` in hardirq context.
+/// which is the lowest of the locks held, and `LD_WAIT_SPIN` in hardirq context. On
+/// PREEMPT_RT without PROVE_RAW_LOCK_NESTING lockdep cannot tell a `spinlock_t` from a raw
+/// one (`LD_WAIT_CONFIG` is `LD_WAIT_SPIN`): the kernel's report is then the sleeping lock's
+/// `might_sleep`, and so is the model's.
 fn wait_context(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     let (config, hardirq) = r.lockdep(|s: &mut State| {
         let c = s.cpus.get(&me).copied().unwrap_or_default();
         (s.config, c.hardirq > 0)
     });
-    let next = effective(h.wait, config);
+    let who = r.thread_name(me);
+    let prove = config.prove_raw_lock_nesting;
+    if let Some(why) = exceeded(r, me, h, hardirq, prove) {
+        let by = if prove {
+            " (PROVE_RAW_LOCK_NESTING)"
+        } else {
+            ""
+        };
+        return Some((
+            Kind::InvalidWaitContext,
+            format!(
+                "BUG: Invalid wait context{by}: {who} is trying to lock {name} ({}), {why}",
+                h.wait.name(),
+                name = h.name,
+            ) + &format!("\n    {}", h.taken()),
+        ));
+    }
+    let why = exceeded(r, me, h, hardirq, config.preempt_rt)?;
+    Some((
+        Kind::SleepInAtomic,
+        format!(
+            "BUG: sleeping function called from invalid context: {who} takes {name} ({}), a \
+             sleeping lock on PREEMPT_RT, {why}",
+            h.wait.name(),
+            name = h.name,
+        ) + &format!("\n    {}", h.taken()),
+    ))
+}
+
+/// Why `h`'s wait type exceeds the running thread's context, if it does, with
+/// `LD_WAIT_CONFIG` distinct from `LD_WAIT_SPIN` if `config_sleeps`.
+fn exceeded(
+    r: &Recorder,
+    me: usize,
+    h: &HeldLock,
+    hardirq: bool,
+    config_sleeps: bool,
+) -> Option<String> {
+    let effective = |w| match w {
+        WaitType::Config if !config_sleeps => WaitType::Spin,
+        w => w,
+    };
     let mut context: Option<(WaitType, String)> =
         hardirq.then(|| (WaitType::Spin, "in hardirq context".to_string()));
     for held in r.held(me) {
-        let w = effective(held.wait, config);
+        let w = effective(held.wait);
         if context.as_ref().is_none_or(|(c, _)| w < *c) {
             let why = format!(
                 "while holding {} ({}: {})",
@@ -507,23 +552,7 @@ fn wait_context(r: &Recorder, me: usize, h: &HeldLock) -> Found {
         }
     }
     let (ctx, why) = context?;
-    if next <= ctx {
-        return None;
-    }
-    let by = if config.preempt_rt {
-        "PREEMPT_RT"
-    } else {
-        "PROVE_RAW_LOCK_NESTING"
-    };
-    Some((
-        Kind::InvalidWaitContext,
-        format!(
-            "BUG: Invalid wait context ({by}): {who} is trying to lock {name} ({}), {why}",
-            h.wait.name(),
-            who = r.thread_name(me),
-            name = h.name,
-        ) + &format!("\n    {}", h.taken()),
-    ))
+    (effective(h.wait) > ctx).then_some(why)
 }
 
 /// Lockdep's `check_deadlock` for read-write locks: taking a class already held, unless
@@ -554,12 +583,13 @@ fn recursion(r: &Recorder, me: usize, h: &HeldLock) -> Found {
 /// a HARDIRQ-unsafe one.
 fn order(r: &Recorder, me: usize, h: &HeldLock) -> Found {
     if let Some((old, new)) = r.acquiring(me, h.clone()) {
+        let old: Vec<String> = old.iter().map(|e| describe_edge(r, "took", e)).collect();
         return Some((
             Kind::LockOrder,
             format!(
-                "possible circular locking dependency:\n{}\nbut earlier in the run\n{}",
+                "possible circular locking dependency detected:\n{}\nbut earlier in the run\n{}",
                 describe_edge(r, "takes", &new),
-                describe_edge(r, "took", &old)
+                old.join("\n")
             ),
         ));
     }
@@ -611,13 +641,4 @@ fn rt_sleep(r: &Recorder, me: usize, h: &HeldLock) -> Found {
             l.line()
         ),
     ))
-}
-
-/// The type the wait-type check compares: without PREEMPT_RT or PROVE_RAW_LOCK_NESTING,
-/// `LD_WAIT_CONFIG` is `LD_WAIT_SPIN` (as lockdep_types.h defines it).
-fn effective(w: WaitType, c: Config) -> WaitType {
-    match w {
-        WaitType::Config if !(c.preempt_rt || c.prove_raw_lock_nesting) => WaitType::Spin,
-        w => w,
-    }
 }

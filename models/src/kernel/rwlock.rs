@@ -176,8 +176,12 @@ fn rw<'a>(
     write: bool,
     irq: Irq,
 ) -> RwGuard<'a> {
-    let irq = irq.lock(how, !config().preempt_rt);
-    let mode = match (write, in_hardirq()) {
+    let rt = config().preempt_rt;
+    let irq = irq.lock(how, !rt);
+    // lockdep's read_lock_is_recursive(): a queued rwlock's read is recursive only in
+    // interrupt context; PREEMPT_RT has no queued rwlocks (QUEUED_RWLOCKS depends on
+    // !PREEMPT_RT), so there every read is.
+    let mode = match (write, in_hardirq() || rt) {
         (true, _) => Mode::Write,
         (false, true) => Mode::RecursiveRead,
         (false, false) => Mode::Read,

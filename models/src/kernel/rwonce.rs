@@ -10,9 +10,11 @@ pub fn read_once(x: &Atomic64) -> u64 {
     x.load(Ordering::Relaxed)
 }
 
-/// `READ_ONCE(x)` of a value the caller then dereferences (a page-table pointer): the next
-/// load is address-dependent on this one, which every architecture but Alpha orders. Modelled
-/// as an Acquire load; this can hide a bug only on Alpha.
+/// `READ_ONCE(x)` of a value the caller then dereferences (a page-table pointer): a load
+/// through the pointer is address-dependent on this one, which every architecture orders
+/// (Alpha through `READ_ONCE`'s barrier). Modelled as an Acquire load, which also orders
+/// later accesses that do not depend on the pointer; arm64 and POWER reorder those, so
+/// this can hide a bug there (fidelity row `READ_ONCE` of a table pointer).
 #[track_caller]
 pub fn read_once_dep(x: &Atomic64) -> u64 {
     x.load(Ordering::Acquire)

@@ -47,7 +47,7 @@ fn increment(s: &SeqcountT, name: &'static str, odd: bool) {
         raise(
             Kind::LockNotHeld,
             format!(
-                "{name}: sequence count {found} is {}: the writers of a seqcount_t are not serialized",
+                "{name}: sequence count {found} is {}: the writers of a seqcount_t are not serialized (model check)",
                 if odd { "even (no write section is open)" } else { "odd (another writer is inside its write section)" }
             ),
         );

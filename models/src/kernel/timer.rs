@@ -42,13 +42,17 @@ pub fn del_timer(timer: &TimerList) -> bool {
     timer.deferred.disarm()
 }
 
-/// `del_timer_sync(timer)`: disarm, and wait for a running handler to return. Must not be
-/// called holding a lock the handler takes.
+/// `del_timer_sync(timer)`: wait for a running handler to return, then disarm; true if it
+/// was pending then. As the kernel's retry loop, it also stops a handler that re-arms its
+/// own timer: on return the timer is neither pending nor running. Must not be called
+/// holding a lock the handler takes.
 #[track_caller]
 pub fn del_timer_sync(timer: &TimerList) -> bool {
-    let was = del_timer(timer);
-    timer.deferred.wait_idle("del_timer_sync", false);
-    was
+    record(
+        Op::Call("del_timer_sync"),
+        Obj::Named(timer.deferred.class()),
+    );
+    timer.deferred.disarm_sync("del_timer_sync")
 }
 
 /// `timer_pending(timer)`: armed and its handler not yet started.

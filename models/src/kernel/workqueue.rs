@@ -54,22 +54,25 @@ pub fn queue_work(wq: &WorkqueueStruct, work: &WorkStruct) -> bool {
     !work.deferred.arm()
 }
 
-/// `flush_work(work)`: may sleep; wait until the work is neither pending nor running. True
-/// if it had to wait for something (the kernel: if it waited for the last queueing).
+/// `flush_work(work)`: may sleep; wait for the last queueing of the work (and a running
+/// instance) to finish, but not for a queueing made after the call began: a work that
+/// queued itself again may be pending on return. True if it had to wait for something.
 #[track_caller]
 pub fn flush_work(work: &WorkStruct) -> bool {
     might_sleep("flush_work");
-    let busy = work.deferred.busy();
-    work.deferred.wait_idle("flush_work", true);
-    busy
+    work.deferred.flush("flush_work")
 }
 
 /// `cancel_work_sync(work)`: may sleep; unqueue the work and wait for a running instance
-/// to return. True if it was pending.
+/// to return, refusing to queue it meanwhile (`queue_work` returns false), so a work that
+/// queues itself is stopped too: on return it is neither pending nor running. True if it
+/// was pending.
 #[track_caller]
 pub fn cancel_work_sync(work: &WorkStruct) -> bool {
     might_sleep("cancel_work_sync");
-    let was = work.deferred.disarm();
-    work.deferred.wait_idle("cancel_work_sync", false);
-    was
+    record(
+        Op::Call("cancel_work_sync"),
+        Obj::Named(work.deferred.class()),
+    );
+    work.deferred.cancel_sync("cancel_work_sync")
 }

@@ -54,11 +54,16 @@ pub enum Kind {
     /// A read-write lock class taken again by the thread holding it (lockdep's "possible
     /// recursive locking detected").
     RecursiveLocking,
+    /// After the flush that the VT-d spec's guidance requires for a change of an entry
+    /// returned, a cache still holds something derived from the entry's old version, though
+    /// what it translates to did not change (a PRE flip): the spec's rule is broken, and
+    /// what it costs depends on what the hardware keeps with the entry.
+    UnflushedEntry,
 }
 
 impl Kind {
     /// Every kind, in vocabulary order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::UseAfterFree,
         Kind::DoubleFree,
         Kind::Leak,
@@ -80,6 +85,7 @@ impl Kind {
         Kind::IrqLockInversion,
         Kind::InvalidWaitContext,
         Kind::RecursiveLocking,
+        Kind::UnflushedEntry,
     ];
 
     /// The name used in scenario files and reports (`use-after-free`).
@@ -106,6 +112,7 @@ impl Kind {
             Kind::IrqLockInversion => "irq-lock-inversion",
             Kind::InvalidWaitContext => "invalid-wait-context",
             Kind::RecursiveLocking => "recursive-locking",
+            Kind::UnflushedEntry => "unflushed-entry",
         }
     }
 

@@ -124,20 +124,23 @@ pub struct Outcome {
     pub lock_holds: Vec<LockHold>,
 }
 
-/// How long one lock was held, over every critical section of every explored execution
-/// that ran to its end: the steps its holder took inside (kernel calls and the hardware's
-/// steps on its behalf, not narrative labels), and the invalidation waits among them.
+/// How long one lock was held at one call site, over every critical section of every
+/// explored execution that ran to its end: the kernel calls its holder made inside (not the
+/// hardware's own steps on its behalf, not narrative labels), and the invalidation waits
+/// (`qi_submit_sync` completions) among them.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LockHold {
     /// The lock (`iommu->lock`).
     pub lock: String,
+    /// The call site: the operation whose step labels the critical section (`flip_pri`).
+    pub site: String,
     /// Critical sections measured.
     pub sections: u64,
-    /// Steps inside a critical section: the most, and the median.
+    /// Kernel calls inside a critical section: the most, and the median.
     pub max_steps: u64,
     /// See `max_steps`.
     pub median_steps: u64,
-    /// Invalidation waits (`qi_submit_sync` completions) inside one: the most, the median.
+    /// Invalidation waits inside one: the most, and the median.
     pub max_waits: u64,
     /// See `max_waits`.
     pub median_waits: u64,
@@ -147,9 +150,10 @@ impl LockHold {
     /// One line for reports and the benchmark.
     pub fn describe(&self) -> String {
         format!(
-            "{} held for at most {} steps (median {}), with at most {} invalidation waits \
-             (median {}), over {} critical sections",
+            "{} in {}: held across at most {} kernel calls (median {}) and {} invalidation \
+             waits (median {}), over {} critical sections",
             self.lock,
+            self.site,
             self.max_steps,
             self.median_steps,
             self.max_waits,
@@ -159,25 +163,37 @@ impl LockHold {
     }
 }
 
-/// The critical sections of `lock` in `events`: (steps inside, invalidation waits inside).
-fn critical_sections(events: &[Event], lock: &str) -> Vec<(u64, u64)> {
+/// One critical section: where, kernel calls inside, invalidation waits inside.
+type Section = (String, u64, u64);
+
+/// The critical sections of `lock` in `events`, in the scenario's threads. The site is the
+/// operation named by the first step label inside (`flip_pri: ...` gives `flip_pri`).
+fn critical_sections(events: &[Event], lock: &str) -> Vec<Section> {
     let is_lock = |e: &Event| matches!(e.obj, Obj::Named(n) if n == lock);
     // Per thread: the section it has open.
-    let mut open: BTreeMap<usize, (u64, u64)> = BTreeMap::new();
+    let mut open: BTreeMap<usize, Section> = BTreeMap::new();
     let mut done = Vec::new();
-    for e in events {
+    // The scenario's threads only: the setup's sections race nothing.
+    for e in events.iter().filter(|e| e.thread != 0) {
         match &e.op {
             Op::Lock(_) if is_lock(e) => {
-                open.insert(e.thread, (0, 0));
+                open.insert(e.thread, (String::new(), 0, 0));
             }
             Op::Unlock(_) if is_lock(e) => done.extend(open.remove(&e.thread)),
             op => {
-                if let Some(s) = open.get_mut(&e.thread) {
-                    match op {
-                        Op::Step(l) if l == iommu_models::hw::qi::WAIT_DONE => s.1 += 1,
-                        Op::Step(_) => {}
-                        _ => s.0 += 1,
+                let Some(s) = open.get_mut(&e.thread) else {
+                    continue;
+                };
+                match op {
+                    Op::Step(l) if l == iommu_models::hw::qi::WAIT_DONE => s.2 += 1,
+                    Op::Step(l) => {
+                        if s.0.is_empty() {
+                            s.0 = l.split(':').next().unwrap_or_default().to_string();
+                        }
                     }
+                    // The hardware's own steps (cache sweeps) are not the CPU's calls.
+                    _ if e.by_checker || e.location.file().contains("/hw/") => {}
+                    _ => s.1 += 1,
                 }
             }
         }
@@ -213,8 +229,8 @@ pub(crate) struct Program {
     /// (once empty, executions no longer look).
     pub(crate) unreached: std::sync::Mutex<Vec<String>>,
     /// For each lock the model measures, the critical sections of every finished
-    /// execution: (steps, invalidation waits).
-    pub(crate) sections: std::sync::Mutex<BTreeMap<&'static str, Vec<(u64, u64)>>>,
+    /// execution.
+    pub(crate) sections: std::sync::Mutex<BTreeMap<&'static str, Vec<Section>>>,
 }
 
 impl Program {
@@ -230,20 +246,34 @@ impl Program {
         })
     }
 
-    /// The hold lengths of the measured locks, over the executions finished so far.
+    /// The hold lengths of the measured locks, per call site, over the executions
+    /// finished so far.
     pub(crate) fn lock_holds(&self) -> Vec<LockHold> {
         let sections = self.sections.lock().unwrap_or_else(|e| e.into_inner());
-        sections
-            .iter()
-            .map(|(lock, v)| LockHold {
-                lock: lock.to_string(),
-                sections: v.len() as u64,
-                max_steps: v.iter().map(|s| s.0).max().unwrap_or(0),
-                median_steps: median(v.iter().map(|s| s.0).collect()),
-                max_waits: v.iter().map(|s| s.1).max().unwrap_or(0),
-                median_waits: median(v.iter().map(|s| s.1).collect()),
-            })
-            .collect()
+        let mut out = Vec::new();
+        for (lock, v) in sections.iter() {
+            let mut sites: BTreeMap<&str, Vec<&Section>> = BTreeMap::new();
+            for s in v {
+                sites.entry(s.0.as_str()).or_default().push(s);
+            }
+            for (site, v) in sites {
+                out.push(LockHold {
+                    lock: lock.to_string(),
+                    site: if site.is_empty() {
+                        "(unlabelled)"
+                    } else {
+                        site
+                    }
+                    .to_string(),
+                    sections: v.len() as u64,
+                    max_steps: v.iter().map(|s| s.1).max().unwrap_or(0),
+                    median_steps: median(v.iter().map(|s| s.1).collect()),
+                    max_waits: v.iter().map(|s| s.2).max().unwrap_or(0),
+                    median_waits: median(v.iter().map(|s| s.2).collect()),
+                });
+            }
+        }
+        out
     }
 
     /// `holds` with `coverage`, or `vacuous` if a step of the scenario's `reaches` was

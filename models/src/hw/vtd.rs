@@ -54,6 +54,9 @@ pub struct ContextEntry {
     pub did: Did,
     /// Which write of the entry this is (ignored by hardware).
     pub generation: u8,
+    /// Which write changed what the entry translates to (present, DID, tables), as
+    /// opposed to PRE alone (ignored by hardware).
+    pub translation: u8,
 }
 
 /// A PASID-table entry, as the model packs it.
@@ -75,6 +78,7 @@ impl ContextEntry {
         u64::from(self.present)
             | u64::from(self.pre) << 1
             | u64::from(self.did) << 8
+            | u64::from(self.translation) << 48
             | u64::from(self.generation) << 56
     }
     /// Read back a word.
@@ -84,6 +88,7 @@ impl ContextEntry {
             pre: w & 2 != 0,
             did: (w >> 8) as u16,
             generation: (w >> 56) as u8,
+            translation: (w >> 48) as u8,
         }
     }
 }
@@ -115,8 +120,10 @@ pub struct Derived {
     /// Came through a first-stage PASID entry (the IOTLB tags entries by translation type).
     pub first_stage: bool,
     /// The device whose request filled it (the IOTLB is not tagged by device: this is
-    /// where the entry came from, for the check).
-    pub sid: Sid,
+    /// where the entry came from, for the check). Source IDs of the model fit in 8 bits.
+    pub sid: u8,
+    /// The translation generation of the context entry it came through.
+    pub context_translation: u8,
     /// The DID the entry is tagged with.
     pub did: Did,
     /// The generation of the context entry it came through.
@@ -130,6 +137,7 @@ impl Derived {
         u64::from(self.frame)
             | u64::from(self.first_stage) << 8
             | u64::from(self.sid) << 16
+            | u64::from(self.context_translation) << 24
             | u64::from(self.did) << 32
             | u64::from(self.context) << 48
             | u64::from(self.pasid) << 56
@@ -138,7 +146,8 @@ impl Derived {
         Derived {
             frame: w as u8,
             first_stage: (w >> 8) & 1 != 0,
-            sid: (w >> 16) as u16,
+            sid: (w >> 16) as u8,
+            context_translation: (w >> 24) as u8,
             did: (w >> 32) as u16,
             context: (w >> 48) as u8,
             pasid: (w >> 56) as u8,
@@ -305,6 +314,10 @@ impl Vtd {
     /// An IOMMU in `scalable` or legacy mode, with cache slots for `shape`.
     pub fn new(scalable: bool, shape: &Shape) -> Self {
         let sids: Vec<Sid> = shape.devices.iter().map(|d| d.0).collect();
+        assert!(
+            sids.iter().all(|&s| s <= 0xff),
+            "model limit: source IDs up to 0xff (a cached entry keeps its device in 8 bits)"
+        );
         let per = |xs: &[u16]| -> Vec<PageTag> {
             let mut v = Vec::new();
             for &x in xs {
@@ -365,7 +378,15 @@ impl Vtd {
         let first_stage = |v| Derived::unpack(v).first_stage;
         let of_domain = |did| move |v| Derived::unpack(v).did == did;
         match d {
-            Desc::ContextDevice { sid, .. } => self.context_cache.invalidate_tags(|s| s == sid),
+            // Device-selective: in legacy mode the DID must match the cached entry's too; in
+            // scalable mode the hardware ignores it (the helper's comment, seed 003 lines 28-32).
+            Desc::ContextDevice { sid, .. } if self.scalable => {
+                self.context_cache.invalidate_tags(|s| s == sid)
+            }
+            Desc::ContextDevice { did, sid } => {
+                self.context_cache
+                    .invalidate(|s| s == sid, |v| ContextEntry::unpack(v).did == did);
+            }
             Desc::ContextGlobal => self.context_cache.invalidate_tags(|_| true),
             Desc::PasidAll { did } => {
                 self.pasid_cache.invalidate(|_| true, of_domain(did));
@@ -417,7 +438,8 @@ impl Vtd {
         let d = Derived {
             frame: 0,
             first_stage: pe.first_stage,
-            sid,
+            sid: sid as u8,
+            context_translation: ce.translation,
             did: pe.did,
             context: ce.generation,
             pasid: pe.generation,
@@ -435,7 +457,8 @@ impl Vtd {
             Derived {
                 frame: 0,
                 first_stage: false,
-                sid: r.sid,
+                sid: r.sid as u8,
+                context_translation: ce.translation,
                 did: ce.did,
                 context: ce.generation,
                 pasid: 0,
@@ -499,10 +522,9 @@ impl Vtd {
     /// until the teardown returns.
     #[track_caller]
     fn check_derived(&self, t: &dyn Tables, pasid: Pasid, d: Derived, what: impl Fn() -> String) {
-        let floor = |v: &Atomic64| v.load(Ordering::Acquire) as u8;
-        let sid = d.sid;
+        let sid = Sid::from(d.sid);
         if self.scalable {
-            let pf = floor(self.pasid_floor(sid, pasid));
+            let pf = self.pasid_floor(sid, pasid).load(Ordering::Acquire) as u8;
             if d.pasid < pf {
                 raise(
                     Kind::StaleTranslation,
@@ -520,19 +542,41 @@ impl Vtd {
                 return;
             }
         }
-        let cf = floor(self.context_floor(sid));
-        if d.context < cf {
+        let (cf, tf) = self.floor_of(sid);
+        if d.context_translation < tf {
             raise(
                 Kind::StaleTranslation,
                 format!(
                     "{} through a cached translation of device {sid:#x} PASID {pasid} \
-                     derived from context entry generation {}, after the flush of \
-                     generation {cf} returned (intel_context_flush_present)",
+                     derived from the context entry as it was before the change the flush \
+                     covered (translation generation {} < {tf}), after the flush returned \
+                     (intel_context_flush_present)",
+                    what(),
+                    d.context_translation
+                ),
+            );
+        }
+        if d.context < cf {
+            raise(
+                Kind::UnflushedEntry,
+                format!(
+                    "{} through a cached entry of device {sid:#x} PASID {pasid} derived from \
+                     the context entry before the change the flush covered (generation {} < \
+                     {cf}), after the flush returned (intel_context_flush_present); what it \
+                     translates to did not change, but the spec's guidance for a context-entry \
+                     change is that nothing derived from the old entry stays cached",
                     what(),
                     d.context
                 ),
             );
         }
+    }
+
+    /// The generations of `sid`'s context entry the last finished flush covered: (any
+    /// write, translation).
+    fn floor_of(&self, sid: Sid) -> (u8, u8) {
+        let w = self.context_floor(sid).load(Ordering::Acquire);
+        (w as u8, (w >> 8) as u8)
     }
 
     fn context_floor(&self, sid: Sid) -> &Atomic64 {
@@ -553,12 +597,12 @@ impl Vtd {
             .1
     }
 
-    /// The kernel believes the change of `sid`'s context entry to `generation` is flushed
-    /// from every cache (the helper returned).
+    /// The kernel believes the change of `sid`'s context entry to `ce` is flushed from
+    /// every cache (the helper returned).
     #[track_caller]
-    pub fn flushed_context(&self, sid: Sid, generation: u8) {
-        self.context_floor(sid)
-            .store(u64::from(generation), Ordering::Release);
+    pub fn flushed_context(&self, sid: Sid, ce: ContextEntry) {
+        let w = u64::from(ce.generation) | u64::from(ce.translation) << 8;
+        self.context_floor(sid).store(w, Ordering::Release);
     }
 
     /// The kernel believes the teardown of `pasid` under `sid`, which wrote `generation`,
@@ -575,15 +619,25 @@ impl Vtd {
     pub fn check_caches(&self, t: &dyn Tables) {
         for (sid, v) in self.context_cache.entries() {
             let ce = ContextEntry::unpack(v);
-            let cf = self.context_floor(sid).load(Ordering::Acquire) as u8;
+            let (cf, tf) = self.floor_of(sid);
+            let kind = if ce.translation < tf {
+                Kind::StaleTranslation
+            } else {
+                Kind::UnflushedEntry
+            };
             if ce.generation < cf {
                 raise(
-                    Kind::StaleTranslation,
+                    kind,
                     format!(
                         "after the threads, the context cache still holds device {sid:#x}'s \
                          context entry generation {}, though the flush of generation {cf} \
-                         returned (intel_context_flush_present)",
-                        ce.generation
+                         returned (intel_context_flush_present){}",
+                        ce.generation,
+                        if kind == Kind::UnflushedEntry {
+                            "; only fields that do not translate (PRE) changed"
+                        } else {
+                            ""
+                        }
                     ),
                 );
             }

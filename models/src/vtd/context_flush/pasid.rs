@@ -5,7 +5,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::spec::{DidFrom, DomainFlush, Flush, Hw, Locking, Mechanics};
+use super::spec::{Assert, DidFrom, DomainFlush, Flush, Hw, Locking, Mechanics};
 use crate::hw::vtd::{
     ContextEntry, Desc, Did, Pasid, PasidEntry, Request, Shape, Sid, Tables, Vtd, NO_PASID,
 };
@@ -62,6 +62,7 @@ impl ContextFlush {
             pre: false,
             did: 1,
             generation: 0,
+            translation: 0,
         };
         ContextFlush {
             mech,
@@ -86,12 +87,12 @@ impl ContextFlush {
     }
 
     /// The helper, and then the point where the caller believes the change of the context
-    /// entry to `generation` is flushed from every cache.
-    pub(super) fn flush_present(&self, who: &str, did: Did, domains: bool, generation: u8) {
+    /// entry to `new` is flushed from every cache.
+    pub(super) fn flush_present(&self, who: &str, did: Did, domains: bool, new: ContextEntry) {
         let passed = (self.mech.did == DidFrom::Caller).then_some(did);
         self.intel_context_flush_present(who, passed, domains);
         step(format!("{who}: intel_context_flush_present returned"));
-        self.vtd.flushed_context(SID, generation);
+        self.vtd.flushed_context(SID, new);
     }
 
     /// `intel_context_flush_present(info, context, affect_domains)`: flush every cache that
@@ -103,7 +104,7 @@ impl ContextFlush {
             step(format!("{who}: did = context_domain_id(context)"));
             self.read_context().did
         });
-        if self.mech.locking == Locking::CallerHolds {
+        if self.mech.assert == Assert::Top {
             step(format!("{who}: assert_spin_locked(&iommu->lock)"));
             assert_spin_locked(&self.lock);
         }
@@ -154,7 +155,7 @@ impl ContextFlush {
             }
             return;
         }
-        if self.mech.locking == Locking::Agreed {
+        if self.mech.assert == Assert::FlushDomains {
             step(format!("{who}: assert_spin_locked(&iommu->lock)"));
             assert_spin_locked(&self.lock);
         }
@@ -341,6 +342,7 @@ impl ContextFlush {
                 step(format!("{who}: context_clear_entry(context)"));
                 ContextEntry {
                     generation,
+                    translation: ce.translation.wrapping_add(1),
                     ..ContextEntry::default()
                 }
             }
@@ -360,11 +362,11 @@ impl ContextFlush {
             Locking::WalkOnly => false,
         };
         if held {
-            self.flush_present(who, did, domains, generation);
+            self.flush_present(who, did, domains, new);
             spin_unlock(g);
         } else {
             spin_unlock(g);
-            self.flush_present(who, did, domains, generation);
+            self.flush_present(who, did, domains, new);
         }
     }
 

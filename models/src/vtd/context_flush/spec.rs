@@ -36,6 +36,9 @@ crate::variants! {
         IotlbFirst = "iotlb-first",
         /// mutant of did-fix: the device TLB before the domains
         DevTlbFirst = "devtlb-first",
+        /// mutant of agreed: the callers unlock first, but assert_spin_locked stays at the
+        /// top of the helper, as in v2 (why the final diff moved it)
+        AssertTop = "assert-top",
     }
 }
 
@@ -49,6 +52,17 @@ pub enum Locking {
     Agreed,
     /// Callers unlock first; the helper holds it for the PASID-table walk only (Kevin).
     WalkOnly,
+}
+
+/// Where the helper asserts that iommu->lock is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assert {
+    /// First thing (v2).
+    Top,
+    /// In the scalable-mode flush-domains branch, before the walk (the final diff).
+    FlushDomains,
+    /// Nowhere: the helper takes the lock itself for the walk (Kevin's proposal).
+    Never,
 }
 
 /// Where the helper gets the DID of the context entry from.
@@ -90,6 +104,8 @@ pub enum DomainFlush {
 pub struct Mechanics {
     /// Who holds iommu->lock.
     pub locking: Locking,
+    /// Where the helper asserts it.
+    pub assert: Assert,
     /// Where the DID comes from.
     pub did: DidFrom,
     /// The helper's steps, in order.
@@ -109,20 +125,23 @@ impl Variant {
         use DomainFlush as D;
         let fixed = |order, per_domain| Mechanics {
             locking: Locking::Agreed,
+            assert: Assert::FlushDomains,
             did: DidFrom::Caller,
             order,
             per_domain,
         };
-        let posted = |locking| Mechanics {
+        let posted = |locking, assert| Mechanics {
             locking,
+            assert,
             did: DidFrom::ContextEntry,
             order: SPEC,
             per_domain: POSTED,
         };
         match self {
-            Variant::V2 => posted(Locking::CallerHolds),
-            Variant::DidBitmap => posted(Locking::WalkOnly),
-            Variant::Agreed => posted(Locking::Agreed),
+            Variant::V2 => posted(Locking::CallerHolds, Assert::Top),
+            Variant::DidBitmap => posted(Locking::WalkOnly, Assert::Never),
+            Variant::Agreed => posted(Locking::Agreed, Assert::FlushDomains),
+            Variant::AssertTop => posted(Locking::Agreed, Assert::Top),
             Variant::DidFix => fixed(SPEC, POSTED),
             Variant::PasidFlush => fixed(SPEC, &[D::Pasid, D::PIotlb, D::DevTlbPasid]),
             Variant::NoContextCache => fixed(&[Flush::Domains, Flush::DevTlb], POSTED),
@@ -187,7 +206,7 @@ pub const MODEL: ModelSpec = ModelSpec::of::<ContextFlush>(About {
         ("lock-not-held", "assert_spin_locked(&iommu->lock) holds where the helper asserts it"),
     ],
 })
-// Kevin Tian's objection (seed lines 70-76) is the time iommu->lock is held.
+// Kevin Tian's objection (seed lines 78-82) is the time iommu->lock is held.
 .measuring(&["iommu->lock"]);
 
 impl Model for ContextFlush {

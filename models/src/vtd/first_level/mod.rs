@@ -40,4 +40,4 @@ mod reference;
 mod spec;
 
 pub use intel_pgtable::{pte, FirstLevel};
-pub use spec::{Mechanics, Op, Populate, Reclaim, Variant, MODEL};
+pub use spec::{FreeOrder, Hw, Mechanics, Op, Populate, Reclaim, Variant, MODEL};

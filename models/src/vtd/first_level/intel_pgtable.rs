@@ -165,6 +165,11 @@ impl FirstLevel {
         &self.pool
     }
 
+    /// The frame of the root table (for tests).
+    pub fn pgd(&self) -> u32 {
+        self.pgd
+    }
+
     fn frame_of(&self, entry: u64) -> u32 {
         match self.pool.frame_of_pa(pte::addr(entry)) {
             Some(f) => f,

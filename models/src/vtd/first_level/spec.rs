@@ -163,12 +163,12 @@ pub const MODEL: ModelSpec = ModelSpec::of::<FirstLevel>(About {
     seed: "000_deb89301de5e0e26.txt",
     mirrors: "drivers/iommu/intel-pgtable.c (RFC 2019): mmmap, pgtable_populate, mmunmap, mmunmap_pte_range; intel-iommu.c: pfn_to_dma_pte, dma_pte_clear_level, domain_exit",
     invariants: &[
-        ("use-after-free", "no CPU thread and no walker touches a freed table"),
+        ("use-after-free", "no CPU thread and no walker, through its caches or not, touches a freed table"),
         ("double-free", "no table is freed twice"),
         ("leak", "teardown frees every table"),
         ("lost-mapping", "a map that succeeded and was not unmapped translates to its PA"),
         ("stale-translation", "nothing else translates, and the walker reaches only PAs mapped at that IOVA"),
-        ("uninitialized-read", "no reader sees a table's contents from before its zeroing"),
+        ("uninitialized-read", "no reader sees a table's contents from before its zeroing, in the CPU's view or, for a walk that does not snoop (ECAP.C=0), in memory"),
     ],
 });
 

@@ -676,9 +676,11 @@ impl PagingCaches {
             did,
             pasid,
             geo,
-            iotlb: Cache::new("IOTLB", (0..pages).map(|pg| (did, pasid, pg)), |(d, p, pg)| {
-                format!("DID {d} PASID {p} IOVA page {pg:#x}")
-            }),
+            iotlb: Cache::new(
+                "IOTLB",
+                (0..pages).map(|pg| (did, pasid, pg)),
+                |(d, p, pg)| format!("DID {d} PASID {p} IOVA page {pg:#x}"),
+            ),
             pscache: Cache::new("paging-structure cache", pscache, |(d, p, l, k)| {
                 format!("DID {d} PASID {p} L{l} entry {k:#x}")
             }),
@@ -725,7 +727,8 @@ impl PagingCaches {
     /// `qi_submit_sync` of `descs`: returns once the hardware processed them all.
     #[track_caller]
     pub fn submit_sync(&self, descs: &[Desc]) {
-        self.qi.submit_sync(&self.drain, descs, |d| self.process(*d));
+        self.qi
+            .submit_sync(&self.drain, descs, |d| self.process(*d));
     }
 
     /// What the hardware does for one descriptor (page-selective, PASID-based only).

@@ -8,7 +8,7 @@ use super::spec::{FreeOrder, Mechanics, Populate, Reclaim, Variant};
 use crate::check::{raise, Kind};
 use crate::engine::Ghost;
 use crate::hw::geometry::Geometry;
-use crate::hw::vtd::{Desc, Did, Pasid, PagingCaches, NO_PASID};
+use crate::hw::vtd::{Desc, Did, PagingCaches, Pasid, NO_PASID};
 use crate::hw::walker::{self, Decoded, EntryFormat, Hardware, Memory, Walk};
 use crate::kernel::page_alloc::PagePool;
 use crate::kernel::{
@@ -142,7 +142,8 @@ impl FirstLevel {
             .expect("the page pool has room for the root table");
         // domain_init: the new root table is flushed before the IOMMU is given it.
         memory.flush(&pool, pgd, 0, geo.entries as usize, "the root table");
-        let caches = (geo.space() >> 12 <= CACHED_PAGES).then(|| PagingCaches::new(DID, PASID, geo));
+        let caches =
+            (geo.space() >> 12 <= CACHED_PAGES).then(|| PagingCaches::new(DID, PASID, geo));
         FirstLevel {
             mech: variant.mechanics(),
             geo,

@@ -239,7 +239,9 @@ fn range(op: &Op) -> Option<(u64, u64, bool)> {
     match *op {
         Op::Map { iova, size, .. } => Some((iova, size, true)),
         Op::Unmap { iova, size, .. } => Some((iova, size, true)),
-        Op::Walk { iova } | Op::Prefetch { iova } | Op::IovaToPhys { iova } => Some((iova & !0xfff, PAGE, false)),
+        Op::Walk { iova } | Op::Prefetch { iova } | Op::IovaToPhys { iova } => {
+            Some((iova & !0xfff, PAGE, false))
+        }
         Op::Teardown {} => None,
     }
 }

@@ -104,11 +104,12 @@ impl Memory {
             return;
         };
         step(format!("domain_flush_cache: clflush {what}"));
-        for i in first..first + count {
+        let words = behind[frame as usize].iter().enumerate();
+        for (i, word) in words.skip(first).take(count) {
             let v = read_once(pool.frame(frame).entry(i));
             // Release: a walker that reads this line from memory sees what the CPU wrote
             // before flushing it (the zeroing of a table it points to, once that is flushed).
-            behind[frame as usize][i].store(v, Ordering::Release);
+            word.store(v, Ordering::Release);
         }
     }
 

@@ -58,7 +58,7 @@ const CASES: &[(&str, &str)] = &[
     (
         "unknown-op.toml",
         "tests/bad-scenarios/unknown-op.toml:7:28: unknown operation \"remap\" for model \
-         vtd-first-level; expected one of: map, unmap, iova_to_phys, teardown, walk",
+         vtd-first-level; expected one of: map, unmap, iova_to_phys, teardown, walk, prefetch",
     ),
     (
         "bad-number.toml",

@@ -28,9 +28,11 @@ const NO_RECLAIM: &str = "scenarios/vtd-first-level/unmap-keeps-table-no-reclaim
 /// B's reclaim; but A's reads of the table are not ordered before B's free by anything, and
 /// loom's causality check reports that without a preemption. Kept here, not under
 /// scenarios/, because it exists to exercise the engine.
+// free-first: under rfc each unmap's IOTLB flush (qi_submit_sync) before its free orders
+// the other's earlier reads before that free, so the race needs a preemption there.
 const DOUBLE_RECLAIM: &str = r#"title   = "Two unmaps with reclaim race on one leaf table"
 model   = "vtd-first-level"
-variant = "rfc"
+variant = "free-first"
 params = { levels = 2, entries = 4 }
 setup   = ["map 0x1000 0xa000", "map 0x2000 0xb000"]
 

@@ -55,6 +55,11 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     ("vtd-first-level/unmap-at-one-keeps-table-rfc", 14),
     ("vtd-first-level/unmap-at-zero-keeps-table-no-reclaim", 14),
     ("vtd-first-level/unmap-keeps-table-no-reclaim", 14),
+    // Issue 9: the walker's IOTLB and paging-structure caches, the unmap's flush before
+    // free, and non-coherent page walks (the existing counts did not move: only the walker
+    // touches its caches, and only the unmapper the drain, in those scenarios).
+    ("vtd-first-level/cached-pde-rfc", 37),
+    ("vtd-first-level/populate-walk-noncoherent-flush-page", 917),
     // 286, not 136: the scenario's device DMAs twice (before and after the flush).
     ("vtd-context-flush/clear-context-did-fix", 286),
     ("vtd-context-flush/flip-pri-ats-pasid-pasid-flush", 4),

@@ -175,7 +175,12 @@ impl Tables {
             // mmunmap_pte_range: with reclaim, each leaf table the range reaches is freed if
             // it is empty after the clearing; every-level also frees upper tables so emptied,
             // bottom-up.
-            Variant::Rfc | Variant::NoWmb | Variant::NoLock | Variant::EveryLevel => {
+            Variant::Rfc
+            | Variant::NoWmb
+            | Variant::NoLock
+            | Variant::EveryLevel
+            | Variant::FreeFirst
+            | Variant::FlushPage => {
                 if !reclaim {
                     return;
                 }

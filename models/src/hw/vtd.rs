@@ -27,7 +27,8 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use crate::check::{raise, Kind};
-use crate::hw::cache::{Cache, Translations};
+use crate::hw::cache::{Cache, InFlight, Translations};
+use crate::hw::geometry::Geometry;
 use crate::hw::qi::InvalidationQueue;
 use crate::kernel::Atomic64;
 use crate::trace::{step, Obj};
@@ -217,6 +218,22 @@ pub enum Desc {
         /// The PASID.
         pasid: Pasid,
     },
+    /// PASID-based IOTLB invalidation of a range of pages (`qi_flush_piotlb` with an address
+    /// and size): the IOTLB entries of those pages, and, when the invalidation hint `ih` is
+    /// clear, the paging-structure-cache entries that lead to them.
+    PIotlbPsi {
+        /// The domain.
+        did: Did,
+        /// The PASID.
+        pasid: Pasid,
+        /// The first IOVA page.
+        page: u64,
+        /// How many pages.
+        pages: u64,
+        /// IH: the page tables did not change above the leaves (paging-structure caches
+        /// are kept).
+        ih: bool,
+    },
     /// Device-TLB invalidation of the whole address space of a device, without a PASID
     /// (`qi_flush_dev_iotlb`, as `__context_flush_dev_iotlb` issues it): it covers the
     /// entries of requests without PASID only (Baolu, in the v3 thread of this helper).
@@ -247,6 +264,17 @@ impl fmt::Debug for Desc {
             }
             Desc::IotlbDsi { did } => write!(f, "IOTLB inv (domain-selective, did {did})"),
             Desc::PIotlb { did, pasid } => write!(f, "PASID-IOTLB inv (did {did}, PASID {pasid})"),
+            Desc::PIotlbPsi {
+                did,
+                pasid,
+                page,
+                pages,
+                ih,
+            } => write!(
+                f,
+                "PASID-IOTLB inv (did {did}, PASID {pasid}, pages {page:#x}+{pages}, IH={})",
+                ih as u8
+            ),
             Desc::DevTlbAll { sid } => write!(f, "device-TLB inv (device {sid:#x}, global)"),
             Desc::DevTlbPasid { sid, pasid } => {
                 write!(f, "device-TLB inv (device {sid:#x}, PASID {pasid})")
@@ -402,6 +430,15 @@ impl Vtd {
             Desc::PIotlb { did, pasid } => self
                 .iotlb
                 .invalidate_tags(|(d, p, _)| d == did && p == pasid),
+            Desc::PIotlbPsi {
+                did,
+                pasid,
+                page,
+                pages,
+                ..
+            } => self.iotlb.invalidate_tags(|(d, p, pg)| {
+                d == did && p == pasid && (page..page + pages).contains(&pg)
+            }),
             Desc::DevTlbAll { sid } => self
                 .dev_tlb
                 .invalidate_tags(|(s, p, _)| s == sid && p == NO_PASID),
@@ -658,6 +695,122 @@ impl Vtd {
         for ((sid, pasid, page), v) in self.dev_tlb.entries() {
             let tag = format!("device {sid:#x} PASID {pasid} page {page:#x}");
             self.check_derived(t, pasid, Derived::unpack(v), left("device TLB", tag));
+        }
+    }
+}
+
+// ------------------------------------------------------------------ first-stage walks
+
+/// A tag of the paging-structure caches: (DID, PASID, level of the cached entry, the IOVA
+/// bits above that level), the entry being the one that points to a table of `level - 1`.
+pub type PsTag = (Did, Pasid, u32, u64);
+
+/// The caches a page walk of one domain and PASID goes through: the IOTLB (leaf
+/// translations, by IOVA page) and the paging-structure caches (non-leaf entries, by level
+/// and the IOVA bits that select them), with the drain and the invalidation queue that
+/// flush them. Each holds a physical address: of the page, or of the next table.
+pub struct PagingCaches {
+    did: Did,
+    pasid: Pasid,
+    geo: Geometry,
+    iotlb: Cache<PageTag>,
+    pscache: Cache<PsTag>,
+    qi: InvalidationQueue,
+    drain: Translations,
+}
+
+impl PagingCaches {
+    /// Empty caches for domain `did` and `pasid`, with a slot for every page and every
+    /// non-leaf entry of `geo`'s IOVA space (so only a scenario-sized geometry).
+    pub fn new(did: Did, pasid: Pasid, geo: Geometry) -> Self {
+        let pages = geo.space() >> 12;
+        let pscache = (2..=geo.levels)
+            .flat_map(|l| (0..geo.space() / geo.span(l)).map(move |k| (did, pasid, l, k)));
+        PagingCaches {
+            did,
+            pasid,
+            geo,
+            iotlb: Cache::new(
+                "IOTLB",
+                (0..pages).map(|pg| (did, pasid, pg)),
+                |(d, p, pg)| format!("DID {d} PASID {p} IOVA page {pg:#x}"),
+            ),
+            pscache: Cache::new("paging-structure cache", pscache, |(d, p, l, k)| {
+                format!("DID {d} PASID {p} L{l} entry {k:#x}")
+            }),
+            qi: InvalidationQueue::new(),
+            drain: Translations::new(),
+        }
+    }
+
+    /// Begin a translation (a DMA's walk, a prefetch); the drain waits for its end.
+    pub fn begin(&self) -> InFlight<'_> {
+        self.drain.begin()
+    }
+
+    fn ps_tag(&self, level: u32, iova: u64) -> PsTag {
+        (self.did, self.pasid, level, iova / self.geo.span(level))
+    }
+
+    /// The IOTLB's translation of `iova`'s page: the page's physical address.
+    #[track_caller]
+    pub fn leaf(&self, iova: u64) -> Option<u64> {
+        self.iotlb.lookup((self.did, self.pasid, iova >> 12))
+    }
+
+    /// Cache the leaf translation of `iova`'s page to `pa`.
+    #[track_caller]
+    pub fn fill_leaf(&self, iova: u64, pa: u64) {
+        self.iotlb.fill((self.did, self.pasid, iova >> 12), pa);
+    }
+
+    /// The deepest cached non-leaf entry on `iova`'s path: its level and the physical
+    /// address of the table it points to.
+    #[track_caller]
+    pub fn deepest_table(&self, iova: u64) -> Option<(u32, u64)> {
+        (2..=self.geo.levels)
+            .find_map(|l| self.pscache.lookup(self.ps_tag(l, iova)).map(|pa| (l, pa)))
+    }
+
+    /// Cache the non-leaf entry at `level` on `iova`'s path, pointing to the table at `pa`.
+    #[track_caller]
+    pub fn fill_table(&self, level: u32, iova: u64, pa: u64) {
+        self.pscache.fill(self.ps_tag(level, iova), pa);
+    }
+
+    /// `qi_submit_sync` of `descs`: returns once the hardware processed them all.
+    #[track_caller]
+    pub fn submit_sync(&self, descs: &[Desc]) {
+        self.qi
+            .submit_sync(&self.drain, descs, |d| self.process(*d));
+    }
+
+    /// What the hardware does for one descriptor (page-selective, PASID-based only).
+    fn process(&self, d: Desc) {
+        let Desc::PIotlbPsi {
+            did,
+            pasid,
+            page,
+            pages,
+            ih,
+        } = d
+        else {
+            raise(
+                Kind::Invariant,
+                format!("model error: a page walk's caches process only PASID-IOTLB page invalidations, not {d:?}"),
+            )
+        };
+        let ours = did == self.did && pasid == self.pasid;
+        let range = page..page + pages;
+        self.iotlb
+            .invalidate_tags(|(d, p, pg)| ours && d == did && p == pasid && range.contains(&pg));
+        if !ih {
+            // An entry at level l covers pages [k * n, (k + 1) * n) for n pages per entry.
+            let geo = self.geo;
+            self.pscache.invalidate_tags(|(d, p, l, k)| {
+                let n = geo.span(l) >> 12;
+                ours && d == did && p == pasid && k * n < range.end && range.start < (k + 1) * n
+            });
         }
     }
 }

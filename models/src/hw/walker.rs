@@ -4,11 +4,21 @@
 //! (hardware does not tear a 64-bit entry). Each load after the first is address-dependent on
 //! the previous one, so it is a [`read_once_dep`]. Reading a freed table is a use-after-free
 //! by the device; reading poison is an uninitialised read.
+//!
+//! A walk goes through the IOMMU's caches when the model gives it some (the IOTLB and the
+//! paging-structure caches, [`PagingCaches`]): a cached non-leaf entry lets it start below
+//! the root, at a table the CPU may since have freed. It reads memory coherently, or, when
+//! page walks do not snoop the CPU caches, only what the driver flushed ([`Memory`]).
 
+use std::sync::atomic::Ordering;
+
+use crate::check::{raise, Kind};
 use crate::hw::geometry::Geometry;
+use crate::hw::vtd::PagingCaches;
+use crate::kernel::kasan::PAGE_POISON;
 use crate::kernel::page_alloc::PagePool;
-use crate::kernel::read_once_dep;
-use crate::trace::step;
+use crate::kernel::{read_once, read_once_dep, Atomic64};
+use crate::trace::{step, Obj};
 
 /// What an entry means to the walker at a given level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,12 +46,138 @@ pub enum Walk {
     Fault,
 }
 
-/// Translate `iova` from the root table `root` of `geo`, as the hardware does.
-pub fn walk(pool: &PagePool, geo: &Geometry, fmt: &dyn EntryFormat, root: u32, iova: u64) -> Walk {
+/// The memory the walker reads page-table entries from.
+///
+/// With coherent page walks (VT-d ECAP.C=1) the walker snoops the CPU caches: it reads what
+/// the CPU wrote. Without (ECAP.C=0) it reads memory, which the CPU's writes reach only when
+/// the driver flushes them there (`domain_flush_cache`, clflush): each table entry then has
+/// a second word, memory, which a flush copies the CPU's word into. Memory starts as
+/// `PAGE_POISON` (whatever the page held before; the CPU's zeroing of a new table sits in
+/// its cache until flushed). A cache line is never written back on its own: real CPUs may
+/// write back at any time, which can only hide a missing flush, so leaving it out errs
+/// toward finding bugs.
+pub struct Memory {
+    /// Per frame, per entry: memory's copy (non-coherent walks only).
+    behind: Option<Vec<Vec<Atomic64>>>,
+}
+
+impl Memory {
+    /// Coherent page walks: the walker reads the CPU's view.
+    pub fn coherent() -> Self {
+        Memory { behind: None }
+    }
+
+    /// Non-coherent page walks over `pool`'s frames.
+    pub fn non_coherent(pool: &PagePool, frames: usize) -> Self {
+        let entries = pool.frame(0).len();
+        let behind = (0..frames)
+            .map(|f| {
+                (0..entries)
+                    .map(|i| {
+                        let id = (f * entries + i) as u32;
+                        Atomic64::new(
+                            Obj::Object {
+                                class: "memory",
+                                id,
+                            },
+                            PAGE_POISON,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        Memory {
+            behind: Some(behind),
+        }
+    }
+
+    /// Whether the walker snoops the CPU caches.
+    pub fn is_coherent(&self) -> bool {
+        self.behind.is_none()
+    }
+
+    /// `domain_flush_cache(domain, addr, size)` of `count` entries of `frame` from `first`:
+    /// clflush them to memory. Nothing to do (and no step) when walks are coherent.
+    #[track_caller]
+    pub fn flush(&self, pool: &PagePool, frame: u32, first: usize, count: usize, what: &str) {
+        let Some(behind) = &self.behind else {
+            return;
+        };
+        step(format!("domain_flush_cache: clflush {what}"));
+        let words = behind[frame as usize].iter().enumerate();
+        for (i, word) in words.skip(first).take(count) {
+            let v = read_once(pool.frame(frame).entry(i));
+            // Release: a walker that reads this line from memory sees what the CPU wrote
+            // before flushing it (the zeroing of a table it points to, once that is flushed).
+            word.store(v, Ordering::Release);
+        }
+    }
+
+    /// The walker's load of entry `idx` of table `frame`: a freed table is a use-after-free
+    /// (its KASAN shadow is checked through the CPU's word); from memory, `PAGE_POISON` in a
+    /// live table is a read of contents the CPU never flushed there.
+    #[track_caller]
+    fn read(&self, pool: &PagePool, frame: u32, idx: usize) -> u64 {
+        let cpu = read_once_dep(pool.frame(frame).entry(idx));
+        let Some(behind) = &self.behind else {
+            return cpu;
+        };
+        let v = behind[frame as usize][idx].load(Ordering::Acquire);
+        if v == PAGE_POISON {
+            raise(
+                Kind::UninitializedRead,
+                format!(
+                    "the walker read PAGE_POISON from memory at frame {frame} entry {idx}: the \
+                     CPU's zeroing of that table was never flushed to memory (domain_flush_cache), \
+                     and this page walk does not snoop the CPU caches (ECAP.C=0)"
+                ),
+            );
+        }
+        v
+    }
+}
+
+/// What a walk goes through: the memory it reads, and the IOMMU's caches if it has them.
+pub struct Hardware<'a> {
+    /// Coherent or not.
+    pub memory: &'a Memory,
+    /// The IOTLB and paging-structure caches (none: every walk reads memory).
+    pub caches: Option<&'a PagingCaches>,
+}
+
+/// Translate `iova` from the root table `root` of `geo`, as the hardware does: through the
+/// IOTLB, then from the deepest cached non-leaf entry on its path (or the root), filling
+/// the caches with what it reads.
+pub fn walk(
+    pool: &PagePool,
+    geo: &Geometry,
+    fmt: &dyn EntryFormat,
+    hw: &Hardware,
+    root: u32,
+    iova: u64,
+) -> Walk {
+    let _in_flight = hw.caches.map(|c| c.begin());
     let mut table = root;
-    for level in (1..=geo.levels).rev() {
+    let mut top = geo.levels;
+    if let Some(c) = hw.caches {
+        if let Some(pa) = c.leaf(iova) {
+            let pa = pa + (iova & 0xfff);
+            step(format!("walk {iova:#x}: IOTLB hit, reaches PA {pa:#x}"));
+            return Walk::Pa(pa);
+        }
+        if let Some((level, pa)) = c.deepest_table(iova) {
+            step(format!(
+                "walk {iova:#x}: paging-structure cache hit at L{level}, table at PA {pa:#x}"
+            ));
+            match pool.frame_of_pa(pa) {
+                Some(f) => (table, top) = (f, level - 1),
+                None => return Walk::Fault,
+            }
+        }
+    }
+    for level in (1..=top).rev() {
         let idx = geo.index(iova, level);
-        let v = read_once_dep(pool.frame(table).entry(idx));
+        let v = hw.memory.read(pool, table, idx);
         match fmt.decode(v, level) {
             Decoded::NotPresent => {
                 step(format!(
@@ -50,12 +186,20 @@ pub fn walk(pool: &PagePool, geo: &Geometry, fmt: &dyn EntryFormat, root: u32, i
                 return Walk::Fault;
             }
             Decoded::Leaf(pa) => {
+                if let Some(c) = hw.caches {
+                    c.fill_leaf(iova, pa);
+                }
                 let pa = pa + (iova & 0xfff);
                 step(format!("walk {iova:#x}: reaches PA {pa:#x}"));
                 return Walk::Pa(pa);
             }
             Decoded::Table(pa) => match pool.frame_of_pa(pa) {
-                Some(next) => table = next,
+                Some(next) => {
+                    if let Some(c) = hw.caches {
+                        c.fill_table(level, iova, pa);
+                    }
+                    table = next
+                }
                 None => {
                     step(format!(
                         "walk {iova:#x}: L{level}[{idx}] points outside the page tables: fault"

@@ -4,11 +4,12 @@
 //! see the module doc.
 
 use super::reference::Reference;
-use super::spec::{Mechanics, Populate, Reclaim, Variant};
+use super::spec::{FreeOrder, Mechanics, Populate, Reclaim, Variant};
 use crate::check::{raise, Kind};
 use crate::engine::Ghost;
 use crate::hw::geometry::Geometry;
-use crate::hw::walker::{self, Decoded, EntryFormat, Walk};
+use crate::hw::vtd::{Desc, Did, PagingCaches, Pasid, NO_PASID};
+use crate::hw::walker::{self, Decoded, EntryFormat, Hardware, Memory, Walk};
 use crate::kernel::page_alloc::PagePool;
 use crate::kernel::{
     cmpxchg, read_once, read_once_dep, smp_wmb, spin_lock, spin_unlock, write_once, Errno, SpinLock,
@@ -95,8 +96,20 @@ pub struct FirstLevel {
     pub(super) pgd: u32,
     /// `domain->page_table_lock`: serialises populating an upper-level entry.
     page_table_lock: SpinLock,
+    /// What the walker reads: the CPU's view, or memory behind the CPU caches (ECAP.C=0).
+    memory: Memory,
+    /// The IOTLB and paging-structure caches of the domain (none for a geometry too large
+    /// to give every page a slot: the property tests' real one).
+    caches: Option<PagingCaches>,
     pub(super) reference: Ghost<Reference>,
 }
+
+/// The domain's ID and the PASID its DMA comes with (RID2PASID: requests without PASID).
+const DID: Did = 1;
+const PASID: Pasid = NO_PASID;
+
+/// Largest IOVA space, in pages, that gets the IOMMU's caches (one slot per page).
+const CACHED_PAGES: u64 = 256;
 
 /// Bytes of a page.
 pub(super) const PAGE: u64 = 0x1000;
@@ -106,24 +119,56 @@ impl FirstLevel {
     /// default, room for a full tree (at most 64 tables: scenarios touch few) plus racing
     /// pages, so that a large geometry does not allocate millions of simulated frames.
     pub fn new(variant: Variant, geo: Geometry, frames: Option<usize>) -> Self {
+        Self::with_hardware(variant, geo, frames, true)
+    }
+
+    /// A domain on an IOMMU whose page walks are `coherent` (ECAP.C) or not; the IOMMU
+    /// has an IOTLB and paging-structure caches when the IOVA space is scenario-sized.
+    pub fn with_hardware(
+        variant: Variant,
+        geo: Geometry,
+        frames: Option<usize>,
+        coherent: bool,
+    ) -> Self {
         let frames = frames.unwrap_or((geo.max_tables().min(64) + 4 * geo.levels as u64) as usize);
         let pool = PagePool::new(frames, geo.entries as usize);
+        let memory = if coherent {
+            Memory::coherent()
+        } else {
+            Memory::non_coherent(&pool, frames)
+        };
         let pgd = pool
             .alloc_pgtable_page()
             .expect("the page pool has room for the root table");
+        // domain_init: the new root table is flushed before the IOMMU is given it.
+        memory.flush(&pool, pgd, 0, geo.entries as usize, "the root table");
+        let caches =
+            (geo.space() >> 12 <= CACHED_PAGES).then(|| PagingCaches::new(DID, PASID, geo));
         FirstLevel {
             mech: variant.mechanics(),
             geo,
             pool,
             pgd,
             page_table_lock: SpinLock::new("page_table_lock"),
+            memory,
+            caches,
             reference: Ghost::new(Reference::default()),
         }
+    }
+
+    /// `domain_flush_cache` of `count` entries of table `frame` from `first`.
+    fn domain_flush_cache(&self, frame: u32, first: usize, count: usize, what: &str) {
+        self.memory.flush(&self.pool, frame, first, count, what);
     }
 
     /// The page pool (for tests).
     pub fn pool(&self) -> &PagePool {
         &self.pool
+    }
+
+    /// The frame of the root table (for tests).
+    pub fn pgd(&self) -> u32 {
+        self.pgd
     }
 
     fn frame_of(&self, entry: u64) -> u32 {
@@ -152,6 +197,11 @@ impl FirstLevel {
             return Err(Errno::ENOMEM);
         };
         step(format!("populate: got frame {new}"));
+        if self.mech.flush_new_page {
+            // pfn_to_dma_pte flushes the zeroed page before publishing it; the RFC's quote
+            // shows no such flush (see the module doc).
+            self.domain_flush_cache(new, 0, self.geo.entries as usize, "the new table");
+        }
         let val = pte::mk_table(PagePool::pa_of_frame(new));
         match self.mech.populate {
             Populate::Cmpxchg => {
@@ -163,6 +213,8 @@ impl FirstLevel {
                 if cmpxchg(entry, 0, val) != 0 {
                     step("populate: lost the race, free our page");
                     self.pool.free_pgtable_page(new);
+                } else {
+                    self.domain_flush_cache(frame, slot, 1, "the PDE");
                 }
             }
             Populate::Unlocked => {
@@ -176,6 +228,7 @@ impl FirstLevel {
                         "populate: set the up-level PDE L{level}[{slot}]{role}"
                     ));
                     write_once(entry, val);
+                    self.domain_flush_cache(frame, slot, 1, "the PDE");
                 }
             }
             Populate::Locked { wmb } => {
@@ -194,6 +247,7 @@ impl FirstLevel {
                         "populate: set the up-level PDE L{level}[{slot}]{role}"
                     ));
                     write_once(entry, val);
+                    self.domain_flush_cache(frame, slot, 1, "the PDE");
                 }
                 spin_unlock(lock);
             }
@@ -226,6 +280,9 @@ impl FirstLevel {
         step(format!("map: set the PTE L1[{idx}] (Baolu's B2)"));
         // Leaf PTEs are set without the lock: the IOVA allocator hands out disjoint ranges.
         write_once(self.pool.frame(table).entry(idx), pte::mk_leaf(pa));
+        // Inferred (the seed does not show mmmap's body): the leaf is flushed as
+        // mmunmap_pte_range flushes the PTEs it clears.
+        self.domain_flush_cache(table, idx, 1, "the PTE");
         Ok(())
     }
 
@@ -267,13 +324,17 @@ impl FirstLevel {
             (end - 1).min(base + span * self.geo.entries as u64 - 1),
             level,
         );
+        if level == 1 {
+            for idx in first..=last {
+                step(format!("clear PTE L1[{idx}]"));
+                write_once(self.pool.frame(frame).entry(idx), 0);
+            }
+            // As the seed's mmunmap_pte_range: one flush of the cleared PTEs.
+            self.domain_flush_cache(frame, first, last - first + 1, "the cleared PTEs");
+            return;
+        }
         for idx in first..=last {
             let entry = self.pool.frame(frame).entry(idx);
-            if level == 1 {
-                step(format!("clear PTE L1[{idx}]"));
-                write_once(entry, 0);
-                continue;
-            }
             let v = read_once_dep(entry);
             if !pte::present(v) {
                 continue;
@@ -291,6 +352,7 @@ impl FirstLevel {
                     "dma_pte_clear_level: clear the PDE of a covered table L{level}[{idx}]"
                 ));
                 write_once(entry, 0);
+                self.domain_flush_cache(frame, idx, 1, "the cleared PDE");
                 continue;
             }
             self.mmunmap_range(child, level - 1, child_base, u, freelist);
@@ -329,6 +391,8 @@ impl FirstLevel {
                 baolu("A2", level - 1)
             ));
             write_once(entry, 0);
+            // Inferred, as for the PTEs: the cleared PDE is flushed.
+            self.domain_flush_cache(frame, idx, 1, "the cleared PDE");
             freelist.push((child, baolu("A3", level - 1)));
         }
     }
@@ -363,11 +427,22 @@ impl FirstLevel {
             reclaim,
         };
         self.mmunmap_range(self.pgd, top, 0, &u, &mut freelist);
-        // dma_free_pagelist(freelist). The kernel flushes the IOTLB and paging-structure
-        // caches first; the model has no IOMMU caches, so nothing is flushed here.
-        for (f, role) in freelist {
-            step(format!("unmap: reclaim the page, frame {f}{role}"));
-            self.pool.free_pgtable_page(f);
+        // Inferred, the second-level rule (iommu_flush_iotlb_psi, then dma_free_pagelist):
+        // the IOTLB and, when tables were freed (IH=0), the paging-structure caches are
+        // flushed, and only once that has completed are the tables freed.
+        let flush = Desc::PIotlbPsi {
+            did: DID,
+            pasid: PASID,
+            page: iova >> 12,
+            pages: size >> 12,
+            ih: freelist.is_empty(),
+        };
+        if self.mech.free == FreeOrder::BeforeSync {
+            self.free_pagelist(freelist);
+            self.flush_iotlb(flush);
+        } else {
+            self.flush_iotlb(flush);
+            self.free_pagelist(freelist);
         }
         self.reference.with(|r| {
             let mut p = iova;
@@ -377,6 +452,22 @@ impl FirstLevel {
                 p += PAGE;
             }
         });
+    }
+
+    /// `iommu_flush_iotlb_psi`: invalidate and wait (qi_submit_sync).
+    fn flush_iotlb(&self, d: Desc) {
+        if let Some(c) = &self.caches {
+            step("unmap: flush the IOTLB");
+            c.submit_sync(&[d]);
+        }
+    }
+
+    /// `dma_free_pagelist(freelist)`.
+    fn free_pagelist(&self, freelist: Freelist) {
+        for (f, role) in freelist {
+            step(format!("unmap: reclaim the page, frame {f}{role}"));
+            self.pool.free_pgtable_page(f);
+        }
     }
 
     /// `iova_to_phys`: the CPU's walk of the table.
@@ -397,7 +488,11 @@ impl FirstLevel {
 
     /// The hardware walker's translation of a DMA to `iova`.
     pub fn walk(&self, iova: u64) -> Walk {
-        walker::walk(&self.pool, &self.geo, &X86FirstLevel, self.pgd, iova)
+        let hw = Hardware {
+            memory: &self.memory,
+            caches: self.caches.as_ref(),
+        };
+        walker::walk(&self.pool, &self.geo, &X86FirstLevel, &hw, self.pgd, iova)
     }
 
     fn free_tree(&self, frame: u32, level: u32) {

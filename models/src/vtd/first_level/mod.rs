@@ -20,6 +20,28 @@
 //! walking down without freeing, because the seed shows no reclaim above the leaf. The mutant
 //! `every-level` frees empty tables at every level, to show what the leaf-only rule avoids.
 //!
+//! The IOMMU's caches and flushes (issue 9). The walker translates through an IOTLB and
+//! paging-structure caches (`hw::vtd::PagingCaches`, domain ID 1, PASID 0 = RID2PASID), filling
+//! them as it walks; a `prefetch` fills them without a DMA. What the seed shows and what
+//! is inferred:
+//! - The unmap's flush. The seed shows none (its unmap quote stops at `if (reclaim) {`).
+//!   Inferred: the second-level code's freelist rule (intel-iommu.c: `iommu_flush_iotlb_psi`,
+//!   then `dma_free_pagelist`), as a PASID-based page-selective IOTLB invalidation of the
+//!   unmapped range with IH = 0 when tables were freed and IH = 1 when none were, submitted
+//!   by `qi_submit_sync`; the tables are freed only after it returns. Every variant follows
+//!   it but the mutant `free-first`, which frees before submitting.
+//! - `domain_flush_cache` (clflush), which matters only when page walks do not snoop the CPU
+//!   caches (parameter `coherent = 0`, ECAP.C=0). Shown by the seed: `mmunmap_pte_range`
+//!   flushes the PTEs it cleared (seed line 190). Not shown: the quote of `pgtable_populate`
+//!   (seed lines 64-149: `alloc_pgtable_page`, `smp_wmb`, `spin_lock`, the present check)
+//!   ends at `set_##nm(...)`, with no flush of the new page before it and none of the PDE
+//!   after it. Inferred: the PDE is flushed after it is set (issue 9's
+//!   reading of the RFC), the leaf PTE after `mmmap` sets it, the PDE after an unmap clears
+//!   it, and the root table at `domain_init`; the new page is not flushed, so the RFC's
+//!   walker may follow a flushed PDE into a table whose zeroing is still in the CPU's cache
+//!   (populate-walk-noncoherent-rfc). The variant `flush-page` also flushes the new page
+//!   first, as the second-level `pfn_to_dma_pte` does, and so does `cmpxchg`.
+//!
 //! Property: no use-after-free (CPU or walker), no double free, no leak after teardown; every
 //! map that succeeded and was not unmapped translates to its PA and nothing else translates;
 //! the walker never reads an entry of a table whose initialisation it cannot see.
@@ -40,4 +62,4 @@ mod reference;
 mod spec;
 
 pub use intel_pgtable::{pte, FirstLevel};
-pub use spec::{Mechanics, Op, Populate, Reclaim, Variant, MODEL};
+pub use spec::{FreeOrder, Hw, Mechanics, Op, Populate, Reclaim, Variant, MODEL};

@@ -26,6 +26,12 @@ crate::variants! {
         NoLock = "no-lock",
         /// mutant of rfc: unmap with reclaim also frees upper-level tables found empty
         EveryLevel = "every-level",
+        /// mutant of rfc: unmap frees the reclaimed tables before the IOTLB and
+        /// paging-structure flush, not after it completes
+        FreeFirst = "free-first",
+        /// rfc, with pgtable_populate also flushing the new zeroed table to memory
+        /// (domain_flush_cache) before publishing it, as second-level pfn_to_dma_pte does
+        FlushPage = "flush-page",
     }
 }
 
@@ -57,13 +63,26 @@ pub enum Reclaim {
     Covered,
 }
 
+/// When an unmap frees the tables it reclaimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeOrder {
+    /// After the IOTLB and paging-structure invalidation completed (`qi_submit_sync`).
+    AfterSync,
+    /// Before the invalidation is submitted (mutant).
+    BeforeSync,
+}
+
 /// The mechanisms a variant picks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mechanics {
     /// How a table is published.
     pub populate: Populate,
+    /// Whether `pgtable_populate` flushes the new table to memory before publishing it.
+    pub flush_new_page: bool,
     /// Which tables an unmap frees.
     pub reclaim: Reclaim,
+    /// When it frees them.
+    pub free: FreeOrder,
 }
 
 impl Variant {
@@ -76,8 +95,20 @@ impl Variant {
             Variant::NoWmb => (Populate::Locked { wmb: false }, Reclaim::EmptyLeafTables),
             Variant::NoLock => (Populate::Unlocked, Reclaim::EmptyLeafTables),
             Variant::EveryLevel => (Populate::Locked { wmb: true }, Reclaim::EmptyTables),
+            Variant::FreeFirst | Variant::FlushPage => {
+                (Populate::Locked { wmb: true }, Reclaim::EmptyLeafTables)
+            }
         };
-        Mechanics { populate, reclaim }
+        Mechanics {
+            populate,
+            // The second-level code flushes its new page; the RFC's quote does not.
+            flush_new_page: matches!(self, Variant::Cmpxchg | Variant::FlushPage),
+            reclaim,
+            free: match self {
+                Variant::FreeFirst => FreeOrder::BeforeSync,
+                _ => FreeOrder::AfterSync,
+            },
+        }
     }
 }
 
@@ -96,6 +127,32 @@ crate::operations! {
         Teardown = "teardown" (),
         /// the IOMMU page walker translates a DMA to IOVA
         Walk = "walk" (iova: IOVA) [hardware],
+        /// the IOMMU walks to IOVA and fills its IOTLB and paging-structure caches, without
+        /// a DMA (a prefetch)
+        Prefetch = "prefetch" (iova: IOVA) [hardware],
+    }
+}
+
+crate::params! {
+    /// The page-table geometry and the IOMMU.
+    pub struct Hw {
+        /// Levels of tables, the root being level `levels` and leaves level 1.
+        levels: u32 = 2, 2..=5,
+        /// Entries per table (a power of two).
+        entries: u32 = 4, 2..=512,
+        /// ECAP.C: 1, page walks snoop the CPU caches; 0, they read memory, which CPU writes
+        /// reach only through domain_flush_cache (clflush)
+        coherent: u32 = 1, 0..=1,
+    }
+}
+
+impl Hw {
+    /// The page-table geometry.
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            levels: self.levels,
+            entries: self.entries,
+        }
     }
 }
 
@@ -106,22 +163,22 @@ pub const MODEL: ModelSpec = ModelSpec::of::<FirstLevel>(About {
     seed: "000_deb89301de5e0e26.txt",
     mirrors: "drivers/iommu/intel-pgtable.c (RFC 2019): mmmap, pgtable_populate, mmunmap, mmunmap_pte_range; intel-iommu.c: pfn_to_dma_pte, dma_pte_clear_level, domain_exit",
     invariants: &[
-        ("use-after-free", "no CPU thread and no walker touches a freed table"),
+        ("use-after-free", "no CPU thread and no walker, through its caches or not, touches a freed table"),
         ("double-free", "no table is freed twice"),
         ("leak", "teardown frees every table"),
         ("lost-mapping", "a map that succeeded and was not unmapped translates to its PA"),
         ("stale-translation", "nothing else translates, and the walker reaches only PAs mapped at that IOVA"),
-        ("uninitialized-read", "no reader sees a table's contents from before its zeroing"),
+        ("uninitialized-read", "no reader sees a table's contents from before its zeroing, in the CPU's view or, for a walk that does not snoop (ECAP.C=0), in memory"),
     ],
 });
 
 impl Model for FirstLevel {
     type Variant = Variant;
     type Op = Op;
-    type Params = Geometry;
+    type Params = Hw;
 
-    fn build(variant: Variant, geo: &Geometry) -> Self {
-        FirstLevel::new(variant, *geo, None)
+    fn build(variant: Variant, hw: &Hw) -> Self {
+        FirstLevel::with_hardware(variant, hw.geometry(), None, hw.coherent == 1)
     }
 
     fn run(&self, op: &Op) {
@@ -146,6 +203,10 @@ impl Model for FirstLevel {
                 }
             }
             Op::Teardown {} => self.teardown(),
+            Op::Prefetch { iova } => {
+                step(format!("IOMMU prefetch {iova:#x}"));
+                self.walk(iova);
+            }
             Op::Walk { iova } => {
                 step(format!("walk {iova:#x}"));
                 if let Walk::Pa(pa) = self.walk(iova) {
@@ -159,17 +220,17 @@ impl Model for FirstLevel {
         self.check_final();
     }
 
-    fn check_params(geo: &Geometry) -> Result<(), (usize, String)> {
-        geometry::check(geo)
+    fn check_params(hw: &Hw) -> Result<(), (usize, String)> {
+        geometry::check(&hw.geometry())
     }
 
     fn validate(
         _variant: Variant,
-        geo: &Geometry,
+        hw: &Hw,
         setup: &[Op],
         threads: &[Vec<Op>],
     ) -> Result<(), Refusal> {
-        validate(geo, setup, threads)
+        validate(&hw.geometry(), setup, threads)
     }
 }
 
@@ -178,7 +239,9 @@ fn range(op: &Op) -> Option<(u64, u64, bool)> {
     match *op {
         Op::Map { iova, size, .. } => Some((iova, size, true)),
         Op::Unmap { iova, size, .. } => Some((iova, size, true)),
-        Op::Walk { iova } | Op::IovaToPhys { iova } => Some((iova & !0xfff, PAGE, false)),
+        Op::Walk { iova } | Op::Prefetch { iova } | Op::IovaToPhys { iova } => {
+            Some((iova & !0xfff, PAGE, false))
+        }
         Op::Teardown {} => None,
     }
 }

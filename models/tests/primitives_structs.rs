@@ -584,18 +584,14 @@ fn a_register_outside_the_region_is_refused() {
 // ------------------------------------------------ loom: a race its DPOR does not try
 
 /// Thread 1 reads `x`; thread 2 reads `x`, then writes it. Thread 1 reading the write is a
-/// legal execution, and loom (vendor/loom 0.7.2) never tries it: its DPOR compares a
-/// thread's next access with the cell's last access only, and when thread 2 stores, the
-/// last access is its own load, so thread 1's earlier load is never put after the store
-/// (tokio-rs/loom#392 reports the same miss). Another access before either load changes
-/// nothing (tried: a load of another word in either thread). `list_add` is such a writer (it reads
-/// `head->next`, then writes it): the publish pair above spawns its writer first, so loom's
-/// first execution runs the walker after the writer's load and the miss cannot hide the
-/// race there. Ignored: it fails until loom's DPOR also backtracks to every load since
-/// the last store (a 30-line change to vendor/loom's rt/atomic.rs, rt/object.rs and
-/// rt/execution.rs makes it pass, with soundness.rs, lkmm.rs and visible_state.rs green).
+/// legal execution, and published loom 0.7.2 never tries it: its DPOR compares a thread's
+/// next access with the cell's last access only, and when thread 2 stores, the last access
+/// is its own load, so thread 1's earlier load is never put after the store
+/// (tokio-rs/loom#392 reports the same miss). vendor/loom carries the fix (PATCHES.md: a
+/// store backtracks against every load since the last store); this test pins it. `list_add`
+/// is such a writer (it reads `head->next`, then writes it), and so is every unmap that
+/// reads a PTE before clearing it.
 #[test]
-#[ignore = "loom's DPOR misses this execution (tokio-rs/loom#392)"]
 fn loom_tries_a_load_before_another_threads_load_then_store() {
     let o = explore_to("saw the store", || {
         let x = Arc::new(Atomic64::new(Obj::Named("x"), 0));

@@ -118,6 +118,10 @@ pub(super) struct State {
     /// Last time the atomic was accessed for a store or rmw operation.
     last_non_load_access: Option<Access>,
 
+    /// iommu-mc patch (prototype): the loads since the last store that no later one of
+    /// them happens after; a store depends on each of them, not only on the last access.
+    loads_since_store: Vec<Access>,
+
     /// Currently tracked stored values. This is the `MAX_ATOMIC_HISTORY` most
     /// recent stores to the atomic cell in loom execution order.
     stores: [Store; MAX_ATOMIC_HISTORY],
@@ -420,6 +424,7 @@ impl State {
             is_mutating: false,
             last_access: None,
             last_non_load_access: None,
+            loads_since_store: Vec::new(),
             stores: Default::default(),
             cnt: 0,
         };
@@ -887,11 +892,23 @@ impl State {
         Access::set_or_create(&mut self.last_access, path_id, version);
 
         match action {
-            Action::Load => {}
+            Action::Load => {
+                self.loads_since_store.retain(|a| !a.happens_before(version));
+                self.loads_since_store.push(Access::new(path_id, version));
+            }
             _ => {
                 // Stores / RMWs
                 Access::set_or_create(&mut self.last_non_load_access, path_id, version);
+                self.loads_since_store.clear();
             }
+        }
+    }
+
+    /// iommu-mc patch (prototype): the loads a store or RMW also depends on.
+    pub(super) fn dependent_loads(&self, action: Action) -> &[Access] {
+        match action {
+            Action::Load => &[],
+            _ => &self.loads_since_store,
         }
     }
 }

@@ -146,18 +146,17 @@ impl Execution {
                 None => continue,
             };
 
-            if let Some(access) = self.objects.last_dependent_access(operation) {
+            // iommu-mc patch (prototype): every dependent access, not only the last.
+            let last = self.objects.last_dependent_access(operation);
+            for access in last.into_iter().chain(self.objects.dependent_loads(operation)) {
                 if access.happens_before(&th.dpor_vv) {
                     // The previous access happened before this access, thus
                     // there is no race.
                     continue;
                 }
 
-                // Get the point to backtrack to
-                let point = access.path_id();
-
                 // Track backtracking point
-                self.path.backtrack(point, th_id);
+                self.path.backtrack(access.path_id(), th_id);
             }
         }
 
@@ -231,6 +230,9 @@ impl Execution {
             let th_id = threads.active_id();
 
             if let Some(access) = self.objects.last_dependent_access(operation) {
+                threads.active_mut().dpor_vv.join(access.version());
+            }
+            for access in self.objects.dependent_loads(operation) {
                 threads.active_mut().dpor_vv.join(access.version());
             }
 

@@ -224,6 +224,14 @@ impl Store {
         }
     }
 
+    /// iommu-mc patch (prototype): further accesses `operation` depends on.
+    pub(super) fn dependent_loads(&self, operation: Operation) -> &[Access] {
+        match &self.entries[operation.obj.index] {
+            Entry::Atomic(entry) => entry.dependent_loads(operation.action.into()),
+            _ => &[],
+        }
+    }
+
     pub(super) fn set_last_access(
         &mut self,
         operation: Operation,

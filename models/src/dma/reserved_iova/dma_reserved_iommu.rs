@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::reference::{Handed, Reference};
-use super::spec::{Flow, Lookup, MaskMsis, Mechanics, Recheck, Release, Variant};
+use super::spec::{Flow, Lookup, MaskMsis, Matching, Mechanics, Recheck, Release, Variant};
 use crate::check::{raise, Kind};
 use crate::engine::{thread_index, Ghost};
 use crate::kernel::iommu::{iommu_iova_to_phys, iommu_map, iommu_unmap, IommuDomain};
@@ -182,6 +182,15 @@ impl ReservedIova {
     }
 
     /// `find_reserved_binding(domain, addr, size)`; caller holds `reserved_lock` (`g`).
+    /// The IOVA for `addr` in found binding `b`: as posted, `b->iova` plus `addr`'s offset
+    /// from its own aligned base (`sp`); with a covering lookup, from `b`'s base.
+    fn iova_in(&self, b: &Binding, sp: &Span, addr: u64) -> u64 {
+        match self.mech.matching {
+            Matching::Overlaps => b.iova + sp.offset,
+            Matching::Covers => b.iova + (addr - b.addr),
+        }
+    }
+
     pub(super) fn find_reserved_binding(
         &self,
         g: &SpinGuard<'_>,
@@ -192,7 +201,10 @@ impl ReservedIova {
             bs.iter()
                 .find(|b| {
                     let v = b.get();
-                    v.addr < addr + size && addr < v.addr + v.size
+                    match self.mech.matching {
+                        Matching::Overlaps => v.addr < addr + size && addr < v.addr + v.size,
+                        Matching::Covers => v.addr <= addr && addr + size <= v.addr + v.size,
+                    }
                 })
                 .cloned()
         })
@@ -278,7 +290,7 @@ impl ReservedIova {
         if let Some(b) = self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size) {
             step("get: found, kref_get");
             kref_get(&b.get().kref);
-            let iova = b.get().iova + sp.offset;
+            let iova = self.iova_in(b.get(), &sp, addr);
             self.check_translates(iova, addr);
             spin_unlock_irqrestore(g);
             return Ok(iova);
@@ -330,7 +342,7 @@ impl ReservedIova {
             Some(b) => {
                 step("get: another thread inserted one meanwhile: take it");
                 kref_get(&b.get().kref);
-                b.get().iova + sp.offset
+                self.iova_in(b.get(), &sp, addr)
             }
             None => {
                 self.link(&g, &newb);
@@ -441,7 +453,7 @@ impl ReservedIova {
         let g = spin_lock_irqsave(&self.reserved_lock);
         let found = self
             .find_reserved_binding(&g, sp.aligned_base, sp.binding_size)
-            .map(|b| b.get().iova + sp.offset);
+            .map(|b| self.iova_in(b.get(), &sp, addr));
         spin_unlock_irqrestore(g);
         if let Some(iova) = found {
             return Ok(iova);
@@ -492,7 +504,7 @@ impl ReservedIova {
         let r = match self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size) {
             Some(b) => {
                 kref_get(&b.get().kref);
-                let iova = b.get().iova + sp.offset;
+                let iova = self.iova_in(b.get(), &sp, addr);
                 self.check_translates(iova, addr);
                 Ok(iova)
             }

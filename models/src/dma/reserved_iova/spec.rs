@@ -30,6 +30,10 @@ crate::variants! {
         /// v6 with the re-check path fixed: undo our own mapping and IOVA when another get
         /// inserted first (v6 deletes newb while its fields are still zero)
         UndoNewb = "undo-newb",
+        /// v6 whose lookup takes only a binding that covers the caller's whole range, and
+        /// gives the IOVA at the caller's offset from that binding's base: the fix of the
+        /// partial-overlap lookup (not in the thread)
+        CoveringLookup = "covering-lookup",
         /// prepare, and free_domain first deactivates the device's MSIs, each under
         /// irq_desc->lock, then takes reserved_lock
         MaskMsi = "mask-msi",
@@ -112,6 +116,21 @@ pub struct Mechanics {
     pub release: Release,
     /// Freeing the domain's MSI deactivation.
     pub mask: MaskMsis,
+    /// Which binding a lookup takes, and the IOVA it gives the caller.
+    pub matching: Matching,
+}
+
+/// How `find_reserved_binding` matches, and how a get turns the binding it found into the
+/// caller's IOVA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matching {
+    /// Any binding that overlaps the caller's aligned range; the IOVA is `b->iova` plus
+    /// the caller's offset from its own aligned base (v6): wrong when the binding starts on
+    /// another page.
+    Overlaps,
+    /// Only a binding that covers the caller's aligned range; the IOVA is at the caller's
+    /// offset from the binding's base.
+    Covers,
 }
 
 impl Variant {
@@ -124,6 +143,7 @@ impl Variant {
             recheck: Recheck::TakeIt,
             release: Release::UnderLock,
             mask: MaskMsis::No,
+            matching: Matching::Overlaps,
         };
         let prepare = Mechanics {
             flow: Flow::PrepareMaps,
@@ -145,6 +165,10 @@ impl Variant {
             },
             Variant::UndoNewb => Mechanics {
                 recheck: Recheck::TakeItUndoOwn,
+                ..v6
+            },
+            Variant::CoveringLookup => Mechanics {
+                matching: Matching::Covers,
                 ..v6
             },
             Variant::Prepare => prepare,

@@ -35,6 +35,13 @@ enum Cmd {
         /// Run only this engine.
         #[arg(long)]
         engine: Option<EngineArg>,
+        /// Also write JUnit XML here: a test case per scenario and engine, a failure for
+        /// each verdict not the expected one.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Also write SARIF 2.1.0 here: a result per violation found, at the model step.
+        #[arg(long, value_name = "FILE")]
+        sarif: Option<PathBuf>,
         #[command(flatten)]
         limits: Limits,
     },
@@ -235,6 +242,8 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             paths,
             reports,
             engine,
+            junit,
+            sarif,
             limits,
         } => {
             let scenarios = load(&paths)?;
@@ -244,12 +253,22 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 &limits.settings(),
                 |r| println!("{}", r.line()),
             );
-            if let Err(e) = check::write_reports(&reports, &rows) {
+            let cannot = |what: &str, at: &std::path::Path, e: std::io::Error| {
                 eprintln!(
-                    "{}: cannot write the reports: {e}",
-                    scenario::one_line(&reports.display().to_string())
+                    "{}: cannot write the {what}: {e}",
+                    scenario::one_line(&at.display().to_string())
                 );
-                return Err(ExitCode::from(2));
+                ExitCode::from(2)
+            };
+            let written = check::write_reports(&reports, &rows)
+                .map_err(|e| cannot("reports", &reports, e))?;
+            if let Some(f) = &junit {
+                check::write_file(f, &report::junit::render(&written))
+                    .map_err(|e| cannot("JUnit XML", f, e))?;
+            }
+            if let Some(f) = &sarif {
+                check::write_file(f, &report::sarif::render(&written))
+                    .map_err(|e| cannot("SARIF", f, e))?;
             }
             let failed = rows.iter().filter(|r| !r.judgement.passed()).count();
             println!(

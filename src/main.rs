@@ -16,7 +16,15 @@ use iommu_models::registry;
 /// operations and the verdict expected; the checker explores their interleavings and writes a
 /// race report for each finding.
 #[derive(Parser)]
-#[command(name = "iommu-mc", version)]
+#[command(
+    name = "iommu-mc",
+    version,
+    after_help = "Exit status: 0 every verdict as expected (check, explore), every litmus \
+                  disagreement a known one (litmus), done (list, replay, report, bench); 1 a \
+                  verdict not the expected one, or an unlisted or vanished litmus disagreement; \
+                  2 bad input or usage (a file refused, an unknown option, nothing to run, an \
+                  output that cannot be written)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -253,6 +261,13 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 &limits.settings(),
                 |r| println!("{}", r.line()),
             );
+            if rows.is_empty() {
+                // Only `--engine` can leave nothing to run; a check that ran nothing must
+                // not pass.
+                let e = engine.map_or("", |e| EngineKind::from(e).name());
+                eprintln!("--engine {e}: none of the scenarios names this engine");
+                return Err(ExitCode::from(2));
+            }
             let cannot = |what: &str, at: &std::path::Path, e: std::io::Error| {
                 eprintln!(
                     "{}: cannot write the {what}: {e}",

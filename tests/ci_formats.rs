@@ -1,9 +1,10 @@
 //! `check --junit` and `--sarif`: both files parse, say what the run found, point at files
 //! that exist, and are the same bytes on a second run; and `check`'s exit codes.
 //!
-//! The scenarios are copies under the target folder (so their paths come out relative): one
-//! violated as expected, one holding, and one violated that a flipped expectation says
-//! holds, with quotes, markup and non-ASCII in its name.
+//! The scenarios are copies under the target folder (so their paths come out relative): two
+//! violated as expected (one whose offending event, a guard's drop, is recorded in the
+//! standard library), one holding, and one violated that a flipped expectation says holds,
+//! with quotes, markup and non-ASCII in its name.
 
 mod common;
 
@@ -17,6 +18,8 @@ use serde_json::Value;
 
 const VIOLATED: &str = "scenarios/reserved-iova/get-atomic-v6.toml";
 const HOLDING: &str = "scenarios/vtd-context-flush/flip-pri-one-domain-v2.toml";
+/// Its leak is raised at an unlock that the trace places in `core::ptr::drop_in_place`.
+const LEAK: &str = "scenarios/reserved-iova/two-gets-v6.toml";
 /// The copy of VIOLATED that expects `holds`.
 const MIS: &str = "mis-expected-\u{fc}&\"<'";
 
@@ -29,11 +32,11 @@ fn work_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// The three scenarios, copied into `dir`/scenarios.
+/// The four scenarios, copied into `dir`/scenarios.
 fn scenarios(dir: &Path) -> PathBuf {
     let sc = dir.join("scenarios");
     std::fs::create_dir_all(&sc).unwrap();
-    for f in [VIOLATED, HOLDING] {
+    for f in [VIOLATED, HOLDING, LEAK] {
         std::fs::copy(f, sc.join(Path::new(f).file_name().unwrap())).unwrap();
     }
     let text = std::fs::read_to_string(VIOLATED).unwrap();
@@ -108,7 +111,7 @@ fn junit_and_sarif_parse_locate_and_repeat() {
     let doc = roxmltree::Document::parse(text).expect("the JUnit file is well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    assert_eq!(root.attribute("tests"), Some("6"));
+    assert_eq!(root.attribute("tests"), Some("8"));
     assert_eq!(root.attribute("failures"), Some("2"));
     assert!(
         doc.descendants().all(|n| n.attribute("time").is_none()),
@@ -157,6 +160,8 @@ fn junit_and_sarif_parse_locate_and_repeat() {
         "reserved-iova: get-atomic-v6 [v6] shuttle-pct",
         &format!("reserved-iova: {MIS} [v6] loom"),
         &format!("reserved-iova: {MIS} [v6] shuttle-pct"),
+        "reserved-iova: two-gets-v6 [v6] loom",
+        "reserved-iova: two-gets-v6 [v6] shuttle-pct",
         "vtd-context-flush: flip-pri-one-domain-v2 [v2] loom",
         "vtd-context-flush: flip-pri-one-domain-v2 [v2] shuttle-pct",
     ]
@@ -181,9 +186,9 @@ fn junit_and_sarif_parse_locate_and_repeat() {
     }
     let results = run["results"].as_array().unwrap();
     let mut levels = Vec::new();
+    let mut outside = 0;
     for res in results {
         let kind = res["ruleId"].as_str().unwrap();
-        assert_eq!(kind, "sleep-in-atomic");
         assert_eq!(ids[res["ruleIndex"].as_u64().unwrap() as usize], kind);
         let scenario = res["properties"]["scenario"].as_str().unwrap();
         let engine = res["properties"]["engine"].as_str().unwrap();
@@ -200,14 +205,29 @@ fn junit_and_sarif_parse_locate_and_repeat() {
                 .unwrap(),
         )
         .unwrap();
+        assert_eq!(report["kind"], kind);
         assert_eq!(res["message"]["text"], report["message"]);
-        let step = report["lines"][report["violation_line"].as_u64().unwrap() as usize]["location"]
-            .as_str()
-            .unwrap();
         let at = &res["locations"][0]["physicalLocation"];
         let uri = at["artifactLocation"]["uri"].as_str().unwrap();
         let line = at["region"]["startLine"].as_u64().unwrap();
-        assert_eq!(format!("{uri}:{line}"), step);
+        let step = format!("{uri}:{line}");
+        // The offending event's own location, or when that is outside the tree, the nearest
+        // of its thread's before it that is inside.
+        let lines = report["lines"].as_array().unwrap();
+        let v = report["violation_line"].as_u64().unwrap() as usize;
+        let own = lines[v]["location"].as_str().unwrap();
+        if own.starts_with('/') {
+            let before = lines[..v]
+                .iter()
+                .rev()
+                .filter(|l| l["thread"] == lines[v]["thread"])
+                .find(|l| !l["location"].as_str().unwrap().starts_with('/'))
+                .unwrap();
+            assert_eq!(step, before["location"].as_str().unwrap(), "{scenario}");
+            outside += 1;
+        } else {
+            assert_eq!(step, own, "{scenario}");
+        }
         let source = std::fs::read_to_string(file_of(uri))
             .unwrap_or_else(|e| panic!("{uri}: the location does not exist: {e}"));
         assert!(
@@ -241,11 +261,22 @@ fn junit_and_sarif_parse_locate_and_repeat() {
         ),
         (mis.clone(), "loom".into(), "error".into()),
         (mis, "shuttle-pct".into(), "error".into()),
+        (
+            "reserved-iova/two-gets-v6".into(),
+            "loom".into(),
+            "note".into(),
+        ),
+        (
+            "reserved-iova/two-gets-v6".into(),
+            "shuttle-pct".into(),
+            "note".into(),
+        ),
     ];
     assert_eq!(
         levels, want,
         "a result per violation, sorted, error when unexpected"
     );
+    assert!(outside > 0, "no offending event outside the tree was met");
 
     // A second run from scratch, elsewhere: the same bytes.
     let (code2, junit2, sarif2) = check(&sc, &dir.join("two"));
@@ -258,17 +289,27 @@ fn junit_and_sarif_parse_locate_and_repeat() {
 #[test]
 fn check_exits_2_when_nothing_runs_or_a_format_cannot_be_written() {
     let dir = work_dir("exit");
-    let o = cli(&[
-        OsStr::new("check"),
-        VIOLATED.as_ref(),
-        "--engine".as_ref(),
-        "os".as_ref(),
-        "--reports".as_ref(),
-        dir.join("reports").as_os_str(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let reports = dir.join("reports");
+    // `check` of VIOLATED under `engine` into `reports`, then `more`: its stderr, which
+    // must be one line, and exit 2.
+    let refused = |engine: &str, more: &[&OsStr]| {
+        let mut args: Vec<&OsStr> = vec![
+            "check".as_ref(),
+            VIOLATED.as_ref(),
+            "--engine".as_ref(),
+            engine.as_ref(),
+            "--reports".as_ref(),
+            reports.as_os_str(),
+        ];
+        args.extend(more);
+        let o = cli(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    };
     assert_eq!(
-        stderr(&o),
+        refused("os", &[]),
         "--engine os: none of the scenarios names this engine\n"
     );
 
@@ -276,25 +317,8 @@ fn check_exits_2_when_nothing_runs_or_a_format_cannot_be_written() {
     let blocker = dir.join("file");
     std::fs::write(&blocker, "").unwrap();
     let junit = blocker.join("junit.xml");
-    let o = cli(&[
-        OsStr::new("check"),
-        VIOLATED.as_ref(),
-        "--engine".as_ref(),
-        "loom".as_ref(),
-        "--reports".as_ref(),
-        dir.join("reports").as_os_str(),
-        "--junit".as_ref(),
-        junit.as_os_str(),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let err = stderr(&o);
-    assert!(
-        err.starts_with(&format!(
-            "{}: cannot write the JUnit XML: ",
-            junit.display()
-        )),
-        "{err}"
-    );
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = refused("loom", &["--junit".as_ref(), junit.as_os_str()]);
+    let want = format!("{}: cannot write the JUnit XML: ", junit.display());
+    assert!(err.starts_with(&want), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,7 +16,15 @@ use iommu_models::registry;
 /// operations and the verdict expected; the checker explores their interleavings and writes a
 /// race report for each finding.
 #[derive(Parser)]
-#[command(name = "iommu-mc", version)]
+#[command(
+    name = "iommu-mc",
+    version,
+    after_help = "Exit status: 0 every verdict as expected (check, explore), every litmus \
+                  disagreement a known one (litmus), done (list, replay, report, bench); 1 a \
+                  verdict not the expected one, or an unlisted or vanished litmus disagreement; \
+                  2 bad input or usage (a file refused, an unknown option, nothing to run, an \
+                  output that cannot be written)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -35,6 +43,13 @@ enum Cmd {
         /// Run only this engine.
         #[arg(long)]
         engine: Option<EngineArg>,
+        /// Also write JUnit XML here: a test case per scenario and engine, a failure for
+        /// each verdict not the expected one.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Also write SARIF 2.1.0 here: a result per violation found, at the model step.
+        #[arg(long, value_name = "FILE")]
+        sarif: Option<PathBuf>,
         #[command(flatten)]
         limits: Limits,
     },
@@ -235,6 +250,8 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             paths,
             reports,
             engine,
+            junit,
+            sarif,
             limits,
         } => {
             let scenarios = load(&paths)?;
@@ -244,12 +261,29 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 &limits.settings(),
                 |r| println!("{}", r.line()),
             );
-            if let Err(e) = check::write_reports(&reports, &rows) {
-                eprintln!(
-                    "{}: cannot write the reports: {e}",
-                    scenario::one_line(&reports.display().to_string())
-                );
+            if rows.is_empty() {
+                // Only `--engine` can leave nothing to run; a check that ran nothing must
+                // not pass.
+                let e = engine.map_or("", |e| EngineKind::from(e).name());
+                eprintln!("--engine {e}: none of the scenarios names this engine");
                 return Err(ExitCode::from(2));
+            }
+            let cannot = |what: &str, at: &std::path::Path, e: std::io::Error| {
+                eprintln!(
+                    "{}: cannot write the {what}: {e}",
+                    scenario::one_line(&at.display().to_string())
+                );
+                ExitCode::from(2)
+            };
+            let written = check::write_reports(&reports, &rows)
+                .map_err(|e| cannot("reports", &reports, e))?;
+            if let Some(f) = &junit {
+                check::write_file(f, &report::junit::render(&written))
+                    .map_err(|e| cannot("JUnit XML", f, e))?;
+            }
+            if let Some(f) = &sarif {
+                check::write_file(f, &report::sarif::render(&written))
+                    .map_err(|e| cannot("SARIF", f, e))?;
             }
             let failed = rows.iter().filter(|r| !r.judgement.passed()).count();
             println!(

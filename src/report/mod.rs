@@ -1,7 +1,11 @@
 //! One [`Report`] value per run, rendered as plain text for email ([`text`]) and as JSON
-//! ([`json`]). Reports are deterministic: no timings, no host names, no absolute paths.
+//! ([`json`]); the reports of a `check` also as JUnit XML ([`junit`]) and SARIF
+//! ([`sarif`]) for CI. Reports are deterministic: no timings, no host names, no absolute
+//! paths.
 
 pub mod json;
+pub mod junit;
+pub mod sarif;
 pub mod text;
 
 use iommu_models::kernel::kasan::PAGE_POISON;

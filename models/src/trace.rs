@@ -277,6 +277,9 @@ struct Inner {
     names: Vec<String>,
     /// Threads now inside [`checking`].
     checking: std::collections::BTreeSet<usize>,
+    /// Per thread: the source location its events are recorded at while inside [`at`]
+    /// (a guard's unlock runs in drop glue, whose own location is the standard library's).
+    at: std::collections::BTreeMap<usize, &'static Location<'static>>,
     /// Per thread: the step label it recorded last in this execution.
     steps: std::collections::BTreeMap<usize, Cow<'static, str>>,
     /// Threads that have released a spinlock in this execution.
@@ -372,6 +375,7 @@ impl Recorder {
     pub fn reset(&self) {
         self.inner.with(|g| {
             g.events.clear();
+            g.at.clear();
             g.violation = None;
             g.held.clear();
             g.waiting.clear();
@@ -409,6 +413,9 @@ impl Recorder {
     pub fn push(&self, mut e: Event) {
         self.inner.with(|g| {
             e.by_checker = g.checking.contains(&e.thread);
+            if let Some(at) = g.at.get(&e.thread) {
+                e.location = at;
+            }
             if let Op::Step(label) = &e.op {
                 g.steps.insert(e.thread, label.clone());
             }
@@ -621,6 +628,28 @@ pub fn record_access(op: Op, obj: Obj, word: u64) {
             word,
         })
     });
+}
+
+/// Run `f` with the running thread's events recorded at `location`, unless an enclosing
+/// `at` already chose one: `spin_unlock(g)` passes its caller, and a guard dropped at the
+/// end of a scope the place it was taken, instead of the drop glue's location.
+pub fn at<R>(location: &'static Location<'static>, f: impl FnOnce() -> R) -> R {
+    let thread = thread_index();
+    let set = with_recorder(|r| {
+        r.inner.with(|g| match g.at.entry(thread) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(location);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        })
+    })
+    .unwrap_or(false);
+    let out = f();
+    if set {
+        with_recorder(|r| r.inner.with(|g| g.at.remove(&thread)));
+    }
+    out
 }
 
 /// Run `f`, a check of the model's state made from inside a thread (the IOVA a get returns

@@ -3,8 +3,7 @@
 //! A result's `ruleId` is the violation kind, its message the report's first paragraph, its
 //! level `error` when the scenario does not expect it and `note` when it does. It is
 //! located at the model step where the violation was raised (the report's
-//! `violation_line`, or the nearest step before it in the current folder when that is in
-//! the standard library; the scenario file when the violation names none), with the
+//! `violation_line`; the scenario file when the violation names none), with the
 //! scenario file as a related location. The driver lists one rule per kind. Paths are
 //! relative to the current folder where they lie under it (`file://` URIs otherwise),
 //! results are sorted, and the file holds no timings: two runs, on any machine, give the
@@ -102,19 +101,11 @@ fn location(path: &str, line: Option<u64>) -> Value {
     json!({ "physicalLocation": l })
 }
 
-/// Where `r`'s violation was raised: the offending event's file and line, or, when that lies
-/// outside the current folder (a guard's drop is recorded in the standard library's
-/// `drop_in_place`), the nearest event before it of the same thread that lies inside.
+/// Where `r`'s violation was raised: the offending event's file and line.
 fn step(r: &Report) -> Option<(&str, u64)> {
-    let v = r.violation_line?;
-    let thread = &r.lines.get(v)?.thread;
-    r.lines[..=v]
-        .iter()
-        .rev()
-        .filter(|l| &l.thread == thread)
-        .filter_map(|l| l.location.rsplit_once(':'))
-        .find(|(file, _)| !Path::new(&relative(file)).is_absolute())
-        .and_then(|(file, line)| Some((file, line.parse().ok()?)))
+    let l = r.lines.get(r.violation_line?)?;
+    let (file, line) = l.location.rsplit_once(':')?;
+    Some((file, line.parse().ok()?))
 }
 
 /// The SARIF log of the runs `reports`.

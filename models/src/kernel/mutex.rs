@@ -3,6 +3,8 @@
 use crate::engine::{RawGuard, RawLock};
 use crate::kernel::lockdep::{self, Acquire, Mode, WaitType};
 use crate::kernel::sched::might_sleep_unrecorded;
+use crate::trace::at;
+use std::panic::Location;
 
 /// A mutex, named as in the kernel source.
 pub struct Mutex {
@@ -24,6 +26,8 @@ impl Mutex {
 pub struct MutexGuard<'a> {
     lock: &'a Mutex,
     raw: Option<RawGuard<'a>>,
+    /// Where it was taken: where a guard dropped without `mutex_unlock` is recorded.
+    taken_at: &'static Location<'static>,
 }
 
 /// `mutex_lock(lock)`: may sleep.
@@ -41,20 +45,23 @@ pub fn mutex_lock(lock: &Mutex) -> MutexGuard<'_> {
     MutexGuard {
         lock,
         raw: Some(raw),
+        taken_at: Location::caller(),
     }
 }
 
 /// `mutex_unlock(lock)`.
 #[track_caller]
 pub fn mutex_unlock(g: MutexGuard<'_>) {
-    drop(g)
+    at(Location::caller(), || drop(g))
 }
 
 impl Drop for MutexGuard<'_> {
-    #[track_caller]
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
-            lockdep::unlock(|| raw.release(), self.lock.name, "mutex_unlock");
+            let (name, taken) = (self.lock.name, self.taken_at);
+            at(taken, || {
+                lockdep::unlock(|| raw.release(), name, "mutex_unlock")
+            });
         }
     }
 }

@@ -20,7 +20,8 @@ use crate::engine::{thread_index, unlock_lock_barrier, Ghost, IdSource, RawGuard
 use crate::kernel::config::config;
 use crate::kernel::irqflags::{self, IrqFlags};
 use crate::kernel::lockdep::{self, Acquire, Mode, WaitType};
-use crate::trace::with_recorder;
+use crate::trace::{at, with_recorder};
+use std::panic::Location;
 
 /// A spinlock, named as in the kernel source (`page_table_lock`).
 pub struct SpinLock {
@@ -132,6 +133,8 @@ pub struct SpinGuard<'a> {
     raw: Option<RawGuard<'a>>,
     unlock_name: &'static str,
     irq: IrqUnlock,
+    /// Where it was taken: where a guard dropped without an unlock call is recorded.
+    taken_at: &'static Location<'static>,
 }
 
 #[track_caller]
@@ -158,6 +161,7 @@ fn acquire<'a>(
     SpinGuard {
         lock,
         raw: Some(raw),
+        taken_at: Location::caller(),
         unlock_name,
         irq,
     }
@@ -217,42 +221,50 @@ pub fn raw_spin_lock_irq(lock: &RawSpinLock) -> SpinGuard<'_> {
 /// `spin_unlock(lock)`.
 #[track_caller]
 pub fn spin_unlock(g: SpinGuard<'_>) {
-    drop(g)
+    at(Location::caller(), || drop(g))
 }
 
 /// `spin_unlock_irqrestore(lock, flags)`.
 #[track_caller]
 pub fn spin_unlock_irqrestore(g: SpinGuard<'_>) {
-    drop(g)
+    at(Location::caller(), || drop(g))
 }
 
 /// `spin_unlock_irq(lock)`.
 #[track_caller]
 pub fn spin_unlock_irq(g: SpinGuard<'_>) {
-    drop(g)
+    at(Location::caller(), || drop(g))
 }
 
 /// `raw_spin_unlock(lock)`.
 #[track_caller]
 pub fn raw_spin_unlock(g: SpinGuard<'_>) {
-    drop(g)
+    at(Location::caller(), || drop(g))
 }
 
 /// `raw_spin_unlock_irqrestore(lock, flags)`.
 #[track_caller]
 pub fn raw_spin_unlock_irqrestore(g: SpinGuard<'_>) {
-    drop(g)
+    at(Location::caller(), || drop(g))
 }
 
 /// `raw_spin_unlock_irq(lock)`.
 #[track_caller]
 pub fn raw_spin_unlock_irq(g: SpinGuard<'_>) {
-    drop(g)
+    at(Location::caller(), || drop(g))
 }
 
 impl Drop for SpinGuard<'_> {
-    #[track_caller]
     fn drop(&mut self) {
+        // Dropped at the end of a scope rather than by an unlock call: recorded where it
+        // was taken.
+        let taken = self.taken_at;
+        at(taken, || self.release());
+    }
+}
+
+impl SpinGuard<'_> {
+    fn release(&mut self) {
         if let Some(raw) = self.raw.take() {
             self.lock.holder.with(|h| *h = None);
             if !std::thread::panicking() {

@@ -248,3 +248,21 @@ fn an_entry_left_after_a_pre_flip_is_unflushed_not_stale() {
     );
     change_and_flush(false, false, false, &descs).silent();
 }
+
+#[test]
+fn global_and_page_selective_iotlb_invalidations_remove_what_they_name() {
+    let descs = |iotlb: Desc| vec![CONTEXT, PASID_ALL, iotlb];
+    // Global: every IOTLB entry, first-stage ones included.
+    flip_and_flush(true, false, &descs(Desc::IotlbGlobal)).silent();
+    // Page-selective over the page the DMA used: its second-stage entry goes.
+    let psi = |page| Desc::IotlbPsi {
+        did: 1,
+        page,
+        pages: 1,
+        ih: false,
+    };
+    flip_and_flush(false, false, &descs(psi(0))).silent();
+    // Over another page: it stays.
+    flip_and_flush(false, false, &descs(psi(1)))
+        .fires(Kind::StaleTranslation, &["IOTLB still holds"]);
+}

@@ -210,6 +210,21 @@ pub enum Desc {
         /// The domain.
         did: Did,
     },
+    /// IOTLB invalidation, global (`DMA_TLB_GLOBAL_FLUSH`): every entry, and every
+    /// paging-structure entry.
+    IotlbGlobal,
+    /// IOTLB invalidation, page-selective (`DMA_TLB_PSI_FLUSH`, requests without PASID and
+    /// second-stage translation): the domain's entries of those pages.
+    IotlbPsi {
+        /// The domain.
+        did: Did,
+        /// The first IOVA page.
+        page: u64,
+        /// How many pages.
+        pages: u64,
+        /// IH: the page tables did not change above the leaves.
+        ih: bool,
+    },
     /// PASID-based IOTLB invalidation of one PASID's entries in a domain (`qi_flush_piotlb`
     /// of the whole address space), and its paging-structure entries.
     PIotlb {
@@ -263,6 +278,17 @@ impl fmt::Debug for Desc {
                 write!(f, "PASID-cache inv (did {did}, PASID {pasid})")
             }
             Desc::IotlbDsi { did } => write!(f, "IOTLB inv (domain-selective, did {did})"),
+            Desc::IotlbGlobal => write!(f, "IOTLB inv (global)"),
+            Desc::IotlbPsi {
+                did,
+                page,
+                pages,
+                ih,
+            } => write!(
+                f,
+                "IOTLB inv (page-selective, did {did}, pages {page:#x}+{pages}, IH={})",
+                ih as u8
+            ),
             Desc::PIotlb { did, pasid } => write!(f, "PASID-IOTLB inv (did {did}, PASID {pasid})"),
             Desc::PIotlbPsi {
                 did,
@@ -426,6 +452,15 @@ impl Vtd {
             Desc::IotlbDsi { did } => {
                 self.iotlb
                     .invalidate(|(d, _, _)| d == did, |v| !first_stage(v));
+            }
+            Desc::IotlbGlobal => self.iotlb.invalidate_tags(|_| true),
+            Desc::IotlbPsi {
+                did, page, pages, ..
+            } => {
+                self.iotlb.invalidate(
+                    |(d, _, pg)| d == did && (page..page + pages).contains(&pg),
+                    |v| !first_stage(v),
+                );
             }
             Desc::PIotlb { did, pasid } => self
                 .iotlb

@@ -63,6 +63,15 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     // touches its caches, and only the unmapper the drain, in those scenarios).
     ("vtd-first-level/cached-pde-rfc", 43),
     ("vtd-first-level/populate-walk-noncoherent-flush-page", 960),
+    // Baolu's review of the cached walker: a walk's check of a revoked PA and the final
+    // cache audit (stale-iotlb), and memory poisoned when a frame is allocated (reused).
+    // No existing count moved: no existing scenario walks a page its unmap revokes, and
+    // the poisoning stores precede the PDE store that publishes the frame.
+    ("vtd-first-level/stale-iotlb-rfc", 40),
+    (
+        "vtd-first-level/populate-walk-noncoherent-reused-flush-page",
+        960,
+    ),
     // The scenario's device DMAs twice (before and after the flush).
     ("vtd-context-flush/clear-context-did-fix", 288),
     ("vtd-context-flush/flip-pri-ats-pasid-pasid-flush", 4),

@@ -48,14 +48,17 @@ pub enum Walk {
 
 /// The memory the walker reads page-table entries from.
 ///
-/// With coherent page walks (VT-d ECAP.C=1) the walker snoops the CPU caches: it reads what
-/// the CPU wrote. Without (ECAP.C=0) it reads memory, which the CPU's writes reach only when
-/// the driver flushes them there (`domain_flush_cache`, clflush): each table entry then has
-/// a second word, memory, which a flush copies the CPU's word into. Memory starts as
-/// `PAGE_POISON` (whatever the page held before; the CPU's zeroing of a new table sits in
-/// its cache until flushed). A cache line is never written back on its own: real CPUs may
-/// write back at any time, which can only hide a missing flush, so leaving it out errs
-/// toward finding bugs.
+/// With coherent page walks the walker snoops the CPU caches: it reads what the CPU wrote.
+/// Page-walk coherency is ECAP.SMPWC for a scalable-mode IOMMU (first-level translation
+/// exists only there); the 2019 driver tested ECAP.C whatever the mode. Without it the
+/// walker reads memory, which the CPU's writes reach only when the driver flushes them there
+/// (`domain_flush_cache`, clflush): each table entry then has a second word, memory, which a
+/// flush copies the CPU's word into. Memory holds `PAGE_POISON` from each allocation of the
+/// frame on ([`Memory::poison`]: whatever the page held before, never the CPU's zeroing,
+/// which sits in its cache until flushed), so a missing flush of a new table is visible on
+/// its first use and on every reuse. A cache line is never written back on its own: a
+/// missing flush is never hidden by an early write-back; but a walk through a stale pointer
+/// into a re-used frame reads memory as last flushed, not as the new owner wrote it.
 pub struct Memory {
     /// Per frame, per entry: memory's copy (non-coherent walks only).
     behind: Option<Vec<Vec<Atomic64>>>,
@@ -88,6 +91,22 @@ impl Memory {
             .collect();
         Memory {
             behind: Some(behind),
+        }
+    }
+
+    /// A frame was just allocated: its memory holds whatever the page held before
+    /// (`PAGE_POISON`), not the CPU's zeroing. The frame is not yet published, so no walker
+    /// can race these stores. Nothing to do when walks are coherent.
+    #[track_caller]
+    pub fn poison(&self, frame: u32) {
+        let Some(behind) = &self.behind else {
+            return;
+        };
+        step(format!(
+            "frame {frame} allocated: its memory holds the old contents (PAGE_POISON)"
+        ));
+        for word in &behind[frame as usize] {
+            word.store(PAGE_POISON, Ordering::Relaxed);
         }
     }
 
@@ -129,7 +148,8 @@ impl Memory {
                 format!(
                     "the walker read PAGE_POISON from memory at frame {frame} entry {idx}: the \
                      CPU's zeroing of that table was never flushed to memory (domain_flush_cache), \
-                     and this page walk does not snoop the CPU caches (ECAP.C=0)"
+                     and this page walk does not snoop the CPU caches (no page-walk coherency: \
+                     ECAP.SMPWC=0 in scalable mode; the 2019 driver tested ECAP.C)"
                 ),
             );
         }
@@ -143,6 +163,10 @@ pub struct Hardware<'a> {
     pub memory: &'a Memory,
     /// The IOTLB and paging-structure caches (none: every walk reads memory).
     pub caches: Option<&'a PagingCaches>,
+    /// A check of the translation a walk reached (its IOVA and PA), run before the walk's
+    /// translation ends: an invalidation that completes later than the check cannot have
+    /// been in flight when the walk began.
+    pub check: &'a dyn Fn(u64, u64),
 }
 
 /// Translate `iova` from the root table `root` of `geo`, as the hardware does: through the
@@ -157,6 +181,22 @@ pub fn walk(
     iova: u64,
 ) -> Walk {
     let _in_flight = hw.caches.map(|c| c.begin());
+    let w = translate(pool, geo, fmt, hw, root, iova);
+    if let Walk::Pa(pa) = w {
+        (hw.check)(iova, pa);
+    }
+    w
+}
+
+/// The walk itself, inside the translation `walk` holds open.
+fn translate(
+    pool: &PagePool,
+    geo: &Geometry,
+    fmt: &dyn EntryFormat,
+    hw: &Hardware,
+    root: u32,
+    iova: u64,
+) -> Walk {
     let mut table = root;
     let mut top = geo.levels;
     if let Some(c) = hw.caches {

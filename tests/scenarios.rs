@@ -62,7 +62,8 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     // free, and non-coherent page walks (the existing counts did not move: only the walker
     // touches its caches, and only the unmapper the drain, in those scenarios).
     ("vtd-first-level/cached-pde-rfc", 43),
-    ("vtd-first-level/populate-walk-noncoherent-flush-page", 960),
+    // 960 -> 3445: W walks 0x2000 (an entry A never writes) before 0x1000 (review finding 9).
+    ("vtd-first-level/populate-walk-noncoherent-flush-page", 3445),
     // Baolu's review of the cached walker: a walk's check of a revoked PA and the final
     // cache audit (stale-iotlb), and memory poisoned when a frame is allocated (reused).
     // No existing count moved: no existing scenario walks a page its unmap revokes, and

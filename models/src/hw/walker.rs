@@ -11,6 +11,7 @@
 //! page walks do not snoop the CPU caches, only what the driver flushed ([`Memory`]).
 
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use crate::check::{raise, Kind};
 use crate::hw::geometry::Geometry;
@@ -18,7 +19,7 @@ use crate::hw::vtd::PagingCaches;
 use crate::kernel::kasan::PAGE_POISON;
 use crate::kernel::page_alloc::PagePool;
 use crate::kernel::{read_once, read_once_dep, Atomic64};
-use crate::trace::{step, Obj};
+use crate::trace::{checking, step, Obj};
 
 /// What an entry means to the walker at a given level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,16 +77,7 @@ impl Memory {
         let behind = (0..frames)
             .map(|f| {
                 (0..entries)
-                    .map(|i| {
-                        let id = (f * entries + i) as u32;
-                        Atomic64::new(
-                            Obj::Object {
-                                class: "memory",
-                                id,
-                            },
-                            PAGE_POISON,
-                        )
-                    })
+                    .map(|i| Atomic64::new(memory_word(f as u32, i), PAGE_POISON))
                     .collect()
             })
             .collect();
@@ -137,10 +129,12 @@ impl Memory {
     /// live table is a read of contents the CPU never flushed there.
     #[track_caller]
     fn read(&self, pool: &PagePool, frame: u32, idx: usize) -> u64 {
-        let cpu = read_once_dep(pool.frame(frame).entry(idx));
         let Some(behind) = &self.behind else {
-            return cpu;
+            return read_once_dep(pool.frame(frame).entry(idx));
         };
+        // The walker reads memory, not the CPU's word; this load is the model's KASAN probe
+        // (is the frame live?), which reports mark as the checker's.
+        checking(|| read_once_dep(pool.frame(frame).entry(idx)));
         let v = behind[frame as usize][idx].load(Ordering::Acquire);
         if v == PAGE_POISON {
             raise(
@@ -154,6 +148,23 @@ impl Memory {
             );
         }
         v
+    }
+}
+
+/// Memory's copy of entry `idx` of frame `frame`, named so in traces
+/// (`memory of frame 2->entry 1`).
+fn memory_word(frame: u32, idx: usize) -> Obj {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    // One name per entry index, made once (entries are at most 512).
+    let names = NAMES.get_or_init(|| {
+        (0..512)
+            .map(|i| &*Box::leak(format!("entry {i}").into_boxed_str()))
+            .collect()
+    });
+    Obj::Field {
+        class: "memory of frame",
+        id: frame,
+        field: names[idx],
     }
 }
 

@@ -99,7 +99,8 @@ pub struct FirstLevel {
     pub(super) pgd: u32,
     /// `domain->page_table_lock`: serialises populating an upper-level entry.
     page_table_lock: SpinLock,
-    /// What the walker reads: the CPU's view, or memory behind the CPU caches (ECAP.C=0).
+    /// What the walker reads: the CPU's view, or memory behind the CPU caches (no
+    /// page-walk coherency).
     memory: Memory,
     /// The IOTLB and paging-structure caches of the domain (none for a geometry too large
     /// to give every page a slot: the property tests' real one).
@@ -130,7 +131,8 @@ impl FirstLevel {
         Self::with_hardware(variant, geo, frames, true)
     }
 
-    /// A domain on an IOMMU whose page walks are `coherent` (ECAP.C) or not; the IOMMU
+    /// A domain on an IOMMU whose page walks are `coherent` (page-walk coherency:
+    /// ECAP.SMPWC in scalable mode; the 2019 driver tested ECAP.C) or not; the IOMMU
     /// has an IOTLB and paging-structure caches when the IOVA space is scenario-sized.
     pub fn with_hardware(
         variant: Variant,

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use super::intel_pgtable::{pte, FirstLevel};
 use crate::check::{raise, Kind};
-use crate::trace::step;
+use crate::trace::{checking, step};
 
 /// The reference state the checks compare against. It is ghost state; each field may be,
 /// for the reason given on it. No thread branches on any of it: only checks read it. What
@@ -75,7 +75,7 @@ impl FirstLevel {
         let Some(w) = self.revoked.get((iova >> 12) as usize) else {
             return;
         };
-        if w.load(Ordering::Relaxed) == (pa & !0xfff) + 1 {
+        if checking(|| w.load(Ordering::Relaxed)) == (pa & !0xfff) + 1 {
             raise(
                 Kind::StaleTranslation,
                 format!(

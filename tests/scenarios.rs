@@ -61,7 +61,9 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     // Issue 9: the walker's IOTLB and paging-structure caches, the unmap's flush before
     // free, and non-coherent page walks (the existing counts did not move: only the walker
     // touches its caches, and only the unmapper the drain, in those scenarios).
-    ("vtd-first-level/cached-pde-rfc", 43),
+    // 43 -> 102: the walker's trace-only check of the root entry after a paging-structure
+    // cache hit (review finding 7: the reaches list requires a walk through a cleared PDE).
+    ("vtd-first-level/cached-pde-rfc", 102),
     // 960 -> 3445: W walks 0x2000 (an entry A never writes) before 0x1000 (review finding 9).
     ("vtd-first-level/populate-walk-noncoherent-flush-page", 3445),
     // Baolu's review of the cached walker: a walk's check of a revoked PA and the final

@@ -69,7 +69,12 @@ fn walk_after_pde_cleared(variant: Variant) -> Outcome {
             a.join();
             w.join();
         },
-        |rec| stepped(rec, "walk 0x1000: paging-structure cache hit at L2"),
+        |rec| {
+            stepped(
+                rec,
+                "walk 0x1000: through a cached PDE the CPU has since cleared",
+            )
+        },
     )
 }
 

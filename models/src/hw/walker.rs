@@ -220,6 +220,18 @@ fn translate(
             step(format!(
                 "walk {iova:#x}: paging-structure cache hit at L{level}, table at PA {pa:#x}"
             ));
+            if level == geo.levels {
+                // For the trace only: whether the root (never freed while walks run) still
+                // points there, or the walk goes on through a PDE the CPU already cleared.
+                let idx = geo.index(iova, level);
+                let now = checking(|| read_once(pool.frame(root).entry(idx)));
+                if fmt.decode(now, level) != Decoded::Table(pa) {
+                    step(format!(
+                        "walk {iova:#x}: through a cached PDE the CPU has since cleared \
+                         (L{level}[{idx}] = {now:#x})"
+                    ));
+                }
+            }
             match pool.frame_of_pa(pa) {
                 Some(f) => (table, top) = (f, level - 1),
                 None => return Walk::Fault,

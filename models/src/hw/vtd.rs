@@ -734,10 +734,12 @@ impl PagingCaches {
                 "IOTLB",
                 (0..pages).map(|pg| (did, pasid, pg)),
                 |(d, p, pg)| format!("DID {d} PASID {p} IOVA page {pg:#x}"),
-            ),
+            )
+            .showing(|pa| format!("page at PA {pa:#x}")),
             pscache: Cache::new("paging-structure cache", pscache, |(d, p, l, k)| {
                 format!("DID {d} PASID {p} L{l} entry {k:#x}")
-            }),
+            })
+            .showing(|pa| format!("table at PA {pa:#x}")),
             qi: InvalidationQueue::new(),
             drain: Translations::new(),
         }

@@ -17,7 +17,7 @@ use crate::kernel::{
     cmpxchg, read_once, read_once_dep, smp_wmb, spin_lock, spin_unlock, write_once, Atomic64,
     Errno, SpinLock,
 };
-use crate::trace::{step, Obj};
+use crate::trace::{checking, step, Obj};
 
 /// x86-64 first-level (IA-32e) entry layout, as `arch/x86/include/asm/pgtable_types.h`.
 pub mod pte {
@@ -512,9 +512,12 @@ impl FirstLevel {
     fn revoke(&self, taken: &[(u64, u64)]) {
         for &(page, pa) in taken {
             if let Some(w) = self.revoked.get((page >> 12) as usize) {
+                step(format!(
+                    "unmap done: no DMA may reach {pa:#x} through {page:#x} any more"
+                ));
                 // Relaxed: a walk that reads this store holds the drain after the
                 // invalidation's exclusive section, which the lock orders before this store.
-                w.store(pa + 1, Ordering::Relaxed);
+                checking(|| w.store(pa + 1, Ordering::Relaxed));
             }
         }
     }
@@ -522,7 +525,7 @@ impl FirstLevel {
     /// Before a map publishes `page` again: it is no longer revoked.
     fn unrevoke(&self, page: u64) {
         if let Some(w) = self.revoked.get((page >> 12) as usize) {
-            w.store(0, Ordering::Relaxed);
+            checking(|| w.store(0, Ordering::Relaxed));
         }
     }
 

@@ -10,9 +10,11 @@ use crate::check::{raise, Kind};
 use crate::trace::{checking, step};
 
 /// The reference state the checks compare against. It is ghost state; each field may be,
-/// for the reason given on it. No thread branches on any of it: only checks read it. What
-/// must hold for each is that the check's result cannot depend on an order of ghost writes
-/// that the engine does not see.
+/// for the reason given on it. Checks read it; a thread reads only entries of its own pages
+/// (which of them an unmap revokes, whether a map publishes a page again), which no other
+/// thread writes, so what it reads does not depend on the interleaving. What must hold for
+/// each is that a result cannot depend on an order of ghost writes that the engine does
+/// not see.
 #[derive(Default)]
 pub(super) struct Reference {
     /// Page-aligned IOVA -> PA of every mapping that should exist now. Read by the final
@@ -24,7 +26,7 @@ pub(super) struct Reference {
     /// threads interleaved.
     pub(super) mapped: BTreeMap<u64, u64>,
     /// Every PA each page was mapped to during the execution (what a walker may reach).
-    /// Read while threads run, by `check_reachable` after a walk or `iova_to_phys` read a
+    /// Read by the page's mapping thread (was the page mapped before?), and while threads run by `check_reachable` after a walk or `iova_to_phys` read a
     /// leaf. A page's PA is inserted only by the one thread mapping it (as above), just
     /// before the store of the leaf PTE that publishes it. So whenever a reader has loaded a
     /// leaf holding that PA, the insert already happened: under loom and shuttle because the

@@ -26,8 +26,8 @@ pub(super) struct Reference {
     /// threads interleaved.
     pub(super) mapped: BTreeMap<u64, u64>,
     /// Every PA each page was mapped to during the execution (what a walker may reach).
-    /// Read by the page's mapping thread (was the page mapped before?), and while threads run by `check_reachable` after a walk or `iova_to_phys` read a
-    /// leaf. A page's PA is inserted only by the one thread mapping it (as above), just
+    /// Read by the page's mapping thread (was the page mapped before?), and while threads
+    /// run by `check_reachable` after a walk or `iova_to_phys` read a leaf. A page's PA is inserted only by the one thread mapping it (as above), just
     /// before the store of the leaf PTE that publishes it. So whenever a reader has loaded a
     /// leaf holding that PA, the insert already happened: under loom and shuttle because the
     /// store executed after it; under `os` because a load cannot read a store that happens

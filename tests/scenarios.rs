@@ -62,8 +62,20 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     // Issue 9: the walker's IOTLB and paging-structure caches, the unmap's flush before
     // free, and non-coherent page walks (the existing counts did not move: only the walker
     // touches its caches, and only the unmapper the drain, in those scenarios).
-    ("vtd-first-level/cached-pde-rfc", 43),
-    ("vtd-first-level/populate-walk-noncoherent-flush-page", 960),
+    // 43 -> 102: the walker's trace-only check of the root entry after a paging-structure
+    // cache hit (review finding 7: the reaches list requires a walk through a cleared PDE).
+    ("vtd-first-level/cached-pde-rfc", 102),
+    // 960 -> 3445: W walks 0x2000 (an entry A never writes) before 0x1000 (review finding 9).
+    ("vtd-first-level/populate-walk-noncoherent-flush-page", 3445),
+    // Baolu's review of the cached walker: a walk's check of a revoked PA and the final
+    // cache audit (stale-iotlb), and memory poisoned when a frame is allocated (reused).
+    // No existing count moved: no existing scenario walks a page its unmap revokes, and
+    // the poisoning stores precede the PDE store that publishes the frame.
+    ("vtd-first-level/stale-iotlb-rfc", 40),
+    (
+        "vtd-first-level/populate-walk-noncoherent-reused-flush-page",
+        960,
+    ),
     // The scenario's device DMAs twice (before and after the flush).
     ("vtd-context-flush/clear-context-did-fix", 288),
     ("vtd-context-flush/flip-pri-ats-pasid-pasid-flush", 4),

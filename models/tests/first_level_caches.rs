@@ -14,7 +14,16 @@
 //!   `domain_flush_cache`. The pair fires for `rfc` (the new table is not flushed) and is
 //!   silent for `flush-page`. Verified by hand: with `Memory::non_coherent` built as
 //!   `Memory::coherent()`, the firing test fails; with `flush-page`'s flush of the new table
-//!   left out, the silent test fails.
+//!   left out, the silent test fails. The reused-frame pair: a frame freed and allocated
+//!   again, whose memory holds the zeros of an earlier flush. Verified by hand: without
+//!   `Memory::poison` on allocation, the firing test fails (the walk faults cleanly).
+//! - The unmap's invalidation (Baolu's review, finding 1). During the threads: a walk that
+//!   checks after the unmap revoked the old PA must not reach it. The pair fires for
+//!   `no-iotlb-flush` and is silent for `rfc`; verified by hand: without the revocation
+//!   store (`FirstLevel::revoke`), the firing test fails; with the check run after the
+//!   walk's translation ended instead of inside it, the silent test fails. After the
+//!   threads: no IOTLB or paging-structure entry disagrees with the page table (a pair for
+//!   each cache); without `PagingCaches::check_final`, the firing tests fail.
 
 #![allow(missing_docs)]
 
@@ -60,7 +69,12 @@ fn walk_after_pde_cleared(variant: Variant) -> Outcome {
             a.join();
             w.join();
         },
-        |rec| stepped(rec, "walk 0x1000: paging-structure cache hit at L2"),
+        |rec| {
+            stepped(
+                rec,
+                "walk 0x1000: through a cached PDE the CPU has since cleared",
+            )
+        },
     )
 }
 
@@ -140,4 +154,109 @@ fn noncoherent_walk_under_a_flushed_pde_reads_the_unflushed_table() {
 #[test]
 fn noncoherent_walk_after_the_new_table_was_flushed_is_silent() {
     noncoherent_populate_vs_walk(Variant::FlushPage).holds();
+}
+
+/// The setup maps 0x4000 and 0x5000 and unmaps both with reclaim (their leaf table, frame
+/// 1, is flushed to zero in memory, then freed); in a pool of two frames, A's populate gets
+/// frame 1 back while W walks 0x1000, on an IOMMU whose page walks do not snoop.
+fn noncoherent_populate_reused_vs_walk(variant: Variant) -> Outcome {
+    explore(
+        move || {
+            let m = Arc::new(FirstLevel::with_hardware(variant, GEO, Some(2), false));
+            m.mmmap(0x4000, 0xc000, 0x2000).unwrap();
+            m.mmunmap(0x4000, 0x2000, true);
+            let w = {
+                let m = m.clone();
+                spawn(1, move || {
+                    m.walk(0x1000);
+                })
+            };
+            let a = {
+                let m = m.clone();
+                spawn(2, move || m.mmmap(0x1000, 0xa000, 0x1000).unwrap())
+            };
+            a.join();
+            w.join();
+        },
+        |rec| stepped(rec, "populate: got frame 1") && stepped(rec, "walk 0x1000: L1[1]"),
+    )
+}
+
+#[test]
+fn noncoherent_walk_into_a_reused_unflushed_table_reads_its_old_contents() {
+    noncoherent_populate_reused_vs_walk(Variant::Rfc).fires(Kind::UninitializedRead);
+}
+
+#[test]
+fn noncoherent_walk_into_a_reused_flushed_table_is_silent() {
+    noncoherent_populate_reused_vs_walk(Variant::FlushPage).holds();
+}
+
+/// The setup maps 0x1000 and walks it (the IOTLB caches it). A unmaps 0x1000 while W
+/// walks 0x1000; no final check, so only the walk's own check can fire.
+fn walk_during_unmap(variant: Variant) -> Outcome {
+    explore(
+        move || {
+            let m = Arc::new(FirstLevel::with_hardware(variant, GEO, None, true));
+            m.mmmap(0x1000, 0xa000, 0x1000).unwrap();
+            m.walk(0x1000);
+            let a = {
+                let m = m.clone();
+                spawn(1, move || m.mmunmap(0x1000, 0x1000, false))
+            };
+            let w = {
+                let m = m.clone();
+                spawn(2, move || {
+                    m.walk(0x1000);
+                })
+            };
+            a.join();
+            w.join();
+        },
+        |rec| stepped(rec, "walk 0x1000: IOTLB hit"),
+    )
+}
+
+#[test]
+fn a_walk_after_an_unmap_without_invalidation_reaches_the_old_page() {
+    walk_during_unmap(Variant::NoIotlbFlush).fires(Kind::StaleTranslation);
+}
+
+#[test]
+fn a_walk_racing_an_unmap_that_invalidates_is_silent() {
+    walk_during_unmap(Variant::Rfc).holds();
+}
+
+/// One thread: map 0x0, walk `walked` (filling the caches), unmap 0x0 with reclaim, then
+/// the final checks.
+fn caches_after_unmap(variant: Variant, walked: u64) -> Outcome {
+    explore(
+        move || {
+            let m = FirstLevel::with_hardware(variant, GEO, None, true);
+            m.mmmap(0x0, 0xa000, 0x1000).unwrap();
+            m.walk(walked);
+            m.mmunmap(0x0, 0x1000, true);
+            m.check_final();
+        },
+        |rec| stepped(rec, "final check: the IOTLB and paging-structure caches"),
+    )
+}
+
+#[test]
+fn an_iotlb_entry_left_after_the_threads_is_stale() {
+    caches_after_unmap(Variant::NoIotlbFlush, 0x0).fires(Kind::StaleTranslation);
+}
+
+#[test]
+fn a_paging_structure_entry_left_after_the_threads_is_stale() {
+    caches_after_unmap(Variant::NoIotlbFlush, 0x1000).fires(Kind::StaleTranslation);
+}
+
+#[test]
+fn caches_after_an_unmap_that_invalidates_are_clean() {
+    for walked in [0x0, 0x1000] {
+        // One thread: a single execution, so not `holds` (which asks for a race).
+        let o = caches_after_unmap(Variant::Rfc, walked);
+        assert_eq!((o.violation, o.reached), (None, 1), "{o:?}");
+    }
 }

@@ -180,6 +180,7 @@ impl Tables {
             | Variant::NoLock
             | Variant::EveryLevel
             | Variant::FreeFirst
+            | Variant::NoIotlbFlush
             | Variant::FlushPage => {
                 if !reclaim {
                     return;

@@ -32,6 +32,9 @@ pub struct Cache<K> {
     slots: Vec<(K, Atomic64)>,
     /// A tag in the hardware's terms, for traces (`device 0x10 PASID 1`).
     describe: fn(K) -> String,
+    /// An entry in the hardware's terms, for a fill's step (`table at PA 0x101000`): the
+    /// slot's word holds the entry + 1, which the trace prints raw.
+    show: Option<fn(u64) -> String>,
 }
 
 /// An empty slot. Entries are stored as `value + 1`.
@@ -60,6 +63,15 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
             name,
             slots,
             describe,
+            show: None,
+        }
+    }
+
+    /// Name each filled entry in the fill's step with `show`.
+    pub fn showing(self, show: fn(u64) -> String) -> Self {
+        Cache {
+            show: Some(show),
+            ..self
         }
     }
 
@@ -102,7 +114,13 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
     /// Fill `tag` with `entry`, read from a present entry during this translation.
     #[track_caller]
     pub fn fill(&self, tag: K, entry: u64) {
-        step(format!("{} fill: {}", self.name, (self.describe)(tag)));
+        let what = self.show.map(|f| format!(" -> {}", f(entry)));
+        step(format!(
+            "{} fill: {}{}",
+            self.name,
+            (self.describe)(tag),
+            what.unwrap_or_default()
+        ));
         self.slot(tag).store(entry + 1, Ordering::Release);
     }
 

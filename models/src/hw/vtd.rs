@@ -769,10 +769,12 @@ impl PagingCaches {
                 "IOTLB",
                 (0..pages).map(|pg| (did, pasid, pg)),
                 |(d, p, pg)| format!("DID {d} PASID {p} IOVA page {pg:#x}"),
-            ),
+            )
+            .showing(|pa| format!("page at PA {pa:#x}")),
             pscache: Cache::new("paging-structure cache", pscache, |(d, p, l, k)| {
                 format!("DID {d} PASID {p} L{l} entry {k:#x}")
-            }),
+            })
+            .showing(|pa| format!("table at PA {pa:#x}")),
             qi: InvalidationQueue::new(),
             drain: Translations::new(),
         }
@@ -811,6 +813,38 @@ impl PagingCaches {
     #[track_caller]
     pub fn fill_table(&self, level: u32, iova: u64, pa: u64) {
         self.pscache.fill(self.ps_tag(level, iova), pa);
+    }
+
+    /// After the threads: every IOTLB entry must be the PA `leaf` gives for its IOVA page
+    /// (the mapping that should exist), and every paging-structure entry the table address
+    /// `table` gives for its level and IOVA (the CPU's entry there); else a DMA would still
+    /// complete through a translation the driver took away.
+    #[track_caller]
+    pub fn check_final(
+        &self,
+        leaf: impl Fn(u64) -> Option<u64>,
+        table: impl Fn(u32, u64) -> Option<u64>,
+    ) {
+        let stale = |what: String| {
+            raise(
+                Kind::StaleTranslation,
+                format!("after the threads, the {what}: a DMA would complete through it"),
+            )
+        };
+        for ((_, _, page), pa) in self.iotlb.entries() {
+            if leaf(page << 12) != Some(pa) {
+                stale(format!("IOTLB still holds page {page:#x} -> {pa:#x}"));
+            }
+        }
+        for ((_, _, level, k), pa) in self.pscache.entries() {
+            let iova = k * self.geo.span(level);
+            if table(level, iova) != Some(pa) {
+                stale(format!(
+                    "paging-structure cache still holds L{level} entry {k:#x} (IOVA {iova:#x}) \
+                     -> table at {pa:#x}, which the page table no longer points to"
+                ));
+            }
+        }
     }
 
     /// `qi_submit_sync` of `descs`: returns once the hardware processed them all.

@@ -11,6 +11,7 @@
 //! page walks do not snoop the CPU caches, only what the driver flushed ([`Memory`]).
 
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use crate::check::{raise, Kind};
 use crate::hw::geometry::Geometry;
@@ -18,7 +19,7 @@ use crate::hw::vtd::PagingCaches;
 use crate::kernel::kasan::PAGE_POISON;
 use crate::kernel::page_alloc::PagePool;
 use crate::kernel::{read_once, read_once_dep, Atomic64};
-use crate::trace::{step, Obj};
+use crate::trace::{checking, step, Obj};
 
 /// What an entry means to the walker at a given level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,14 +49,17 @@ pub enum Walk {
 
 /// The memory the walker reads page-table entries from.
 ///
-/// With coherent page walks (VT-d ECAP.C=1) the walker snoops the CPU caches: it reads what
-/// the CPU wrote. Without (ECAP.C=0) it reads memory, which the CPU's writes reach only when
-/// the driver flushes them there (`domain_flush_cache`, clflush): each table entry then has
-/// a second word, memory, which a flush copies the CPU's word into. Memory starts as
-/// `PAGE_POISON` (whatever the page held before; the CPU's zeroing of a new table sits in
-/// its cache until flushed). A cache line is never written back on its own: real CPUs may
-/// write back at any time, which can only hide a missing flush, so leaving it out errs
-/// toward finding bugs.
+/// With coherent page walks the walker snoops the CPU caches: it reads what the CPU wrote.
+/// Page-walk coherency is ECAP.SMPWC for a scalable-mode IOMMU (first-level translation
+/// exists only there); the 2019 driver tested ECAP.C whatever the mode. Without it the
+/// walker reads memory, which the CPU's writes reach only when the driver flushes them there
+/// (`domain_flush_cache`, clflush): each table entry then has a second word, memory, which a
+/// flush copies the CPU's word into. Memory holds `PAGE_POISON` from each allocation of the
+/// frame on ([`Memory::poison`]: whatever the page held before, never the CPU's zeroing,
+/// which sits in its cache until flushed), so a missing flush of a new table is visible on
+/// its first use and on every reuse. A cache line is never written back on its own: a
+/// missing flush is never hidden by an early write-back; but a walk through a stale pointer
+/// into a re-used frame reads memory as last flushed, not as the new owner wrote it.
 pub struct Memory {
     /// Per frame, per entry: memory's copy (non-coherent walks only).
     behind: Option<Vec<Vec<Atomic64>>>,
@@ -73,21 +77,28 @@ impl Memory {
         let behind = (0..frames)
             .map(|f| {
                 (0..entries)
-                    .map(|i| {
-                        let id = (f * entries + i) as u32;
-                        Atomic64::new(
-                            Obj::Object {
-                                class: "memory",
-                                id,
-                            },
-                            PAGE_POISON,
-                        )
-                    })
+                    .map(|i| Atomic64::new(memory_word(f as u32, i), PAGE_POISON))
                     .collect()
             })
             .collect();
         Memory {
             behind: Some(behind),
+        }
+    }
+
+    /// A frame was just allocated: its memory holds whatever the page held before
+    /// (`PAGE_POISON`), not the CPU's zeroing. The frame is not yet published, so no walker
+    /// can race these stores. Nothing to do when walks are coherent.
+    #[track_caller]
+    pub fn poison(&self, frame: u32) {
+        let Some(behind) = &self.behind else {
+            return;
+        };
+        step(format!(
+            "frame {frame} allocated: its memory holds the old contents (PAGE_POISON)"
+        ));
+        for word in &behind[frame as usize] {
+            word.store(PAGE_POISON, Ordering::Relaxed);
         }
     }
 
@@ -118,10 +129,12 @@ impl Memory {
     /// live table is a read of contents the CPU never flushed there.
     #[track_caller]
     fn read(&self, pool: &PagePool, frame: u32, idx: usize) -> u64 {
-        let cpu = read_once_dep(pool.frame(frame).entry(idx));
         let Some(behind) = &self.behind else {
-            return cpu;
+            return read_once_dep(pool.frame(frame).entry(idx));
         };
+        // The walker reads memory, not the CPU's word; this load is the model's KASAN probe
+        // (is the frame live?), which reports mark as the checker's.
+        checking(|| read_once_dep(pool.frame(frame).entry(idx)));
         let v = behind[frame as usize][idx].load(Ordering::Acquire);
         if v == PAGE_POISON {
             raise(
@@ -129,11 +142,29 @@ impl Memory {
                 format!(
                     "the walker read PAGE_POISON from memory at frame {frame} entry {idx}: the \
                      CPU's zeroing of that table was never flushed to memory (domain_flush_cache), \
-                     and this page walk does not snoop the CPU caches (ECAP.C=0)"
+                     and this page walk does not snoop the CPU caches (no page-walk coherency: \
+                     ECAP.SMPWC=0 in scalable mode; the 2019 driver tested ECAP.C)"
                 ),
             );
         }
         v
+    }
+}
+
+/// Memory's copy of entry `idx` of frame `frame`, named so in traces
+/// (`memory of frame 2->entry 1`).
+fn memory_word(frame: u32, idx: usize) -> Obj {
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    // One name per entry index, made once (entries are at most 512).
+    let names = NAMES.get_or_init(|| {
+        (0..512)
+            .map(|i| &*Box::leak(format!("entry {i}").into_boxed_str()))
+            .collect()
+    });
+    Obj::Field {
+        class: "memory of frame",
+        id: frame,
+        field: names[idx],
     }
 }
 
@@ -143,6 +174,10 @@ pub struct Hardware<'a> {
     pub memory: &'a Memory,
     /// The IOTLB and paging-structure caches (none: every walk reads memory).
     pub caches: Option<&'a PagingCaches>,
+    /// A check of the translation a walk reached (its IOVA and PA), run before the walk's
+    /// translation ends: an invalidation that completes later than the check cannot have
+    /// been in flight when the walk began.
+    pub check: &'a dyn Fn(u64, u64),
 }
 
 /// Translate `iova` from the root table `root` of `geo`, as the hardware does: through the
@@ -157,6 +192,22 @@ pub fn walk(
     iova: u64,
 ) -> Walk {
     let _in_flight = hw.caches.map(|c| c.begin());
+    let w = translate(pool, geo, fmt, hw, root, iova);
+    if let Walk::Pa(pa) = w {
+        (hw.check)(iova, pa);
+    }
+    w
+}
+
+/// The walk itself, inside the translation `walk` holds open.
+fn translate(
+    pool: &PagePool,
+    geo: &Geometry,
+    fmt: &dyn EntryFormat,
+    hw: &Hardware,
+    root: u32,
+    iova: u64,
+) -> Walk {
     let mut table = root;
     let mut top = geo.levels;
     if let Some(c) = hw.caches {
@@ -169,6 +220,18 @@ pub fn walk(
             step(format!(
                 "walk {iova:#x}: paging-structure cache hit at L{level}, table at PA {pa:#x}"
             ));
+            if level == geo.levels {
+                // For the trace only: whether the root (never freed while walks run) still
+                // points there, or the walk goes on through a PDE the CPU already cleared.
+                let idx = geo.index(iova, level);
+                let now = checking(|| read_once(pool.frame(root).entry(idx)));
+                if fmt.decode(now, level) != Decoded::Table(pa) {
+                    step(format!(
+                        "walk {iova:#x}: through a cached PDE the CPU has since cleared \
+                         (L{level}[{idx}] = {now:#x})"
+                    ));
+                }
+            }
             match pool.frame_of_pa(pa) {
                 Some(f) => (table, top) = (f, level - 1),
                 None => return Walk::Fault,

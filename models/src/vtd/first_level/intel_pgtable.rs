@@ -3,6 +3,8 @@
 //! `dma_pte_clear_level` for the `cmpxchg` variant. What the seed shows and what is inferred:
 //! see the module doc.
 
+use std::sync::atomic::Ordering;
+
 use super::reference::Reference;
 use super::spec::{FreeOrder, Mechanics, Populate, Reclaim, Variant};
 use crate::check::{raise, Kind};
@@ -12,9 +14,10 @@ use crate::hw::vtd::{Desc, Did, PagingCaches, Pasid, NO_PASID};
 use crate::hw::walker::{self, Decoded, EntryFormat, Hardware, Memory, Walk};
 use crate::kernel::page_alloc::PagePool;
 use crate::kernel::{
-    cmpxchg, read_once, read_once_dep, smp_wmb, spin_lock, spin_unlock, write_once, Errno, SpinLock,
+    cmpxchg, read_once, read_once_dep, smp_wmb, spin_lock, spin_unlock, write_once, Atomic64,
+    Errno, SpinLock,
 };
-use crate::trace::step;
+use crate::trace::{checking, step, Obj};
 
 /// x86-64 first-level (IA-32e) entry layout, as `arch/x86/include/asm/pgtable_types.h`.
 pub mod pte {
@@ -96,11 +99,17 @@ pub struct FirstLevel {
     pub(super) pgd: u32,
     /// `domain->page_table_lock`: serialises populating an upper-level entry.
     page_table_lock: SpinLock,
-    /// What the walker reads: the CPU's view, or memory behind the CPU caches (ECAP.C=0).
+    /// What the walker reads: the CPU's view, or memory behind the CPU caches (no
+    /// page-walk coherency).
     memory: Memory,
     /// The IOTLB and paging-structure caches of the domain (none for a geometry too large
     /// to give every page a slot: the property tests' real one).
     caches: Option<PagingCaches>,
+    /// Per IOVA page (only with caches): 0, or 1 + the PA an unmap took from it, stored once
+    /// that unmap's invalidation completed and cleared before a map publishes the page
+    /// again. Engine words: a walk's check reads them while threads run
+    /// (`check_translation`).
+    pub(super) revoked: Vec<Atomic64>,
     pub(super) reference: Ghost<Reference>,
 }
 
@@ -122,7 +131,8 @@ impl FirstLevel {
         Self::with_hardware(variant, geo, frames, true)
     }
 
-    /// A domain on an IOMMU whose page walks are `coherent` (ECAP.C) or not; the IOMMU
+    /// A domain on an IOMMU whose page walks are `coherent` (page-walk coherency:
+    /// ECAP.SMPWC in scalable mode; the 2019 driver tested ECAP.C) or not; the IOMMU
     /// has an IOTLB and paging-structure caches when the IOVA space is scenario-sized.
     pub fn with_hardware(
         variant: Variant,
@@ -144,6 +154,20 @@ impl FirstLevel {
         memory.flush(&pool, pgd, 0, geo.entries as usize, "the root table");
         let caches =
             (geo.space() >> 12 <= CACHED_PAGES).then(|| PagingCaches::new(DID, PASID, geo));
+        let pages = if caches.is_some() {
+            geo.space() >> 12
+        } else {
+            0
+        };
+        let revoked = (0..pages as u32)
+            .map(|id| {
+                let obj = Obj::Object {
+                    class: "revoked",
+                    id,
+                };
+                Atomic64::new(obj, 0)
+            })
+            .collect();
         FirstLevel {
             mech: variant.mechanics(),
             geo,
@@ -152,6 +176,7 @@ impl FirstLevel {
             page_table_lock: SpinLock::new("page_table_lock"),
             memory,
             caches,
+            revoked,
             reference: Ghost::new(Reference::default()),
         }
     }
@@ -197,6 +222,7 @@ impl FirstLevel {
             return Err(Errno::ENOMEM);
         };
         step(format!("populate: got frame {new}"));
+        self.memory.poison(new);
         if self.mech.flush_new_page {
             // pfn_to_dma_pte flushes the zeroed page before publishing it; the RFC's quote
             // shows no such flush (see the module doc).
@@ -274,9 +300,16 @@ impl FirstLevel {
         }
         let idx = self.geo.index(iova, 1);
         // Record what the leaf will point to before the store that publishes it (see
-        // `Reference::ever`).
-        self.reference
-            .with(|r| r.ever.entry(iova).or_default().insert(pa));
+        // `Reference::ever`). A page this execution mapped before may have been revoked:
+        // it is no longer, once published again.
+        let again = self.reference.with(|r| {
+            let again = r.ever.contains_key(&iova);
+            r.ever.entry(iova).or_default().insert(pa);
+            again
+        });
+        if again {
+            self.unrevoke(iova);
+        }
         step(format!("map: set the PTE L1[{idx}] (Baolu's B2)"));
         // Leaf PTEs are set without the lock: the IOVA allocator hands out disjoint ranges.
         write_once(self.pool.frame(table).entry(idx), pte::mk_leaf(pa));
@@ -427,6 +460,13 @@ impl FirstLevel {
             reclaim,
         };
         self.mmunmap_range(self.pgd, top, 0, &u, &mut freelist);
+        // What the range was mapped to: no walk may reach it once the invalidation is done.
+        let taken: Vec<(u64, u64)> = self.reference.with(|r| {
+            r.mapped
+                .range(iova..iova + size)
+                .map(|(&p, &a)| (p, a))
+                .collect()
+        });
         // Inferred, the second-level rule (iommu_flush_iotlb_psi, then dma_free_pagelist):
         // the IOTLB and, when tables were freed (IH=0), the paging-structure caches are
         // flushed, and only once that has completed are the tables freed.
@@ -437,13 +477,18 @@ impl FirstLevel {
             pages: size >> 12,
             ih: freelist.is_empty(),
         };
-        if self.mech.free == FreeOrder::BeforeSync {
-            self.free_pagelist(freelist);
-            self.flush_iotlb(flush);
-        } else {
-            self.flush_iotlb(flush);
-            self.free_pagelist(freelist);
+        match self.mech.free {
+            FreeOrder::BeforeSync => {
+                self.free_pagelist(freelist);
+                self.flush_iotlb(flush);
+            }
+            FreeOrder::AfterSync => {
+                self.flush_iotlb(flush);
+                self.free_pagelist(freelist);
+            }
+            FreeOrder::NoFlush => self.free_pagelist(freelist),
         }
+        self.revoke(&taken);
         self.reference.with(|r| {
             let mut p = iova;
             while p < iova + size {
@@ -459,6 +504,28 @@ impl FirstLevel {
         if let Some(c) = &self.caches {
             step("unmap: flush the IOTLB");
             c.submit_sync(&[d]);
+        }
+    }
+
+    /// Once the unmap's invalidation completed (or where it would have, for a mutant
+    /// without one): each unmapped page's old PA is revoked.
+    fn revoke(&self, taken: &[(u64, u64)]) {
+        for &(page, pa) in taken {
+            if let Some(w) = self.revoked.get((page >> 12) as usize) {
+                step(format!(
+                    "unmap done: no DMA may reach {pa:#x} through {page:#x} any more"
+                ));
+                // Relaxed: a walk that reads this store holds the drain after the
+                // invalidation's exclusive section, which the lock orders before this store.
+                checking(|| w.store(pa + 1, Ordering::Relaxed));
+            }
+        }
+    }
+
+    /// Before a map publishes `page` again: it is no longer revoked.
+    fn unrevoke(&self, page: u64) {
+        if let Some(w) = self.revoked.get((page >> 12) as usize) {
+            checking(|| w.store(0, Ordering::Relaxed));
         }
     }
 
@@ -491,8 +558,29 @@ impl FirstLevel {
         let hw = Hardware {
             memory: &self.memory,
             caches: self.caches.as_ref(),
+            check: &|iova, pa| self.check_translation(iova, pa),
         };
         walker::walk(&self.pool, &self.geo, &X86FirstLevel, &hw, self.pgd, iova)
+    }
+
+    /// The IOTLB and paging-structure caches, if the IOMMU has them.
+    pub(super) fn caches(&self) -> Option<&PagingCaches> {
+        self.caches.as_ref()
+    }
+
+    /// The CPU's entry at `level` on `iova`'s path, if the tables above it are present.
+    pub(super) fn cpu_entry(&self, level: u32, iova: u64) -> Option<u64> {
+        let mut table = self.pgd;
+        for l in (level + 1..=self.geo.levels).rev() {
+            let v = read_once(self.pool.frame(table).entry(self.geo.index(iova, l)));
+            if !pte::present(v) {
+                return None;
+            }
+            table = self.frame_of(v);
+        }
+        Some(read_once(
+            self.pool.frame(table).entry(self.geo.index(iova, level)),
+        ))
     }
 
     fn free_tree(&self, frame: u32, level: u32) {

@@ -3,26 +3,31 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::intel_pgtable::FirstLevel;
+use std::sync::atomic::Ordering;
+
+use super::intel_pgtable::{pte, FirstLevel};
 use crate::check::{raise, Kind};
-use crate::trace::step;
+use crate::trace::{checking, step};
 
 /// The reference state the checks compare against. It is ghost state; each field may be,
-/// for the reason given on it. No thread branches on any of it: only checks read it. What
-/// must hold for each is that the check's result cannot depend on an order of ghost writes
-/// that the engine does not see.
+/// for the reason given on it. Checks read it; a thread reads only entries of its own pages
+/// (which of them an unmap revokes, whether a map publishes a page again), which no other
+/// thread writes, so what it reads does not depend on the interleaving. What must hold for
+/// each is that a result cannot depend on an order of ghost writes that the engine does
+/// not see.
 #[derive(Default)]
 pub(super) struct Reference {
-    /// Page-aligned IOVA -> PA of every mapping that should exist now. Read only by the final
-    /// check, after every thread joined. A page's entry is written only by the setup and by
+    /// Page-aligned IOVA -> PA of every mapping that should exist now. Read by the final
+    /// check, after every thread joined, and by an unmap for the PAs of its own range (to
+    /// revoke them), which only that thread writes. A page's entry is written only by the setup and by
     /// the one thread whose map or unmap covers it (`validate` refuses ranges two threads
     /// both write), in that thread's program order, after an outcome the engine decided
     /// (whether the map got its pages). So its final value does not depend on how the
     /// threads interleaved.
     pub(super) mapped: BTreeMap<u64, u64>,
     /// Every PA each page was mapped to during the execution (what a walker may reach).
-    /// Read while threads run, by `check_reachable` after a walk or `iova_to_phys` read a
-    /// leaf. A page's PA is inserted only by the one thread mapping it (as above), just
+    /// Read by the page's mapping thread (was the page mapped before?), and while threads
+    /// run by `check_reachable` after a walk or `iova_to_phys` read a leaf. A page's PA is inserted only by the one thread mapping it (as above), just
     /// before the store of the leaf PTE that publishes it. So whenever a reader has loaded a
     /// leaf holding that PA, the insert already happened: under loom and shuttle because the
     /// store executed after it; under `os` because a load cannot read a store that happens
@@ -59,7 +64,31 @@ impl FirstLevel {
         }
     }
 
-    /// Final checks against the reference: translations, then teardown and leaks.
+    /// What a walk reached, checked before its translation ends: a PA the page was mapped
+    /// to at some point, and not the one an unmap took from it once that unmap's
+    /// invalidation completed. The walk holds the drain while it reads `revoked`; a
+    /// revocation it sees was stored after the invalidation's exclusive section, so the
+    /// walk began after the invalidation and must not reach what it removed. (Checked after
+    /// the walk, it would flag a walk that translated before the invalidation.) A page an
+    /// execution unmaps and maps again to the same PA in one thread could be judged on the
+    /// old revocation; no scenario does that.
+    pub(super) fn check_translation(&self, iova: u64, pa: u64) {
+        self.check_reachable(iova, pa);
+        let Some(w) = self.revoked.get((iova >> 12) as usize) else {
+            return;
+        };
+        if checking(|| w.load(Ordering::Relaxed)) == (pa & !0xfff) + 1 {
+            raise(
+                Kind::StaleTranslation,
+                format!(
+                    "walk reached {pa:#x} for {iova:#x} after the unmap's invalidation completed"
+                ),
+            );
+        }
+    }
+
+    /// Final checks against the reference: translations, the IOMMU's caches, then teardown
+    /// and leaks.
     pub fn check_final(&self) {
         let (torn_down, touched, mapped) = self.reference.with(|r| {
             let touched: Vec<u64> = r.touched.iter().copied().collect();
@@ -87,6 +116,16 @@ impl FirstLevel {
                     ),
                     (None, None) => {}
                 }
+            }
+            if let Some(c) = self.caches() {
+                step("final check: the IOTLB and paging-structure caches");
+                c.check_final(
+                    |page| mapped.get(&page).copied(),
+                    |level, iova| {
+                        let v = self.cpu_entry(level, iova)?;
+                        pte::present(v).then(|| pte::addr(v))
+                    },
+                );
             }
             self.teardown();
         }

@@ -97,7 +97,7 @@ enum Cmd {
     Litmus {
         /// Litmus files or folders (default: litmus/).
         paths: Vec<PathBuf>,
-        /// Wall-clock limit per test, in seconds (the IRIW tests take about a minute).
+        /// Wall-clock limit per test, in seconds (the IRIW tests take a few seconds).
         #[arg(long, default_value_t = 600)]
         max_time: u64,
         /// loom: branches per execution before giving up.

@@ -87,33 +87,35 @@ pub fn load_files<T>(
     }
 }
 
-/// Run every scenario under each engine it names (or only `only`), calling `progress` with
-/// each row as it is judged.
+/// Run every scenario under each engine it names (or only `only`), the (scenario, engine)
+/// pairs on up to `jobs` threads ([`crate::pool`]), calling `progress` with each row in the
+/// order of the scenarios and their engines, whatever `jobs` is.
 pub fn run_all(
     scenarios: &[Scenario],
     only: Option<EngineKind>,
     settings: &Settings,
-    mut progress: impl FnMut(&Row),
+    jobs: usize,
+    progress: impl FnMut(&Row),
 ) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for sc in scenarios {
-        for &e in &sc.expect.engines {
-            if only.is_some_and(|o| o != e) {
-                continue;
-            }
+    let pairs: Vec<(&Scenario, EngineKind)> = scenarios
+        .iter()
+        .flat_map(|sc| sc.expect.engines.iter().map(move |&e| (sc, e)))
+        .filter(|&(_, e)| only.is_none_or(|o| o == e))
+        .collect();
+    crate::pool::map_ordered(
+        &pairs,
+        jobs,
+        |&(sc, e)| {
             let outcome = engine::run(sc, e, settings);
-            let judgement = judge::judge(sc, &outcome);
-            let row = Row {
+            Row {
                 scenario: sc.clone(),
                 engine: e,
+                judgement: judge::judge(sc, &outcome),
                 outcome,
-                judgement,
-            };
-            progress(&row);
-            rows.push(row);
-        }
-    }
-    rows
+            }
+        },
+        progress,
+    )
 }
 
 /// Write each row's report (`<dir>/<model>/<name>.<engine>.txt` and `.json`) and the index

@@ -14,6 +14,7 @@ pub mod check;
 pub mod engine;
 pub mod judge;
 pub mod litmus;
+pub mod pool;
 pub mod report;
 pub mod scenario;
 pub mod witness;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use iommu_mc::engine::{self, EngineKind, Settings};
 use iommu_mc::scenario::{self, Scenario};
-use iommu_mc::{bench, check, judge, litmus, report};
+use iommu_mc::{bench, check, judge, litmus, pool, report};
 use iommu_models::registry;
 
 /// A deterministic concurrency model checker for Linux IOMMU algorithms.
@@ -50,6 +50,10 @@ enum Cmd {
         /// Also write SARIF 2.1.0 here: a result per violation found, at the model step.
         #[arg(long, value_name = "FILE")]
         sarif: Option<PathBuf>,
+        /// (scenario, engine) pairs run at once [default: the number of cores]; the output
+        /// is the same, in the same order, for every value.
+        #[arg(long, short = 'j', value_parser = jobs_range())]
+        jobs: Option<usize>,
         #[command(flatten)]
         limits: Limits,
     },
@@ -86,6 +90,9 @@ enum Cmd {
         /// Report format printed to stdout.
         #[arg(long, default_value = "text")]
         format: Format,
+        /// (scenario, engine) pairs run at once [default: the number of cores].
+        #[arg(long, short = 'j', value_parser = jobs_range())]
+        jobs: Option<usize>,
     },
     /// Measure every scenario: executions, wall time, executions per second, executions to
     /// the first counterexample; and the cost of the kernel API against bare loom.
@@ -95,19 +102,31 @@ enum Cmd {
         /// Repetitions of each measurement (the median is printed).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// (scenario, engine) rows measured at once. Default 1: each row has the cores to
+        /// itself. With more, the rows share the cores and the header says so.
+        #[arg(long, short = 'j', default_value_t = 1, value_parser = jobs_range())]
+        jobs: usize,
     },
     /// Run C litmus tests (the kernel's tools/memory-model format) under loom through the
     /// kernel API, and say for each whether loom agrees with the LKMM's `Result:`.
     Litmus {
         /// Litmus files or folders (default: litmus/).
         paths: Vec<PathBuf>,
-        /// Wall-clock limit per test, in seconds (the IRIW tests take about a minute).
+        /// Wall-clock limit per test, in seconds (the IRIW tests take a few seconds).
         #[arg(long, default_value_t = 600)]
         max_time: u64,
         /// loom: branches per execution before giving up.
         #[arg(long, default_value_t = 10_000)]
         max_branches: usize,
+        /// Tests run at once [default: the number of cores]; printed in file order.
+        #[arg(long, short = 'j', value_parser = jobs_range())]
+        jobs: Option<usize>,
     },
+}
+
+/// `--jobs`: 1 to 1024.
+fn jobs_range() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -252,6 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             engine,
             junit,
             sarif,
+            jobs,
             limits,
         } => {
             let scenarios = load(&paths)?;
@@ -259,6 +279,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 &scenarios,
                 engine.map(Into::into),
                 &limits.settings(),
+                jobs.unwrap_or_else(pool::default_jobs),
                 |r| println!("{}", r.line()),
             );
             if rows.is_empty() {
@@ -375,9 +396,14 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             print_report(&sc, &out, format);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Report { paths, format } => {
+        Cmd::Report {
+            paths,
+            format,
+            jobs,
+        } => {
             let scenarios = load(&paths)?;
-            let rows = check::run_all(&scenarios, None, &Settings::default(), |_| {});
+            let jobs = jobs.unwrap_or_else(pool::default_jobs);
+            let rows = check::run_all(&scenarios, None, &Settings::default(), jobs, |_| {});
             for row in rows {
                 print_report(&row.scenario, &row.outcome, format);
             }
@@ -387,11 +413,16 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             paths,
             max_time,
             max_branches,
+            jobs,
         } => {
             let tests = load_with(&paths, "litmus", "litmus test (*.litmus)", litmus::load_all)?;
-            let rows = litmus::run_all(&tests, Duration::from_secs(max_time), max_branches, |r| {
-                println!("{}", r.line())
-            });
+            let rows = litmus::run_all(
+                &tests,
+                Duration::from_secs(max_time),
+                max_branches,
+                jobs.unwrap_or_else(pool::default_jobs),
+                |r| println!("{}", r.line()),
+            );
             let (line, passed) = litmus::summary(&rows);
             println!("{line}");
             Ok(if passed {
@@ -400,9 +431,13 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Cmd::Bench { paths, repeat } => {
+        Cmd::Bench {
+            paths,
+            repeat,
+            jobs,
+        } => {
             let scenarios = load(&paths)?;
-            bench::run(&scenarios, repeat.max(1));
+            bench::run(&scenarios, repeat.max(1), jobs);
             Ok(ExitCode::SUCCESS)
         }
     }

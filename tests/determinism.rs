@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::load;
+use common::{cli, load, stdout, temp_dir};
 
 use std::path::PathBuf;
 
@@ -311,4 +311,60 @@ fn json_report_carries_no_timing() {
     let b = report::json::render(&report::build(&sc, &out));
     assert_eq!(a, b);
     assert!(!a.contains("elapsed"));
+}
+
+/// Every file under `dir`, by path relative to it, with its bytes.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("the reports folder reads") {
+            let p = e.expect("a folder entry").path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let bytes = std::fs::read(&p).expect("a report reads");
+                out.insert(p.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    out
+}
+
+/// `check --jobs 1` and `--jobs 2` print the same lines in the same order and write the
+/// same reports and index, byte for byte (the two cheaper families; the third only adds
+/// longer runs).
+#[test]
+fn check_output_is_identical_across_jobs() {
+    let run = |jobs: &str| {
+        let dir = temp_dir(&format!("jobs-{jobs}"));
+        let o = cli(&[
+            "check",
+            "scenarios/reserved-iova",
+            "scenarios/vtd-first-level",
+            "--jobs",
+            jobs,
+            "--reports",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "check --jobs {jobs} failed");
+        let out = stdout(&o).replace(dir.to_str().unwrap(), "REPORTS");
+        (out, files(&dir))
+    };
+    let (out1, files1) = run("1");
+    let (out2, files2) = run("2");
+    assert_eq!(out1, out2, "check's stdout differs between --jobs 1 and 2");
+    assert!(files1.len() > 2, "no reports written");
+    assert_eq!(
+        files1.keys().collect::<Vec<_>>(),
+        files2.keys().collect::<Vec<_>>(),
+        "the report files differ between --jobs 1 and 2"
+    );
+    for (name, bytes) in &files1 {
+        assert!(
+            files2[name] == *bytes,
+            "{}: differs between --jobs 1 and 2",
+            name.display()
+        );
+    }
 }

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use iommu_mc::check;
 use iommu_mc::engine::{self, EngineKind, Outcome, Settings, Verdict};
 use iommu_mc::judge::{self, Judgement};
 use iommu_mc::report;
 use iommu_mc::scenario::{Expected, Scenario};
+use iommu_mc::{check, pool};
 
 /// loom's executions for each holding scenario under `Settings::default()`: iterative
 /// deepening with preemption bounds 0, 1 and 2, then one unbounded run; the number is the sum
@@ -142,26 +142,31 @@ fn scenarios() -> &'static [Scenario] {
     })
 }
 
-/// Every scenario under every engine it names, run once for every test in this file.
+/// Every scenario under every engine it names, run once for every test in this file: the
+/// pairs on as many threads as there are cores (`iommu-mc check`'s pool), in file order.
 fn runs() -> &'static [Run] {
     static R: OnceLock<Vec<Run>> = OnceLock::new();
     R.get_or_init(|| {
         let settings = Settings::default();
-        let mut out = Vec::new();
+        let mut pairs = Vec::new();
         for sc in scenarios() {
             assert!(!sc.expect.engines.is_empty(), "{} names no engine", sc.id());
-            for &e in &sc.expect.engines {
+            pairs.extend(sc.expect.engines.iter().map(|&e| (sc, e)));
+        }
+        pool::map_ordered(
+            &pairs,
+            pool::default_jobs(),
+            |&(sc, e)| {
                 let outcome = engine::run(sc, e, &settings);
-                let judgement = judge::judge(sc, &outcome);
-                out.push(Run {
+                Run {
                     scenario: sc.clone(),
                     engine: e,
+                    judgement: judge::judge(sc, &outcome),
                     outcome,
-                    judgement,
-                });
-            }
-        }
-        out
+                }
+            },
+            |_| {},
+        )
     })
 }
 

@@ -634,6 +634,11 @@ pub fn record_access(op: Op, obj: Obj, word: u64) {
 /// `at` already chose one: `spin_unlock(g)` passes its caller, and a guard dropped at the
 /// end of a scope the place it was taken, instead of the drop glue's location.
 pub fn at<R>(location: &'static Location<'static>, f: impl FnOnce() -> R) -> R {
+    // A guard dropped while its thread unwinds from a violation records nothing, and under
+    // loom or shuttle asking which thread this is could panic in a destructor and abort.
+    if std::thread::panicking() {
+        return f();
+    }
     let thread = thread_index();
     let set = with_recorder(|r| {
         r.inner.with(|g| match g.at.entry(thread) {

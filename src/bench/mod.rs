@@ -21,44 +21,58 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-/// Run the benchmark over `scenarios`, printing a table.
-pub fn run(scenarios: &[Scenario], repeat: usize) {
+/// Run the benchmark over `scenarios`, printing a table: the (scenario, engine) rows on up to
+/// `jobs` threads, printed in order. With more than one job the rows share the cores, so
+/// their times are longer than alone and only comparable with rows of the same `--jobs`;
+/// the header says so. The API-cost comparison runs after them, alone.
+pub fn run(scenarios: &[Scenario], repeat: usize, jobs: usize) {
     let settings = Settings::default();
     println!("median of {repeat} runs per row; wall times are this machine's, compare ratios");
+    if jobs > 1 {
+        println!(
+            "--jobs {jobs}: rows run {jobs} at a time and share the cores; compare their times \
+             only with rows measured at the same --jobs"
+        );
+    }
     println!(
         "{:<44} {:<14} {:<10} {:>8} {:>10} {:>10} {:>9}",
         "scenario [variant]", "engine", "verdict", "execs", "median ms", "execs/s", "to first"
     );
-    for sc in scenarios {
-        for &e in &sc.expect.engines {
-            let mut times = Vec::new();
-            let mut last = None;
-            for _ in 0..repeat {
-                let out = engine::run(sc, e, &settings);
-                times.push(out.elapsed);
-                last = Some(out);
-            }
-            let out = last.expect("repeat >= 1");
-            let t = median(times);
-            let first = match out.verdict {
-                Verdict::Violated(_) => out.executions.to_string(),
-                _ => "-".into(),
-            };
-            println!(
-                "{:<44} {:<14} {:<10} {:>8} {:>10} {:>10.0} {:>9}",
-                format!("{} [{}]", sc.id(), sc.variant),
-                e.name(),
-                out.verdict.name(),
-                out.executions,
-                ms(t),
-                out.executions as f64 / t.as_secs_f64().max(1e-9),
-                first
-            );
-            for h in &out.lock_holds {
-                println!("    {}", h.describe());
-            }
+    let pairs: Vec<(&Scenario, engine::EngineKind)> = scenarios
+        .iter()
+        .flat_map(|sc| sc.expect.engines.iter().map(move |&e| (sc, e)))
+        .collect();
+    let measure = |&(sc, e): &(&Scenario, engine::EngineKind)| {
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..repeat {
+            let out = engine::run(sc, e, &settings);
+            times.push(out.elapsed);
+            last = Some(out);
         }
-    }
+        (last.expect("repeat >= 1"), median(times))
+    };
+    let mut rows = pairs.iter();
+    crate::pool::map_ordered(&pairs, jobs, measure, |(out, t)| {
+        let (sc, e) = rows.next().expect("one row per pair");
+        let first = match out.verdict {
+            Verdict::Violated(_) => out.executions.to_string(),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<44} {:<14} {:<10} {:>8} {:>10} {:>10.0} {:>9}",
+            format!("{} [{}]", sc.id(), sc.variant),
+            e.name(),
+            out.verdict.name(),
+            out.executions,
+            ms(*t),
+            out.executions as f64 / t.as_secs_f64().max(1e-9),
+            first
+        );
+        for h in &out.lock_holds {
+            println!("    {}", h.describe());
+        }
+    });
     overhead(repeat);
 }
 

@@ -98,27 +98,28 @@ impl Row {
     }
 }
 
-/// Run every test, calling `progress` with each row as it is judged.
+/// Run every test on up to `jobs` threads ([`crate::pool`]), calling `progress` with each
+/// row in the order of `tests`.
 pub fn run_all(
     tests: &[Litmus],
     max_time: Duration,
     max_branches: usize,
-    mut progress: impl FnMut(&Row),
+    jobs: usize,
+    progress: impl FnMut(&Row),
 ) -> Vec<Row> {
-    tests
-        .iter()
-        .map(|t| {
+    crate::pool::map_ordered(
+        tests,
+        jobs,
+        |t| {
             let observed = run::run(t, max_time, max_branches);
-            let status = judge(t, &observed);
-            let row = Row {
+            Row {
                 test: t.clone(),
+                status: judge(t, &observed),
                 observed,
-                status,
-            };
-            progress(&row);
-            row
-        })
-        .collect()
+            }
+        },
+        progress,
+    )
 }
 
 /// The cause of a known disagreement: its fidelity row.

@@ -9,6 +9,10 @@ use std::collections::VecDeque;
 
 pub(crate) struct Scheduler {
     max_threads: usize,
+    // iommu-mc patch: the coroutines of the last finished execution, each parked at the top
+    // of its loop in `spawn_thread` (its closure returned) with the stack size it was made
+    // with; the next execution's threads run on them instead of on fresh stacks.
+    idle: Vec<(Option<usize>, Thread)>,
 }
 
 type Thread = Generator<'static, Option<Box<dyn FnOnce()>>, ()>;
@@ -32,6 +36,7 @@ impl Scheduler {
     pub(crate) fn new(capacity: usize) -> Scheduler {
         Scheduler {
             max_threads: capacity,
+            idle: Vec::new(),
         }
     }
 
@@ -79,21 +84,23 @@ impl Scheduler {
         F: FnOnce() + Send + 'static,
     {
         let mut threads = Vec::new();
-        threads.push(spawn_thread(Box::new(f), None));
-        threads[0].resume();
+        threads.push(self.start_thread(Box::new(f), None));
+        threads[0].1.resume();
 
         loop {
             if execution.threads.is_complete() {
-                for thread in &mut threads {
-                    thread.resume();
-                    assert!(thread.is_done());
+                // iommu-mc patch: every thread's closure has returned and its coroutine
+                // waits for the next one; keep them (published loom ended each here).
+                for thread in &threads {
+                    assert!(!thread.1.is_done());
                 }
+                self.idle.append(&mut threads);
                 return;
             }
 
             let active = execution.threads.active_id();
 
-            let mut queued_spawn = Self::tick(&mut threads[active.as_usize()], execution);
+            let mut queued_spawn = Self::tick(&mut threads[active.as_usize()].1, execution);
 
             while let Some(th) = queued_spawn.pop_front() {
                 assert!(threads.len() < self.max_threads);
@@ -101,9 +108,27 @@ impl Scheduler {
                 let thread_id = threads.len();
                 let QueuedSpawn { f, stack_size } = th;
 
-                threads.push(spawn_thread(f, stack_size));
-                threads[thread_id].resume();
+                threads.push(self.start_thread(f, stack_size));
+                threads[thread_id].1.resume();
             }
+        }
+    }
+
+    /// iommu-mc patch: a coroutine to run `f`: an idle one of the same stack size, handed
+    /// `f` as `spawn_thread` hands a new one its first closure, or else a new one. Either
+    /// way the caller's next `resume` takes `f` and the one after runs it.
+    fn start_thread(
+        &mut self,
+        f: Box<dyn FnOnce()>,
+        stack_size: Option<usize>,
+    ) -> (Option<usize>, Thread) {
+        match self.idle.iter().position(|t| t.0 == stack_size) {
+            Some(i) => {
+                let (_, mut g) = self.idle.swap_remove(i);
+                g.set_para(Some(f));
+                (stack_size, g)
+            }
+            None => (stack_size, spawn_thread(f, stack_size)),
         }
     }
 
@@ -129,6 +154,21 @@ impl Scheduler {
             are you accessing a Loom synchronization primitive from outside a Loom test (a call to `model` or `check`)?")
         }
         STATE.with(|state| f(&mut state.borrow_mut()))
+    }
+}
+
+// iommu-mc patch: end the idle coroutines as published loom ended each thread after its
+// execution: resumed with no closure, each leaves its loop and is done. (Dropping one
+// unfinished would cancel it with a panic, which a panic hook would see.)
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        for (_, g) in &mut self.idle {
+            g.resume();
+            assert!(g.is_done());
+        }
     }
 }
 

@@ -54,6 +54,10 @@ enum Cmd {
         /// is the same, in the same order, for every value.
         #[arg(long, short = 'j', value_parser = jobs_range())]
         jobs: Option<usize>,
+        /// Wall-clock limit of the whole check, in seconds: runs still going then end
+        /// inconclusive (with their reports), and runs not started yet end at once.
+        #[arg(long, value_name = "SECONDS")]
+        total_time: Option<u64>,
         #[command(flatten)]
         limits: Limits,
     },
@@ -264,6 +268,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
+    // Ctrl-C ends the explorations at their next execution, as inconclusive, and the
+    // reports are still written; a second Ctrl-C ends the process at once.
+    engine::stop::catch_ctrl_c();
+    // Progress on stderr, once a second, only when stderr is a terminal.
+    engine::progress::start();
     match cli.cmd {
         Cmd::Check {
             paths,
@@ -272,16 +281,24 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             junit,
             sarif,
             jobs,
+            total_time,
             limits,
         } => {
             let scenarios = load(&paths)?;
+            if let Some(t) = total_time {
+                engine::stop::set_total_time(Duration::from_secs(t));
+            }
             let rows = check::run_all(
                 &scenarios,
                 engine.map(Into::into),
                 &limits.settings(),
                 jobs.unwrap_or_else(pool::default_jobs),
-                |r| println!("{}", r.line()),
+                |r| {
+                    engine::progress::clear_line();
+                    println!("{}", r.line())
+                },
             );
+            engine::progress::clear_line();
             if rows.is_empty() {
                 // Only `--engine` can leave nothing to run; a check that ran nothing must
                 // not pass.
@@ -314,7 +331,9 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 reports.display(),
                 reports.display()
             );
-            Ok(if failed == 0 {
+            Ok(if engine::stop::interrupted() {
+                ExitCode::from(130)
+            } else if failed == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -328,8 +347,11 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
         } => {
             let sc = load_one(&file)?;
             let out = engine::run(&sc, engine.into(), &limits.settings());
+            engine::progress::clear_line();
             print_report(&sc, &out, format);
-            Ok(if judge::judge(&sc, &out).passed() {
+            Ok(if engine::stop::interrupted() {
+                ExitCode::from(130)
+            } else if judge::judge(&sc, &out).passed() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

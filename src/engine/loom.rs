@@ -203,6 +203,7 @@ fn once(
     Vec<super::LockHold>,
 ) {
     let p = Program::new(scenario);
+    super::progress::watch(&p, "loom", Some(bound));
     let b = builder(bound, s.max_branches, time);
     let body = p.clone();
     let started = Instant::now();

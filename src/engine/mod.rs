@@ -6,7 +6,9 @@
 
 pub mod loom;
 pub mod os;
+pub mod progress;
 pub mod shuttle;
+pub mod stop;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -290,8 +292,9 @@ impl Program {
 
 /// One execution of a scenario under `engine`: the body every engine runs.
 pub(crate) fn execute(p: &Arc<Program>, engine: Engine) {
-    p.executions.fetch_add(1, Ordering::Relaxed);
     p.recorder.reset();
+    stop::check();
+    p.executions.fetch_add(1, Ordering::Relaxed);
     iommu_models::trace::enter(engine, p.recorder.clone());
     let sc = &p.scenario;
     iommu_models::kernel::set_config(sc.config);
@@ -440,6 +443,13 @@ pub(crate) fn loom_cut_off(
 pub(crate) fn classify(payload: &(dyn Any + Send), p: &Program) -> Verdict {
     let recorder = &p.recorder;
     let msg = panic_message(payload);
+    if let Some(why) = msg
+        .find(stop::STOPPED)
+        .map(|i| &msg[i + stop::STOPPED.len()..])
+    {
+        // loom's deepening adds how far it got (`loom_cut_off`); the report gives the count.
+        return Verdict::Inconclusive(why.lines().next().unwrap_or(why).to_string());
+    }
     if let Some(v) = recorder.violation() {
         return Verdict::Violated(v);
     }

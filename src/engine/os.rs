@@ -16,6 +16,7 @@ use crate::scenario::Scenario;
 pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
     let start = Instant::now();
     let p = Program::new(scenario);
+    super::progress::watch(&p, "os", None);
     let _quiet = Exploring::start();
     let mut verdict = None;
     let mut trace = vec![];

@@ -130,6 +130,7 @@ fn drive(
 ) -> Outcome {
     let start = Instant::now();
     let p = Program::new(scenario);
+    super::progress::watch(&p, engine.name(), None);
     let body = p.clone();
     let _quiet = Exploring::start();
     let _stderr = SilencedStderr::start();

@@ -1,0 +1,102 @@
+//! Long runs: `check --total-time` and Ctrl-C end the runs still going as `inconclusive`,
+//! saying how far they got, and their reports are still written; progress goes to stderr
+//! only when it is a terminal.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{cli, stderr, stdout, temp_dir};
+
+/// A folder with a quick scenario and one that loom cannot finish in a few seconds.
+fn long_and_short(tag: &str) -> PathBuf {
+    let d = temp_dir(tag);
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    for f in [
+        "bench/contended/populate-levels4-cmpxchg.toml",
+        "scenarios/vtd-context-flush/clear-context-v2.toml",
+    ] {
+        let name = Path::new(f).file_name().unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(f),
+            d.join("in").join(name),
+        )
+        .unwrap();
+    }
+    d
+}
+
+fn report(d: &Path) -> String {
+    std::fs::read_to_string(d.join("reports/vtd-first-level/populate-levels4-cmpxchg.loom.txt"))
+        .expect("the cut-off run's report is written")
+}
+
+#[test]
+fn the_overall_time_limit_ends_a_check_inconclusive_with_its_reports() {
+    let d = long_and_short("total-time");
+    let out = cli(&[
+        "check".as_ref(),
+        d.join("in").as_os_str(),
+        "--engine".as_ref(),
+        "loom".as_ref(),
+        "--reports".as_ref(),
+        d.join("reports").as_os_str(),
+        "--total-time".as_ref(),
+        "2".as_ref(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("ok   vtd-context-flush/clear-context-v2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("inconclusive (the overall time limit (--total-time) was reached after"),
+        "{text}"
+    );
+    // What was explored is said: the bounds loom finished.
+    assert!(text.contains("was explored (holds)"), "{text}");
+    assert!(report(&d).contains("verdict: inconclusive"));
+}
+
+#[test]
+fn ctrl_c_ends_a_check_inconclusive_with_its_reports_and_status_130() {
+    let d = long_and_short("ctrl-c");
+    let child = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["check", "--engine", "loom", "--jobs", "1", "--reports"])
+        .arg(d.join("reports"))
+        .arg(d.join("in"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(130), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("inconclusive (interrupted (Ctrl-C) after"),
+        "{text}"
+    );
+    assert!(report(&d).contains("interrupted (Ctrl-C)"));
+}
+
+#[test]
+fn no_progress_is_written_when_stderr_is_not_a_terminal() {
+    let d = long_and_short("no-progress");
+    let out = cli(&[
+        "explore".as_ref(),
+        d.join("in/populate-levels4-cmpxchg.toml").as_os_str(),
+        "--engine".as_ref(),
+        "loom".as_ref(),
+        "--max-time".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert_eq!(stderr(&out), "", "progress went to a pipe");
+    assert!(stdout(&out).contains("inconclusive"));
+}

@@ -5,11 +5,15 @@
 //! a weak-memory reordering. Those scenarios are loom-only.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use iommu_models::engine::Engine;
-use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Scheduler};
+use shuttle::scheduler::{
+    DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Schedule, Scheduler, Task, TaskId,
+};
 use shuttle::{Config, FailurePersistence, Runner};
 
 use super::{
@@ -121,6 +125,45 @@ impl Drop for SilencedStderr {
     }
 }
 
+/// A scheduler that ends the run after a first execution in which it had nothing to choose:
+/// one runnable task at every scheduling point and no random value drawn. Every schedule of a
+/// deterministic program is then that one, so the run is complete. Since shuttle 0.9 a spawn
+/// is no longer a scheduling point, so a scenario whose one thread runs while the main thread
+/// waits in join is such a program; PCT would panic on its second execution ("test closure did
+/// not exercise any concurrency").
+struct StopWithoutChoice<S> {
+    inner: S,
+    executions: usize,
+    chose: bool,
+    complete: Rc<Cell<bool>>,
+}
+
+impl<S: Scheduler> Scheduler for StopWithoutChoice<S> {
+    fn new_execution(&mut self) -> Option<Schedule> {
+        if self.executions == 1 && !self.chose {
+            self.complete.set(true);
+            return None;
+        }
+        self.executions += 1;
+        self.inner.new_execution()
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        is_yielding: bool,
+    ) -> Option<TaskId> {
+        self.chose |= runnable.len() > 1;
+        self.inner.next_task(runnable, current, is_yielding)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.chose = true;
+        self.inner.next_u64()
+    }
+}
+
 fn drive(
     scenario: &Scenario,
     engine: EngineKind,
@@ -133,6 +176,13 @@ fn drive(
     let body = p.clone();
     let _quiet = Exploring::start();
     let _stderr = SilencedStderr::start();
+    let complete = Rc::new(Cell::new(false));
+    let sched = StopWithoutChoice {
+        inner: sched,
+        executions: 0,
+        chose: false,
+        complete: complete.clone(),
+    };
     let r = catch_unwind(AssertUnwindSafe(|| {
         Runner::new(sched, config(s)).run(move || execute(&body, Engine::Shuttle))
     }));
@@ -146,7 +196,7 @@ fn drive(
                     super::count(execs),
                     super::count(s.iterations as u64)
                 ))
-            } else if engine == EngineKind::ShuttleDfs && n < s.iterations {
+            } else if complete.get() || (engine == EngineKind::ShuttleDfs && n < s.iterations) {
                 p.holds(Coverage::Complete)
             } else {
                 p.holds(bounded)

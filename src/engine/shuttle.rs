@@ -5,9 +5,10 @@
 //! a weak-memory reordering. Those scenarios are loom-only.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Once;
 use std::time::Instant;
 
 use iommu_models::engine::Engine;
@@ -15,6 +16,8 @@ use shuttle::scheduler::{
     DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Schedule, Scheduler, Task, TaskId,
 };
 use shuttle::{Config, FailurePersistence, Runner};
+use shuttle_engine::runtime::execution::CurrentSchedule;
+use shuttle_engine::scheduler::serialization::serialize_schedule;
 
 use super::{
     classify, execute, Coverage, EngineKind, Exploring, Outcome, Program, Settings, Verdict,
@@ -164,6 +167,58 @@ impl<S: Scheduler> Scheduler for StopWithoutChoice<S> {
     }
 }
 
+thread_local! {
+    /// A shuttle run is under way on this OS thread.
+    static IN_RUN: Cell<bool> = const { Cell::new(false) };
+    /// The schedule of the current execution at its first panic, encoded for replay.
+    static FAILING: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Shuttle 0.9 no longer puts the failing schedule in the panic message: its panic hook prints
+/// it, and that hook, installed once for the process, stays armed after the run, so it would
+/// also speak for every later panic (a loom violation's, say). Install, once, a hook that passes
+/// a panic to shuttle's hook only while a shuttle run is under way on this thread, and records
+/// the schedule at the execution's first panic, as shuttle's own report of it does.
+fn gate_shuttle_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        super::quiet_panics();
+        let outer = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        // Shuttle installs its hook, over the empty one, at its first execution.
+        Runner::new(RandomScheduler::new_from_seed(0, 1), config(&Settings::default()))
+            .run(|| {});
+        let shuttle_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_RUN.get() {
+                FAILING.with_borrow_mut(|f| {
+                    f.get_or_insert_with(|| serialize_schedule(&CurrentSchedule::get_schedule()));
+                });
+                shuttle_hook(info);
+            }
+            outer(info);
+        }));
+    });
+}
+
+/// Marks a shuttle run under way on this thread (until dropped).
+struct InRun;
+
+impl InRun {
+    fn start() -> InRun {
+        gate_shuttle_panic_hook();
+        FAILING.set(None);
+        IN_RUN.set(true);
+        InRun
+    }
+}
+
+impl Drop for InRun {
+    fn drop(&mut self) {
+        IN_RUN.set(false);
+    }
+}
+
 fn drive(
     scenario: &Scenario,
     engine: EngineKind,
@@ -183,9 +238,14 @@ fn drive(
         chose: false,
         complete: complete.clone(),
     };
+    let in_run = InRun::start();
     let r = catch_unwind(AssertUnwindSafe(|| {
-        Runner::new(sched, config(s)).run(move || execute(&body, Engine::Shuttle))
+        Runner::new(sched, config(s)).run(move || {
+            FAILING.set(None);
+            execute(&body, Engine::Shuttle)
+        })
     }));
+    drop(in_run);
     let execs = p.executions.load(Ordering::Relaxed);
     let (verdict, schedule, trace) = match r {
         Ok(n) => {
@@ -204,7 +264,6 @@ fn drive(
             (v, None, vec![])
         }
         Err(payload) => {
-            let msg = super::panic_message(&*payload);
             let verdict = match classify(&*payload, &p) {
                 Verdict::Inconclusive(why) => Verdict::Inconclusive(format!(
                     "{why} in iteration {} of {}",
@@ -213,7 +272,7 @@ fn drive(
                 )),
                 v => v,
             };
-            (verdict, schedule_of(&msg), p.recorder.events())
+            (verdict, FAILING.take(), p.recorder.events())
         }
     };
     Outcome {
@@ -231,9 +290,3 @@ fn drive(
     }
 }
 
-/// The schedule string shuttle puts in a failure's message.
-fn schedule_of(msg: &str) -> Option<String> {
-    let rest = msg.split("failing schedule:").nth(1)?;
-    let body = rest.split('"').nth(1)?;
-    Some(body.trim().to_string())
-}

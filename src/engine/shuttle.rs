@@ -4,8 +4,8 @@
 //! Shuttle runs every atomic access sequentially consistently: it cannot see a bug that needs
 //! a weak-memory reordering. Those scenarios are loom-only.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Once;
@@ -186,8 +186,11 @@ fn gate_shuttle_panic_hook() {
         let outer = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
         // Shuttle installs its hook, over the empty one, at its first execution.
-        Runner::new(RandomScheduler::new_from_seed(0, 1), config(&Settings::default()))
-            .run(|| {});
+        Runner::new(
+            RandomScheduler::new_from_seed(0, 1),
+            config(&Settings::default()),
+        )
+        .run(|| {});
         let shuttle_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if IN_RUN.get() {
@@ -289,4 +292,3 @@ fn drive(
         lock_holds: p.lock_holds(),
     }
 }
-

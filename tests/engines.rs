@@ -130,6 +130,27 @@ fn shuttle_holds_carries_no_schedule_and_says_it_is_bounded() {
     assert!(out.trace.is_empty());
 }
 
+/// Since shuttle 0.9 a spawn is no scheduling point, so with one scenario thread (the main
+/// thread waits in join) no scheduler has a choice: the first schedule is the only one.
+#[test]
+fn shuttle_without_a_scheduling_choice_is_complete_after_one_execution() {
+    let sc = load("scenarios/vtd-context-flush/flip-pri-one-domain-v2.toml");
+    assert_eq!(sc.threads.len(), 1);
+    for e in [
+        EngineKind::ShuttlePct,
+        EngineKind::ShuttleRandom,
+        EngineKind::ShuttleDfs,
+    ] {
+        let out = engine::run(&sc, e, &Settings::default());
+        assert!(
+            matches!(out.verdict, Verdict::Holds(Coverage::Complete)),
+            "{e:?}: {:?}",
+            out.verdict
+        );
+        assert_eq!(out.executions, 1, "{e:?}");
+    }
+}
+
 // (b) loom's iterative deepening -------------------------------------------------------------
 
 #[test]
@@ -477,6 +498,23 @@ fn cli_explore_exits_1_when_the_verdict_is_not_the_expected_one() {
     assert!(text.starts_with("iommu-mc: inconclusive in "), "{text}");
     assert!(text.contains("branch limit"), "{text}");
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+/// Shuttle 0.9's panic hook stays installed after a run: it must not speak for a later panic,
+/// here loom's violation in the second scenario after shuttle's in the first.
+#[test]
+fn cli_check_prints_nothing_on_stderr_after_a_shuttle_failure() {
+    let dir = temp_dir("check-quiet");
+    let o = cli(&[
+        "check",
+        "--reports",
+        dir.to_str().unwrap(),
+        POPULATE_RACE,
+        RECLAIM_RACE,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -4,13 +4,20 @@
 //! Shuttle runs every atomic access sequentially consistently: it cannot see a bug that needs
 //! a weak-memory reordering. Those scenarios are loom-only.
 
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Once;
 use std::time::Instant;
 
 use iommu_models::engine::Engine;
-use shuttle::scheduler::{DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Scheduler};
+use shuttle::scheduler::{
+    DfsScheduler, PctScheduler, RandomScheduler, ReplayScheduler, Schedule, Scheduler, Task, TaskId,
+};
 use shuttle::{Config, FailurePersistence, Runner};
+use shuttle_engine::runtime::execution::CurrentSchedule;
+use shuttle_engine::scheduler::serialization::serialize_schedule;
 
 use super::{
     classify, execute, Coverage, EngineKind, Exploring, Outcome, Program, Settings, Verdict,
@@ -121,6 +128,100 @@ impl Drop for SilencedStderr {
     }
 }
 
+/// A scheduler that ends the run after a first execution in which it had nothing to choose:
+/// one runnable task at every scheduling point and no random value drawn. Every schedule of a
+/// deterministic program is then that one, so the run is complete. Since shuttle 0.9 a spawn
+/// is no longer a scheduling point, so a scenario whose one thread runs while the main thread
+/// waits in join is such a program; PCT would panic on its second execution ("test closure did
+/// not exercise any concurrency").
+struct StopWithoutChoice<S> {
+    inner: S,
+    executions: usize,
+    chose: bool,
+    complete: Rc<Cell<bool>>,
+}
+
+impl<S: Scheduler> Scheduler for StopWithoutChoice<S> {
+    fn new_execution(&mut self) -> Option<Schedule> {
+        if self.executions == 1 && !self.chose {
+            self.complete.set(true);
+            return None;
+        }
+        self.executions += 1;
+        self.inner.new_execution()
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        is_yielding: bool,
+    ) -> Option<TaskId> {
+        self.chose |= runnable.len() > 1;
+        self.inner.next_task(runnable, current, is_yielding)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.chose = true;
+        self.inner.next_u64()
+    }
+}
+
+thread_local! {
+    /// A shuttle run is under way on this OS thread.
+    static IN_RUN: Cell<bool> = const { Cell::new(false) };
+    /// The schedule of the current execution at its first panic, encoded for replay.
+    static FAILING: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Shuttle 0.9 no longer puts the failing schedule in the panic message: its panic hook prints
+/// it, and that hook, installed once for the process, stays armed after the run, so it would
+/// also speak for every later panic (a loom violation's, say). Install, once, a hook that passes
+/// a panic to shuttle's hook only while a shuttle run is under way on this thread, and records
+/// the schedule at the execution's first panic, as shuttle's own report of it does.
+fn gate_shuttle_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        super::quiet_panics();
+        let outer = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        // Shuttle installs its hook, over the empty one, at its first execution.
+        Runner::new(
+            RandomScheduler::new_from_seed(0, 1),
+            config(&Settings::default()),
+        )
+        .run(|| {});
+        let shuttle_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_RUN.get() {
+                FAILING.with_borrow_mut(|f| {
+                    f.get_or_insert_with(|| serialize_schedule(&CurrentSchedule::get_schedule()));
+                });
+                shuttle_hook(info);
+            }
+            outer(info);
+        }));
+    });
+}
+
+/// Marks a shuttle run under way on this thread (until dropped).
+struct InRun;
+
+impl InRun {
+    fn start() -> InRun {
+        gate_shuttle_panic_hook();
+        FAILING.set(None);
+        IN_RUN.set(true);
+        InRun
+    }
+}
+
+impl Drop for InRun {
+    fn drop(&mut self) {
+        IN_RUN.set(false);
+    }
+}
+
 fn drive(
     scenario: &Scenario,
     engine: EngineKind,
@@ -134,9 +235,21 @@ fn drive(
     let body = p.clone();
     let _quiet = Exploring::start();
     let _stderr = SilencedStderr::start();
+    let complete = Rc::new(Cell::new(false));
+    let sched = StopWithoutChoice {
+        inner: sched,
+        executions: 0,
+        chose: false,
+        complete: complete.clone(),
+    };
+    let in_run = InRun::start();
     let r = catch_unwind(AssertUnwindSafe(|| {
-        Runner::new(sched, config(s)).run(move || execute(&body, Engine::Shuttle))
+        Runner::new(sched, config(s)).run(move || {
+            FAILING.set(None);
+            execute(&body, Engine::Shuttle)
+        })
     }));
+    drop(in_run);
     let execs = p.executions.load(Ordering::Relaxed);
     let (verdict, schedule, trace) = match r {
         Ok(n) => {
@@ -147,7 +260,7 @@ fn drive(
                     super::count(execs),
                     super::count(s.iterations as u64)
                 ))
-            } else if engine == EngineKind::ShuttleDfs && n < s.iterations {
+            } else if complete.get() || (engine == EngineKind::ShuttleDfs && n < s.iterations) {
                 p.holds(Coverage::Complete)
             } else {
                 p.holds(bounded)
@@ -155,7 +268,6 @@ fn drive(
             (v, None, vec![])
         }
         Err(payload) => {
-            let msg = super::panic_message(&*payload);
             let verdict = match classify(&*payload, &p) {
                 Verdict::Inconclusive(why) => Verdict::Inconclusive(format!(
                     "{why} in iteration {} of {}",
@@ -164,7 +276,7 @@ fn drive(
                 )),
                 v => v,
             };
-            (verdict, schedule_of(&msg), p.recorder.events())
+            (verdict, FAILING.take(), p.recorder.events())
         }
     };
     Outcome {
@@ -180,11 +292,4 @@ fn drive(
         first_found: None,
         lock_holds: p.lock_holds(),
     }
-}
-
-/// The schedule string shuttle puts in a failure's message.
-fn schedule_of(msg: &str) -> Option<String> {
-    let rest = msg.split("failing schedule:").nth(1)?;
-    let body = rest.split('"').nth(1)?;
-    Some(body.trim().to_string())
 }

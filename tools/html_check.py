@@ -47,9 +47,11 @@ FLAGS = [
 ]
 
 failures = []
+checks = [0]
 
 
 def check(ok, what):
+    checks[0] += 1
     print(("ok   " if ok else "FAIL ") + what)
     if not ok:
         failures.append(what)
@@ -176,7 +178,8 @@ def main():
         shutil.copy(png, os.path.join(ROOT, "target", "html-check.png"))
 
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"html-check: {len(failures)} failed (screenshot in target/html-check.png)")
+    print("screenshot kept in target/html-check.png")
+    print(f"html-check: {checks[0] - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0
 
 

@@ -189,7 +189,11 @@ fn trace(r: &Report) -> String {
                     "<td class=\"mono{}\">{}{}</td>",
                     if l.step { " step" } else { "" },
                     escape(&l.text),
-                    if bad { " &#x25c0; offending access" } else { "" }
+                    if bad {
+                        " &#x25c0; offending access"
+                    } else {
+                        ""
+                    }
                 );
             } else {
                 s.push_str("<td></td>");

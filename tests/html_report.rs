@@ -6,64 +6,19 @@
 
 mod common;
 
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{cli, stderr, stdout};
+use common::{check_into, cli, copy_scenarios, stderr, stdout, work_dir, HOLDING, MIS, VIOLATED};
 use roxmltree::{Document, Node};
 use serde_json::Value;
-
-const VIOLATED: &str = "scenarios/reserved-iova/get-atomic-v6.toml";
-const HOLDING: &str = "scenarios/vtd-context-flush/flip-pri-one-domain-v2.toml";
-/// The copy of VIOLATED that expects `holds`: markup, quotes and non-ASCII in its name.
-const MIS: &str = "mis-expected-\u{fc}&\"<'";
-
-fn work_dir(tag: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("html-report-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// VIOLATED, HOLDING and MIS, copied into `dir`/scenarios.
-fn scenarios(dir: &Path) -> PathBuf {
-    let sc = dir.join("scenarios");
-    std::fs::create_dir_all(&sc).unwrap();
-    for f in [VIOLATED, HOLDING] {
-        std::fs::copy(f, sc.join(Path::new(f).file_name().unwrap())).unwrap();
-    }
-    let text = std::fs::read_to_string(VIOLATED).unwrap();
-    let flipped = text
-        .replace("verdict = \"violated\"", "verdict = \"holds\"")
-        .replace("kind    = \"sleep-in-atomic\"\n", "");
-    assert_ne!(
-        flipped, text,
-        "the expectation of {VIOLATED} was not flipped"
-    );
-    std::fs::write(sc.join(format!("{MIS}.toml")), flipped).unwrap();
-    sc
-}
 
 /// `check` of `sc` with its reports in `out`/reports and the page at `out`/report.html: the
 /// exit code and the page.
 fn check(sc: &Path, out: &Path) -> (Option<i32>, String) {
     let html = out.join("report.html");
-    let o = cli(&[
-        OsStr::new("check"),
-        sc.as_os_str(),
-        "--reports".as_ref(),
-        out.join("reports").as_os_str(),
-        "--html".as_ref(),
-        html.as_os_str(),
-    ]);
-    assert!(
-        stderr(&o).is_empty(),
-        "check wrote to stderr: {}",
-        stderr(&o)
-    );
+    let code = check_into(sc, out, &["--html".as_ref(), html.as_os_str()]);
     (
-        o.status.code(),
+        code,
         std::fs::read_to_string(html).expect("the HTML page is written"),
     )
 }
@@ -183,8 +138,8 @@ fn violation(sec: Node, reports: &Path) {
 
 #[test]
 fn check_html_is_well_formed_self_contained_complete_and_repeatable() {
-    let dir = work_dir("check");
-    let sc = scenarios(&dir);
+    let dir = work_dir("html-report", "check");
+    let sc = copy_scenarios(&dir, &[VIOLATED, HOLDING]);
     let (code, html) = check(&sc, &dir.join("one"));
     assert_eq!(code, Some(1), "MIS is not as expected");
     let doc = self_contained(&html);

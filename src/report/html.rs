@@ -11,28 +11,22 @@
 
 use std::fmt::Write as _;
 
-use super::{json, Line, Report};
+use super::sarif::sorted;
+use super::{json, junit, Line, Report};
 
-/// `s` escaped for HTML text or a double-quoted attribute value: markup and quotes as
-/// references, everything outside ASCII as a numeric reference; a control character that
-/// HTML forbids even as a reference (C0 other than tab, line feed, carriage return; DEL)
-/// is written as Rust writes it, `\u{1}`.
+/// `s` escaped for HTML text or a double-quoted attribute value: as for an XML attribute
+/// ([`junit::escape`]: markup, quotes, tab and line breaks as references, a control
+/// character as Rust writes it, `\u{1}`), then everything outside ASCII as a numeric
+/// reference, but a C1 control, which HTML would read as a Windows-1252 character, as Rust
+/// writes it.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in junit::escape(s, true).chars() {
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\t' | '\n' | '\r' => {
-                let _ = write!(out, "&#{};", c as u32);
-            }
-            '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => {
+            c if c.is_ascii() => out.push(c),
+            '\u{80}'..='\u{9f}' => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
-            c if c.is_ascii() => out.push(c),
             c => {
                 let _ = write!(out, "&#x{:x};", c as u32);
             }
@@ -68,20 +62,6 @@ const COL: usize = 250;
 const BOX: usize = 236;
 const ROW: usize = 24;
 const FIT: usize = 34;
-
-/// The runs in a fixed order: model, scenario, variant, engine, file.
-fn sorted(reports: &[Report]) -> Vec<&Report> {
-    let mut rs: Vec<&Report> = reports.iter().collect();
-    rs.sort_by(|a, b| {
-        (&a.scenario, &a.variant, &a.engine, &a.path).cmp(&(
-            &b.scenario,
-            &b.variant,
-            &b.engine,
-            &b.path,
-        ))
-    });
-    rs
-}
 
 /// The threads of `r` in column order: the scenario's, then any other a line names
 /// (`end` for the final checks).
@@ -298,7 +278,7 @@ mod tests {
     fn escapes_markup_quotes_controls_and_non_ascii() {
         assert_eq!(
             escape("a<b>&\"c\" 'd' \u{e9} \u{4e2d} \u{1}\u{80}\t"),
-            "a&lt;b&gt;&amp;&quot;c&quot; &#39;d&#39; &#xe9; &#x4e2d; \\u{1}\\u{80}&#9;"
+            "a&lt;b&gt;&amp;&quot;c&quot; &apos;d&apos; &#xe9; &#x4e2d; \\u{1}\\u{80}&#9;"
         );
     }
 

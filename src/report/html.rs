@@ -108,6 +108,8 @@ fn diagram(r: &Report) -> String {
     let centre = |c: usize| 5 + c * COL + COL / 2;
     for (c, name) in cols.iter().enumerate() {
         let x = centre(c);
+        let hardware = r.threads.iter().any(|t| t.hardware && t.name == *name);
+        let name = format!("{name}{}", if hardware { " (hardware)" } else { "" });
         let _ = writeln!(
             s,
             "<line class=\"life\" x1=\"{x}\" y1=\"{top}\" x2=\"{x}\" y2=\"{}\"/>\n\
@@ -115,7 +117,7 @@ fn diagram(r: &Report) -> String {
              <text x=\"{x}\" y=\"19\" text-anchor=\"middle\">{}</text>",
             height - 4,
             x - BOX / 2,
-            escape(&fit(name, FIT))
+            escape(&fit(&name, FIT))
         );
     }
     for (row, (i, l)) in shown.iter().enumerate() {
@@ -234,7 +236,7 @@ pub fn render(reports: &[Report]) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
          <title>iommu-mc check</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n\
          <h1>iommu-mc check</h1>\n\
-         <p id=\"summary\">{} runs: {} as expected, {unexpected} not; {} violations found.</p>\n\
+         <p id=\"summary\">Runs: {} ({} as expected, {unexpected} not). Violations found: {}.</p>\n\
          <table id=\"index\">\n<tr><th>scenario</th><th>variant</th><th>engine</th>\
          <th>verdict</th><th>expected</th><th>as expected</th></tr>\n",
         rs.len(),

@@ -1,7 +1,7 @@
 # Thin, visible wrappers around cargo. `make check` is the main job; `make test` the tests.
 CARGO ?= cargo
 
-.PHONY: check reports test bench lint
+.PHONY: check reports test bench lint html-check
 
 ## Check every scenario under its engines and write the race reports to reports/; then run
 ## the litmus tests of litmus/ against the LKMM (agreement N of M). Fails if either fails.
@@ -23,3 +23,10 @@ bench:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+## The HTML report in a real browser: `check --html` of three scenarios, rendered by headless
+## Chromium (Debian's package `chromium`); checks the dumped DOM (a row per run, an SVG per
+## violation) and a screenshot (its size, not blank, the offending access marked in red).
+html-check:
+	$(CARGO) build --release -q
+	python3 tools/html_check.py

@@ -50,6 +50,10 @@ enum Cmd {
         /// Also write SARIF 2.1.0 here: a result per violation found, at the model step.
         #[arg(long, value_name = "FILE")]
         sarif: Option<PathBuf>,
+        /// Also write one self-contained HTML page here: the index of every run and, for
+        /// each violation, a sequence diagram, the full trace and the JSON.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// (scenario, engine) pairs run at once [default: the number of cores]; the output
         /// is the same, in the same order, for every value.
         #[arg(long, short = 'j', value_parser = jobs_range())]
@@ -137,6 +141,8 @@ fn jobs_range() -> clap::builder::RangedU64ValueParser<usize> {
 enum Format {
     Text,
     Json,
+    /// One self-contained HTML page of every report.
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -257,6 +263,7 @@ fn print_report(sc: &Scenario, out: &engine::Outcome, format: Format) {
     match format {
         Format::Text => print!("{}", report::text::render(&r)),
         Format::Json => print!("{}", report::json::render(&r)),
+        Format::Html => print!("{}", report::html::render(&[r])),
     }
 }
 
@@ -280,6 +287,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             engine,
             junit,
             sarif,
+            html,
             jobs,
             total_time,
             limits,
@@ -322,6 +330,10 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             if let Some(f) = &sarif {
                 check::write_file(f, &report::sarif::render(&written))
                     .map_err(|e| cannot("SARIF", f, e))?;
+            }
+            if let Some(f) = &html {
+                check::write_file(f, &report::html::render(&written))
+                    .map_err(|e| cannot("HTML report", f, e))?;
             }
             let failed = rows.iter().filter(|r| !r.judgement.passed()).count();
             println!(
@@ -426,6 +438,15 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             let scenarios = load(&paths)?;
             let jobs = jobs.unwrap_or_else(pool::default_jobs);
             let rows = check::run_all(&scenarios, None, &Settings::default(), jobs, |_| {});
+            if let Format::Html = format {
+                // One page for all the runs, not one per run.
+                let all: Vec<report::Report> = rows
+                    .iter()
+                    .map(|row| report::build(&row.scenario, &row.outcome))
+                    .collect();
+                print!("{}", report::html::render(&all));
+                return Ok(ExitCode::SUCCESS);
+            }
             for row in rows {
                 print_report(&row.scenario, &row.outcome, format);
             }

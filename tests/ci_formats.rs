@@ -12,65 +12,37 @@ use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use common::{cli, stderr};
+use common::{check_into, cli, copy_scenarios, stderr, HOLDING, MIS, VIOLATED};
 use iommu_models::check::Kind;
 use serde_json::Value;
 
-const VIOLATED: &str = "scenarios/reserved-iova/get-atomic-v6.toml";
-const HOLDING: &str = "scenarios/vtd-context-flush/flip-pri-one-domain-v2.toml";
 /// Its leak is raised at an unlock that the trace places in `core::ptr::drop_in_place`.
 const LEAK: &str = "scenarios/reserved-iova/two-gets-v6.toml";
-/// The copy of VIOLATED that expects `holds`.
-const MIS: &str = "mis-expected-\u{fc}&\"<'";
-
-/// A fresh folder under the target folder, inside the crate root the binary runs in.
-fn work_dir(tag: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("ci-formats-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// The four scenarios, copied into `dir`/scenarios.
 fn scenarios(dir: &Path) -> PathBuf {
-    let sc = dir.join("scenarios");
-    std::fs::create_dir_all(&sc).unwrap();
-    for f in [VIOLATED, HOLDING, LEAK] {
-        std::fs::copy(f, sc.join(Path::new(f).file_name().unwrap())).unwrap();
-    }
-    let text = std::fs::read_to_string(VIOLATED).unwrap();
-    let flipped = text
-        .replace("verdict = \"violated\"", "verdict = \"holds\"")
-        .replace("kind    = \"sleep-in-atomic\"\n", "");
-    assert_ne!(
-        flipped, text,
-        "the expectation of {VIOLATED} was not flipped"
-    );
-    std::fs::write(sc.join(format!("{MIS}.toml")), flipped).unwrap();
-    sc
+    copy_scenarios(dir, &[VIOLATED, HOLDING, LEAK])
+}
+
+fn work_dir(tag: &str) -> PathBuf {
+    common::work_dir("ci-formats", tag)
 }
 
 /// Run `check` over `sc`, writing into `out`; the exit code and the (JUnit, SARIF) bytes.
 fn check(sc: &Path, out: &Path) -> (Option<i32>, Vec<u8>, Vec<u8>) {
     let (junit, sarif) = (out.join("ci/junit.xml"), out.join("ci/results.sarif"));
-    let o = cli(&[
-        OsStr::new("check"),
-        sc.as_os_str(),
-        "--reports".as_ref(),
-        out.join("reports").as_os_str(),
-        "--junit".as_ref(),
-        junit.as_os_str(),
-        "--sarif".as_ref(),
-        sarif.as_os_str(),
-    ]);
-    assert!(
-        stderr(&o).is_empty(),
-        "check wrote to stderr: {}",
-        stderr(&o)
+    let code = check_into(
+        sc,
+        out,
+        &[
+            "--junit".as_ref(),
+            junit.as_os_str(),
+            "--sarif".as_ref(),
+            sarif.as_os_str(),
+        ],
     );
     (
-        o.status.code(),
+        code,
         std::fs::read(junit).expect("the JUnit file is written"),
         std::fs::read(sarif).expect("the SARIF file is written"),
     )

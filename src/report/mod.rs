@@ -3,6 +3,7 @@
 //! ([`sarif`]) for CI. Reports are deterministic: no timings, no host names, no absolute
 //! paths.
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod sarif;

@@ -108,10 +108,10 @@ fn step(r: &Report) -> Option<(&str, u64)> {
     Some((file, line.parse().ok()?))
 }
 
-/// The SARIF log of the runs `reports`.
-pub fn render(reports: &[Report]) -> String {
-    let mut found: Vec<&Report> = reports.iter().filter(|r| r.kind.is_some()).collect();
-    found.sort_by(|a, b| {
+/// The runs `reports` in a fixed order: scenario (model first), variant, engine, file.
+pub fn sorted(reports: &[Report]) -> Vec<&Report> {
+    let mut rs: Vec<&Report> = reports.iter().collect();
+    rs.sort_by(|a, b| {
         (&a.scenario, &a.variant, &a.engine, &a.path).cmp(&(
             &b.scenario,
             &b.variant,
@@ -119,6 +119,15 @@ pub fn render(reports: &[Report]) -> String {
             &b.path,
         ))
     });
+    rs
+}
+
+/// The SARIF log of the runs `reports`.
+pub fn render(reports: &[Report]) -> String {
+    let found: Vec<&Report> = sorted(reports)
+        .into_iter()
+        .filter(|r| r.kind.is_some())
+        .collect();
     let results: Vec<Value> = found
         .iter()
         .map(|r| {

@@ -39,3 +39,55 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     d
 }
+
+/// A scenario violated as expected (sleep-in-atomic), and one that holds.
+pub const VIOLATED: &str = "scenarios/reserved-iova/get-atomic-v6.toml";
+pub const HOLDING: &str = "scenarios/vtd-context-flush/flip-pri-one-domain-v2.toml";
+/// The name of the copy of VIOLATED that expects `holds`: markup, quotes and non-ASCII.
+pub const MIS: &str = "mis-expected-\u{fc}&\"<'";
+
+/// A fresh folder `<name>-<pid>-<tag>` under the target folder, inside the crate root the
+/// binary runs in (so that paths under it come out relative).
+pub fn work_dir(name: &str, tag: &str) -> PathBuf {
+    let d =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `files` copied into `dir`/scenarios, with MIS, a copy of VIOLATED whose expectation is
+/// flipped to `holds`; the folder.
+pub fn copy_scenarios(dir: &Path, files: &[&str]) -> PathBuf {
+    let sc = dir.join("scenarios");
+    std::fs::create_dir_all(&sc).unwrap();
+    for f in files {
+        std::fs::copy(f, sc.join(Path::new(f).file_name().unwrap())).unwrap();
+    }
+    let text = std::fs::read_to_string(VIOLATED).unwrap();
+    let flipped = text
+        .replace("verdict = \"violated\"", "verdict = \"holds\"")
+        .replace("kind    = \"sleep-in-atomic\"\n", "");
+    assert_ne!(
+        flipped, text,
+        "the expectation of {VIOLATED} was not flipped"
+    );
+    std::fs::write(sc.join(format!("{MIS}.toml")), flipped).unwrap();
+    sc
+}
+
+/// `check` of `sc` with its reports in `out`/reports and the options `more`, which must
+/// print nothing on stderr; its exit code.
+pub fn check_into(sc: &Path, out: &Path, more: &[&OsStr]) -> Option<i32> {
+    let reports = out.join("reports");
+    let mut args: Vec<&OsStr> = vec!["check".as_ref(), sc.as_os_str(), "--reports".as_ref()];
+    args.push(reports.as_os_str());
+    args.extend(more);
+    let o = cli(&args);
+    assert!(
+        stderr(&o).is_empty(),
+        "check wrote to stderr: {}",
+        stderr(&o)
+    );
+    o.status.code()
+}

@@ -50,6 +50,10 @@ enum Cmd {
         /// Also write SARIF 2.1.0 here: a result per violation found, at the model step.
         #[arg(long, value_name = "FILE")]
         sarif: Option<PathBuf>,
+        /// Text reports with the full trace (every kernel call under each step) instead of
+        /// the short email form.
+        #[arg(long)]
+        full: bool,
         /// (scenario, engine) pairs run at once [default: the number of cores]; the output
         /// is the same, in the same order, for every value.
         #[arg(long, short = 'j', value_parser = jobs_range())]
@@ -67,6 +71,10 @@ enum Cmd {
         /// Report format.
         #[arg(long, default_value = "text")]
         format: Format,
+        /// Text reports with the full trace (every kernel call under each step) instead of
+        /// the short email form.
+        #[arg(long)]
+        full: bool,
         #[command(flatten)]
         limits: Limits,
     },
@@ -90,6 +98,10 @@ enum Cmd {
         /// Report format printed to stdout.
         #[arg(long, default_value = "text")]
         format: Format,
+        /// Text reports with the full trace (every kernel call under each step) instead of
+        /// the short email form.
+        #[arg(long)]
+        full: bool,
         /// (scenario, engine) pairs run at once [default: the number of cores].
         #[arg(long, short = 'j', value_parser = jobs_range())]
         jobs: Option<usize>,
@@ -248,9 +260,10 @@ fn load_one(file: &std::path::Path) -> Result<Scenario, ExitCode> {
     Ok(load(&[file.to_path_buf()])?.remove(0))
 }
 
-fn print_report(sc: &Scenario, out: &engine::Outcome, format: Format) {
+fn print_report(sc: &Scenario, out: &engine::Outcome, format: Format, full: bool) {
     let r = report::build(sc, out);
     match format {
+        Format::Text if full => print!("{}", report::text::render_full(&r)),
         Format::Text => print!("{}", report::text::render(&r)),
         Format::Json => print!("{}", report::json::render(&r)),
     }
@@ -271,6 +284,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             engine,
             junit,
             sarif,
+            full,
             jobs,
             limits,
         } => {
@@ -296,7 +310,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 );
                 ExitCode::from(2)
             };
-            let written = check::write_reports(&reports, &rows)
+            let written = check::write_reports(&reports, &rows, full)
                 .map_err(|e| cannot("reports", &reports, e))?;
             if let Some(f) = &junit {
                 check::write_file(f, &report::junit::render(&written))
@@ -324,11 +338,12 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             file,
             engine,
             format,
+            full,
             limits,
         } => {
             let sc = load_one(&file)?;
             let out = engine::run(&sc, engine.into(), &limits.settings());
-            print_report(&sc, &out, format);
+            print_report(&sc, &out, format, full);
             Ok(if judge::judge(&sc, &out).passed() {
                 ExitCode::SUCCESS
             } else {
@@ -393,19 +408,20 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             let sc = load_one(&file)?;
             let out = engine::shuttle::replay(&sc, &schedule, &Settings::default());
-            print_report(&sc, &out, format);
+            print_report(&sc, &out, format, false);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Report {
             paths,
             format,
+            full,
             jobs,
         } => {
             let scenarios = load(&paths)?;
             let jobs = jobs.unwrap_or_else(pool::default_jobs);
             let rows = check::run_all(&scenarios, None, &Settings::default(), jobs, |_| {});
             for row in rows {
-                print_report(&row.scenario, &row.outcome, format);
+                print_report(&row.scenario, &row.outcome, format, full);
             }
             Ok(ExitCode::SUCCESS)
         }

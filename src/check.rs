@@ -121,11 +121,7 @@ pub fn run_all(
 /// Write each row's report (`<dir>/<model>/<name>.<engine>.txt` and `.json`) and the index
 /// `<dir>/README.md`; return the reports, in the rows' order. The text is the short email
 /// form, or with `full` the full trace.
-pub fn write_reports(
-    dir: &Path,
-    rows: &[Row],
-    full: bool,
-) -> std::io::Result<Vec<report::Report>> {
+pub fn write_reports(dir: &Path, rows: &[Row], full: bool) -> std::io::Result<Vec<report::Report>> {
     let mut reports = Vec::with_capacity(rows.len());
     std::fs::create_dir_all(dir)?;
     let mut index = String::from(

@@ -498,8 +498,8 @@ fn access(e: &Event) -> Option<((Obj, u64), bool)> {
 
 /// The lines the short report shows (indices in `lines`, whose trace events are `events`):
 /// a thread's step when one of its accesses conflicts with another thread's or the checker's
-/// (the same word, one of them a write), holds a read of a stale value, or is the offending
-/// one; under it, only those stale reads and the offending access. After every thread
+/// (the same word, one of them a write), frees memory, holds a read of a stale value, or is
+/// the offending one; under it, only those stale reads and the offending access. After every thread
 /// finished, the step of the failing check and its failing read: the offending access if it
 /// is a read, else the checker's reads of a word a thread left non-zero (marked instead of
 /// the offending access). Returns the lines and the one to mark.
@@ -534,12 +534,17 @@ fn shown(
         if line.step {
             current.retain(|(t, _)| *t != line.thread);
             current.push((&line.thread, l));
+            // A step can be the offending event itself (an assertion that fails).
+            keep[l] |= violation_line == Some(l);
             continue;
         }
         step_of[l] = current.iter().find(|(t, _)| *t == line.thread).map(|c| c.1);
         let offending = violation_line == Some(l);
         let matters = offending || stale[events[l]].is_some();
-        if line.thread != "end" && (matters || conflicts(e)) {
+        // A free is shown whoever else touches the memory: a use after it names the object
+        // by its fields, not as the freed frame or struct.
+        let freed = matches!(e.op, Op::Free);
+        if line.thread != "end" && (matters || freed || conflicts(e)) {
             if let Some(s) = step_of[l] {
                 keep[s] = true;
             }
@@ -567,10 +572,12 @@ fn shown(
     if let Some(v) = violation_line.filter(|&v| !matches!(trace[events[v]].op, Op::Load(_))) {
         for l in 0..lines.len() {
             let e = &trace[events[l]];
-            let left_set = access(e).is_some_and(|(w, _)| {
-                left.iter().any(|&(x, val)| x == w && val != 0)
-            });
-            if (e.by_checker || e.thread == 0) && matches!(e.op, Op::Load(_)) && left_set && step_of[l] == step_of[v]
+            let left_set =
+                access(e).is_some_and(|(w, _)| left.iter().any(|&(x, val)| x == w && val != 0));
+            if (e.by_checker || e.thread == 0)
+                && matches!(e.op, Op::Load(_))
+                && left_set
+                && step_of[l] == step_of[v]
             {
                 keep[l] = true;
                 if mark == Some(v) {
@@ -589,12 +596,7 @@ fn subject(sc: &Scenario, out: &Outcome) -> String {
         Verdict::Violated(v) => v.kind.name().to_string(),
         v => v.name().to_string(),
     };
-    format!(
-        "[iommu-mc] {} {}: {what}: {}",
-        sc.model.name(),
-        sc.variant,
-        sc.title
-    )
+    format!("{what} in {} {}: {}", sc.model.name(), sc.variant, sc.title)
 }
 
 /// What breaks, on which hardware and configuration, with which preconditions; what the
@@ -621,9 +623,7 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
         .map(|at| note[at..].to_string());
     p += &match hardware {
         Some(h) => format!(" {}", h.trim_end_matches('.').to_string() + "."),
-        None => " Hardware: the scenario does not say which (the model's code path on any \
-                  IOMMU it mirrors)."
-            .to_string(),
+        None => " Hardware: the scenario does not say.".to_string(),
     };
     let mut config = sc.params_text();
     for (on, name) in [
@@ -631,17 +631,19 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
         (sc.config.prove_raw_lock_nesting, "PROVE_RAW_LOCK_NESTING"),
     ] {
         if on {
-            config += &format!("{}CONFIG_{name}=y", if config.is_empty() { "" } else { ", " });
+            config += &format!(
+                "{}CONFIG_{name}=y",
+                if config.is_empty() { "" } else { ", " }
+            );
         }
     }
     p += &if config.is_empty() {
-        " Configuration: the model's defaults; the scenario sets no parameter or config."
-            .to_string()
+        " Configuration: the model's defaults.".to_string()
     } else {
         format!(" Configuration: {config}.")
     };
     p += &if sc.setup.is_empty() {
-        " Preconditions: none beyond the threads below.".to_string()
+        " Preconditions: none (no setup).".to_string()
     } else {
         let setup: Vec<String> = sc.setup.iter().map(|c| c.to_string()).collect();
         format!(" Preconditions: {}.", setup.join("; "))

@@ -143,26 +143,33 @@ pub fn render(r: &Report) -> String {
     }
     out.push('\n');
     let (want, head) = if r.kind.is_some() {
-        ("holds", "fixes the checker proves (their variant holds)")
+        (
+            "holds",
+            "fixes the checker proves (variant: title; it holds)",
+        )
     } else {
-        ("violated", "variants the checker finds broken")
+        (
+            "violated",
+            "variants the checker finds broken (variant: title)",
+        )
     };
     let twins: Vec<String> = r
         .twins
         .iter()
         .filter(|t| t.expected == want)
-        .map(|t| format!("{}: {} ({})", t.variant, t.title, t.scenario))
+        .map(|t| format!("{}: {}", t.variant, t.title))
         .collect();
     list(&mut out, head, &twins);
-    field(
-        &mut out,
-        "verdict",
-        &if r.expected.is_empty() {
-            format!("{}; {}", r.verdict_detail, r.search)
-        } else {
-            format!("{} (expected {}); {}", r.verdict_detail, r.expected, r.search)
-        },
-    );
+    // The verdict and how it was found in one field; of the memory note only whether the
+    // witness is plain or weak, the rest is in --full.
+    let mut found = r.search.clone();
+    if let Some(m) = &r.memory {
+        found += &format!("; {}", m.split(" (").next().unwrap_or(m));
+    }
+    if !r.expected.is_empty() && !r.as_expected {
+        found += &format!("; NOT AS EXPECTED: expected {}", r.expected);
+    }
+    field(&mut out, r.verdict.as_str(), &found);
     if !r.reached.is_empty() {
         field(
             &mut out,
@@ -170,11 +177,7 @@ pub fn render(r: &Report) -> String {
             &format!("{} (each in some explored execution)", r.reached.join("; ")),
         );
     }
-    if let Some(m) = &r.memory {
-        // The first sentence: plain or weak; the rest is in --full.
-        field(&mut out, "memory", m.split(". ").next().unwrap_or(m));
-    }
-    field(&mut out, "reproduce", &r.replay);
+    field(&mut out, "replay", &r.replay);
     list(&mut out, "lock hold", &r.lock_holds);
     let reorderings: Vec<String> = r.reorderings.iter().map(|t| without_sources(t)).collect();
     list(&mut out, "reorderings", &reorderings);

@@ -99,3 +99,21 @@ fn two_thread_violations_are_short() {
     }
     assert!(long.is_empty(), "{}", long.join("\n"));
 }
+
+#[test]
+fn full_flag_prints_the_whole_trace() {
+    let file = "scenarios/reserved-iova/two-gets-v6.toml";
+    let short = common::stdout(&common::cli(&["explore", file, "--engine", "loom"]));
+    let full = common::stdout(&common::cli(&[
+        "explore", file, "--engine", "loom", "--full",
+    ]));
+    let sc = common::load(file);
+    let out = engine::run(&sc, EngineKind::Loom, &Settings::default());
+    let r = report::build(&sc, &out);
+    assert_eq!(short, report::text::render(&r));
+    assert_eq!(full, report::text::render_full(&r));
+    // The final check's sixteen reads: one in the short form, all in the full one.
+    assert_eq!(short.matches("read domain pte").count(), 1, "{short}");
+    assert!(full.matches("read domain pte").count() >= 16, "{full}");
+    assert!(r.shown.len() < r.lines.len());
+}

@@ -119,8 +119,9 @@ pub fn run_all(
 }
 
 /// Write each row's report (`<dir>/<model>/<name>.<engine>.txt` and `.json`) and the index
-/// `<dir>/README.md`; return the reports, in the rows' order.
-pub fn write_reports(dir: &Path, rows: &[Row]) -> std::io::Result<Vec<report::Report>> {
+/// `<dir>/README.md`; return the reports, in the rows' order. The text is the short email
+/// form, or with `full` the full trace.
+pub fn write_reports(dir: &Path, rows: &[Row], full: bool) -> std::io::Result<Vec<report::Report>> {
     let mut reports = Vec::with_capacity(rows.len());
     std::fs::create_dir_all(dir)?;
     let mut index = String::from(
@@ -134,7 +135,12 @@ pub fn write_reports(dir: &Path, rows: &[Row]) -> std::io::Result<Vec<report::Re
         let sub = dir.join(row.scenario.model.name());
         std::fs::create_dir_all(&sub)?;
         let base = format!("{}.{}", row.scenario.name, row.engine.name());
-        std::fs::write(sub.join(format!("{base}.txt")), report::text::render(&r))?;
+        let text = if full {
+            report::text::render_full(&r)
+        } else {
+            report::text::render(&r)
+        };
+        std::fs::write(sub.join(format!("{base}.txt")), text)?;
         std::fs::write(sub.join(format!("{base}.json")), report::json::render(&r))?;
         let _ = writeln!(
             index,

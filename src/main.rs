@@ -54,6 +54,10 @@ enum Cmd {
         /// each violation, a sequence diagram, the full trace and the JSON.
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Text reports with the full trace (every kernel call under each step) instead of
+        /// the short email form.
+        #[arg(long)]
+        full: bool,
         /// (scenario, engine) pairs run at once [default: the number of cores]; the output
         /// is the same, in the same order, for every value.
         #[arg(long, short = 'j', value_parser = jobs_range())]
@@ -75,6 +79,10 @@ enum Cmd {
         /// Report format.
         #[arg(long, default_value = "text")]
         format: Format,
+        /// Text reports with the full trace (every kernel call under each step) instead of
+        /// the short email form.
+        #[arg(long)]
+        full: bool,
         #[command(flatten)]
         limits: Limits,
     },
@@ -98,6 +106,10 @@ enum Cmd {
         /// Report format printed to stdout.
         #[arg(long, default_value = "text")]
         format: Format,
+        /// Text reports with the full trace (every kernel call under each step) instead of
+        /// the short email form.
+        #[arg(long)]
+        full: bool,
         /// (scenario, engine) pairs run at once [default: the number of cores].
         #[arg(long, short = 'j', value_parser = jobs_range())]
         jobs: Option<usize>,
@@ -258,9 +270,10 @@ fn load_one(file: &std::path::Path) -> Result<Scenario, ExitCode> {
     Ok(load(&[file.to_path_buf()])?.remove(0))
 }
 
-fn print_report(sc: &Scenario, out: &engine::Outcome, format: Format) {
+fn print_report(sc: &Scenario, out: &engine::Outcome, format: Format, full: bool) {
     let r = report::build(sc, out);
     match format {
+        Format::Text if full => print!("{}", report::text::render_full(&r)),
         Format::Text => print!("{}", report::text::render(&r)),
         Format::Json => print!("{}", report::json::render(&r)),
         Format::Html => print!("{}", report::html::render(&[r])),
@@ -288,6 +301,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             junit,
             sarif,
             html,
+            full,
             jobs,
             total_time,
             limits,
@@ -321,7 +335,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 );
                 ExitCode::from(2)
             };
-            let written = check::write_reports(&reports, &rows)
+            let written = check::write_reports(&reports, &rows, full)
                 .map_err(|e| cannot("reports", &reports, e))?;
             if let Some(f) = &junit {
                 check::write_file(f, &report::junit::render(&written))
@@ -355,12 +369,13 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             file,
             engine,
             format,
+            full,
             limits,
         } => {
             let sc = load_one(&file)?;
             let out = engine::run(&sc, engine.into(), &limits.settings());
             engine::progress::clear_line();
-            print_report(&sc, &out, format);
+            print_report(&sc, &out, format, full);
             Ok(if engine::stop::interrupted() {
                 ExitCode::from(130)
             } else if judge::judge(&sc, &out).passed() {
@@ -427,12 +442,13 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             }
             let sc = load_one(&file)?;
             let out = engine::shuttle::replay(&sc, &schedule, &Settings::default());
-            print_report(&sc, &out, format);
+            print_report(&sc, &out, format, false);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Report {
             paths,
             format,
+            full,
             jobs,
         } => {
             let scenarios = load(&paths)?;
@@ -448,7 +464,7 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             for row in rows {
-                print_report(&row.scenario, &row.outcome, format);
+                print_report(&row.scenario, &row.outcome, format, full);
             }
             Ok(ExitCode::SUCCESS)
         }

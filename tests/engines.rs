@@ -465,7 +465,7 @@ fn cli_explore_prints_the_report_the_library_builds() {
     let sc = load(RECLAIM_RACE);
     let out = engine::run(&sc, EngineKind::Loom, &Settings::default());
     assert_eq!(text, report::text::render(&report::build(&sc, &out)));
-    assert!(text.starts_with("iommu-mc: lost-mapping in vtd-first-level/reclaim-race-rfc"));
+    assert!(text.starts_with("Subject: lost-mapping in vtd-first-level rfc: "));
     assert!(o.stderr.is_empty(), "{}", stderr(&o));
 
     let o = cli(&[
@@ -495,7 +495,7 @@ fn cli_explore_exits_1_when_the_verdict_is_not_the_expected_one() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.starts_with("iommu-mc: inconclusive in "), "{text}");
+    assert!(text.starts_with("Subject: inconclusive in "), "{text}");
     assert!(text.contains("branch limit"), "{text}");
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
@@ -543,7 +543,7 @@ fn cli_check_writes_the_reports_and_their_index() {
         let txt = dir.join("vtd-first-level").join(format!("{base}.txt"));
         let json = dir.join("vtd-first-level").join(format!("{base}.json"));
         let t = std::fs::read_to_string(&txt).unwrap_or_else(|e| panic!("{txt:?}: {e}"));
-        assert!(t.starts_with("iommu-mc: holds in vtd-first-level/populate-race-rfc"));
+        assert!(t.starts_with("Subject: holds in vtd-first-level rfc: Two threads populate"));
         let j: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         assert_eq!(j["verdict"], "holds");
@@ -578,7 +578,7 @@ fn cli_replay_reproduces_a_shuttle_failure_from_its_schedule() {
     let text = stdout(&o);
     assert!(
         text.starts_with(&format!(
-            "iommu-mc: {kind} in vtd-first-level/reclaim-race-rfc"
+            "Subject: {kind} in vtd-first-level rfc: A reclaims"
         )),
         "{text}"
     );

@@ -108,6 +108,34 @@ pub struct Report {
     /// For a weak-memory witness: each reordering it needs, which architectures allow it
     /// and which barrier forbids it.
     pub reorderings: Vec<String>,
+    /// The short report's subject line, in the reviewer's terms.
+    pub subject: String,
+    /// What breaks, on which hardware and configuration, with which preconditions.
+    pub consequence: String,
+    /// Indices in `lines` the short report shows: the steps that matter and the offending
+    /// access (the full trace is `lines`).
+    pub shown: Vec<usize>,
+    /// Index in `lines` the short report marks: the offending access, or for a check that
+    /// fails at its end (a leak), the last of its reads that found what was left.
+    pub shown_mark: Option<usize>,
+    /// Fidelity notes that bear on the shown lines.
+    pub fidelity_shown: Vec<String>,
+    /// The other variants of this scenario (same file name up to the variant), each with
+    /// its expected verdict: for a violation, the `holds` ones are the fixes it proves.
+    pub twins: Vec<Twin>,
+}
+
+/// Another variant of the same scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Twin {
+    /// `model/name`.
+    pub scenario: String,
+    /// Its variant.
+    pub variant: String,
+    /// Its title.
+    pub title: String,
+    /// `holds` or `violated`, as its file expects (tests/scenarios.rs checks it).
+    pub expected: String,
 }
 
 /// A physical address or entry value, annotated when it points at a table frame or is poison.
@@ -173,7 +201,29 @@ fn describe_op(e: &Event) -> String {
     }
 }
 
-fn fidelity(out: &Outcome) -> Vec<String> {
+/// The fidelity key an event bears on, if any.
+fn fidelity_key(e: &Event) -> Option<&'static str> {
+    Some(match &e.op {
+        _ if e.location.file().ends_with("hw/walker.rs") => "walker",
+        _ if e.location.file().ends_with("hw/cache.rs") => "iommu-caches",
+        Op::Step(l) if l.starts_with("qi_submit_sync") => "qi",
+        Op::Step(l)
+            if l.contains("IOTLB inv (domain-selective")
+                || (l.contains("device-TLB inv") && l.contains("global")) =>
+        {
+            "vtd-scope"
+        }
+        Op::Barrier(n) => n,
+        Op::Cmpxchg { .. } => "cmpxchg",
+        Op::Rmw { name: "xchg", .. } => "cmpxchg",
+        Op::Lock(_) => "spin_lock",
+        Op::Load(_) if matches!(e.obj, Obj::Entry { .. }) => "pointer-load",
+        _ => return None,
+    })
+}
+
+/// The fidelity rows of the engine and of the events `shown` (indices in the trace).
+fn fidelity(out: &Outcome, shown: impl Iterator<Item = usize>) -> Vec<String> {
     // Loom's memory model bears on a weak witness only: a plain one holds on any machine.
     let mut keys: Vec<&str> = match out.engine {
         EngineKind::Loom if matches!(out.witness, Some(Witness::Weak { .. })) => vec!["loom"],
@@ -181,26 +231,7 @@ fn fidelity(out: &Outcome) -> Vec<String> {
         EngineKind::Os => vec!["os"],
         _ => vec!["shuttle"],
     };
-    // The setup's events are not shown (the report lists its operations), so no row for them.
-    let first_thread = out.trace.iter().position(|e| e.thread != 0).unwrap_or(0);
-    for e in &out.trace[first_thread..] {
-        let k = match &e.op {
-            _ if e.location.file().ends_with("hw/walker.rs") => "walker",
-            _ if e.location.file().ends_with("hw/cache.rs") => "iommu-caches",
-            Op::Step(l) if l.starts_with("qi_submit_sync") => "qi",
-            Op::Step(l)
-                if l.contains("IOTLB inv (domain-selective")
-                    || (l.contains("device-TLB inv") && l.contains("global")) =>
-            {
-                "vtd-scope"
-            }
-            Op::Barrier(n) => *n,
-            Op::Cmpxchg { .. } => "cmpxchg",
-            Op::Rmw { name: "xchg", .. } => "cmpxchg",
-            Op::Lock(_) => "spin_lock",
-            Op::Load(_) if matches!(e.obj, Obj::Entry { .. }) => "pointer-load",
-            _ => continue,
-        };
+    for k in shown.filter_map(|i| fidelity_key(&out.trace[i])) {
         if !keys.contains(&k) {
             keys.push(k);
         }
@@ -322,6 +353,7 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         }
     };
     let mut lines = Vec::new();
+    let mut events = Vec::new();
     let mut violation_line = None;
     for i in label_order(&out.trace) {
         let e = &out.trace[i];
@@ -333,6 +365,7 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         if offending {
             violation_line = Some(lines.len());
         }
+        events.push(i);
         lines.push(Line {
             thread: name_of(e.thread),
             step: matches!(e.op, Op::Step(_)),
@@ -348,7 +381,10 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             location: format!("{}:{}", e.location.file(), e.location.line()),
         });
     }
+    let (shown, shown_mark) = shown(&out.trace, &events, &lines, violation_line, &stale);
     Report {
+        shown: shown.clone(),
+        shown_mark,
         scenario: sc.id(),
         path: sc.path.display().to_string(),
         title: sc.title.clone(),
@@ -407,7 +443,11 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             Verdict::Holds(_) => sc.expect.reaches.clone(),
             _ => vec![],
         },
-        fidelity: fidelity(out),
+        fidelity: fidelity(out, events.iter().copied()),
+        fidelity_shown: fidelity(out, shown.iter().map(|&l| events[l])),
+        subject: subject(sc, out),
+        consequence: consequence(sc, out),
+        twins: twins(sc),
         lock_holds: out.lock_holds.iter().map(|h| h.describe()).collect(),
         memory: out.witness.as_ref().map(|w| match w {
             Witness::Plain => match out.first_found {
@@ -445,4 +485,202 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             vec![]
         },
     }
+}
+
+/// A word an event accesses, and whether it writes it; `None` for no memory access.
+fn access(e: &Event) -> Option<((Obj, u64), bool)> {
+    let write = match e.op {
+        Op::Load(_) => false,
+        Op::Store(_) | Op::Cmpxchg { .. } | Op::Rmw { .. } | Op::Alloc | Op::Free => true,
+        _ => return None,
+    };
+    (e.obj != Obj::None).then_some(((e.obj, e.word), write))
+}
+
+/// The lines the short report shows (indices in `lines`, whose trace events are `events`):
+/// a thread's step when one of its accesses conflicts with another thread's or the checker's
+/// (the same word, one of them a write), frees memory, holds a read of a stale value, or is
+/// the offending one; under it, only those stale reads and the offending access. After every thread
+/// finished, the step of the failing check and its failing read: the offending access if it
+/// is a read, else the checker's reads of a word a thread left non-zero (marked instead of
+/// the offending access). Returns the lines and the one to mark.
+fn shown(
+    trace: &[Event],
+    events: &[usize],
+    lines: &[Line],
+    violation_line: Option<usize>,
+    stale: &[Option<witness::Stale>],
+) -> (Vec<usize>, Option<usize>) {
+    // Who touches each word: a thread, or the checker (`usize::MAX`).
+    let who = |e: &Event| if e.by_checker { usize::MAX } else { e.thread };
+    let touches: Vec<((Obj, u64), bool, usize)> = events
+        .iter()
+        .filter_map(|&i| access(&trace[i]).map(|(w, wr)| (w, wr, who(&trace[i]))))
+        .collect();
+    let conflicts = |e: &Event| {
+        access(e).is_some_and(|(w, wr)| {
+            !e.by_checker
+                && touches
+                    .iter()
+                    .any(|&(w2, wr2, t)| w2 == w && t != who(e) && (wr || wr2))
+        })
+    };
+    // The value each word was last left at by a thread (not the setup, not the checker).
+    let mut left: Vec<((Obj, u64), u64)> = Vec::new();
+    let mut step_of: Vec<Option<usize>> = vec![None; lines.len()];
+    let mut current: Vec<(&str, usize)> = Vec::new();
+    let mut keep = vec![false; lines.len()];
+    for (l, line) in lines.iter().enumerate() {
+        let e = &trace[events[l]];
+        if line.step {
+            current.retain(|(t, _)| *t != line.thread);
+            current.push((&line.thread, l));
+            // A step can be the offending event itself (an assertion that fails).
+            keep[l] |= violation_line == Some(l);
+            continue;
+        }
+        step_of[l] = current.iter().find(|(t, _)| *t == line.thread).map(|c| c.1);
+        let offending = violation_line == Some(l);
+        let matters = offending || stale[events[l]].is_some();
+        // A free is shown whoever else touches the memory: a use after it names the object
+        // by its fields, not as the freed frame or struct.
+        let freed = matches!(e.op, Op::Free);
+        if line.thread != "end" && (matters || freed || conflicts(e)) {
+            if let Some(s) = step_of[l] {
+                keep[s] = true;
+            }
+        }
+        if matters {
+            keep[l] = true;
+            if let Some(s) = step_of[l] {
+                keep[s] = true;
+            }
+        }
+        if let (Some((w, true)), false) = (access(e), e.by_checker || e.thread == 0) {
+            let v = match e.op {
+                Op::Store(v) => v,
+                Op::Cmpxchg { old, new, found } if found == old => new,
+                Op::Rmw { after, .. } => after,
+                Op::Free => 0,
+                _ => continue,
+            };
+            left.retain(|(x, _)| *x != w);
+            left.push((w, v));
+        }
+    }
+    let mut mark = violation_line;
+    // A check that fails at its end (a leak): show the reads that found what was left.
+    if let Some(v) = violation_line.filter(|&v| !matches!(trace[events[v]].op, Op::Load(_))) {
+        for l in 0..lines.len() {
+            let e = &trace[events[l]];
+            let left_set =
+                access(e).is_some_and(|(w, _)| left.iter().any(|&(x, val)| x == w && val != 0));
+            if (e.by_checker || e.thread == 0)
+                && matches!(e.op, Op::Load(_))
+                && left_set
+                && step_of[l] == step_of[v]
+            {
+                keep[l] = true;
+                if mark == Some(v) {
+                    keep[v] = false;
+                }
+                mark = Some(l);
+            }
+        }
+    }
+    ((0..lines.len()).filter(|&l| keep[l]).collect(), mark)
+}
+
+/// The short report's subject: what broke, in which code, in the scenario's words.
+fn subject(sc: &Scenario, out: &Outcome) -> String {
+    let what = match &out.verdict {
+        Verdict::Violated(v) => v.kind.name().to_string(),
+        v => v.name().to_string(),
+    };
+    format!("{what} in {} {}: {}", sc.model.name(), sc.variant, sc.title)
+}
+
+/// What breaks, on which hardware and configuration, with which preconditions; what the
+/// scenario does not say is said to be missing.
+fn consequence(sc: &Scenario, out: &Outcome) -> String {
+    let mut p = match &out.verdict {
+        Verdict::Violated(v) => {
+            let kind = v.kind.name();
+            let inv = sc
+                .model
+                .about
+                .invariants
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(String::new(), |(_, what)| format!(" ({kind}: {what})"));
+            format!("What breaks: {}{inv}.", v.message)
+        }
+        Verdict::Holds(_) => "Every explored execution keeps every invariant.".to_string(),
+        v => format!("No verdict on the invariants: {}.", judge::describe(v)),
+    };
+    let note = sc.note.as_deref().unwrap_or("");
+    let hardware = note
+        .find("Hardware assumed:")
+        .map(|at| note[at..].to_string());
+    p += &match hardware {
+        Some(h) => format!(" {}", h.trim_end_matches('.').to_string() + "."),
+        None => " Hardware: the scenario does not say.".to_string(),
+    };
+    let mut config = sc.params_text();
+    for (on, name) in [
+        (sc.config.preempt_rt, "PREEMPT_RT"),
+        (sc.config.prove_raw_lock_nesting, "PROVE_RAW_LOCK_NESTING"),
+    ] {
+        if on {
+            config += &format!(
+                "{}CONFIG_{name}=y",
+                if config.is_empty() { "" } else { ", " }
+            );
+        }
+    }
+    p += &if config.is_empty() {
+        " Configuration: the model's defaults.".to_string()
+    } else {
+        format!(" Configuration: {config}.")
+    };
+    p += &if sc.setup.is_empty() {
+        " Preconditions: none (no setup).".to_string()
+    } else {
+        let setup: Vec<String> = sc.setup.iter().map(|c| c.to_string()).collect();
+        format!(" Preconditions: {}.", setup.join("; "))
+    };
+    p
+}
+
+/// The other variants of `sc` in its folder (same file name up to the variant), by name.
+fn twins(sc: &Scenario) -> Vec<Twin> {
+    let Some(prefix) = sc.name.strip_suffix(&format!("-{}", sc.variant)) else {
+        return vec![];
+    };
+    let Some(dir) = sc.path.parent().filter(|_| sc.body.is_none()) else {
+        return vec![];
+    };
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "toml") && *f != &sc.path)
+        .filter_map(|f| crate::scenario::load(f).ok())
+        .filter(|t| {
+            t.model.name() == sc.model.name()
+                && t.name.strip_suffix(&format!("-{}", t.variant)) == Some(prefix)
+        })
+        .map(|t| Twin {
+            scenario: t.id(),
+            variant: t.variant.clone(),
+            title: t.title.clone(),
+            expected: match t.expect.verdict {
+                crate::scenario::Expected::Holds => "holds",
+                crate::scenario::Expected::Violated => "violated",
+            }
+            .into(),
+        })
+        .collect()
 }

@@ -114,8 +114,96 @@ fn cell(l: &Line, width: usize) -> Vec<String> {
         .collect()
 }
 
-/// Render `r` as the text of an email reply.
+/// Render `r` as the short text of an email reply: subject, consequence, the steps that
+/// matter in thread columns, the fixes the scenario's twins prove, the command that
+/// reproduces it. The full trace is [`render_full`] and the JSON.
 pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    for l in wrap(&format!("Subject: {}", r.subject), WIDTH, 2) {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out.push('\n');
+    paragraph(&mut out, &r.consequence);
+    out.push('\n');
+    let shown: Vec<Line> = r.shown.iter().map(|&i| r.lines[i].clone()).collect();
+    let mark = r
+        .shown_mark
+        .and_then(|v| r.shown.iter().position(|&i| i == v));
+    columns(&mut out, r, &shown, mark);
+    if !r.shown.is_empty() && r.shown.len() < r.lines.len() {
+        paragraph(
+            &mut out,
+            &format!(
+                "({} of {} trace lines shown; --full or the JSON has them all)",
+                r.shown.len(),
+                r.lines.len()
+            ),
+        );
+    }
+    out.push('\n');
+    let (want, head) = if r.kind.is_some() {
+        (
+            "holds",
+            "fixes the checker proves (variant: title; it holds)",
+        )
+    } else {
+        (
+            "violated",
+            "variants the checker finds broken (variant: title)",
+        )
+    };
+    let twins: Vec<String> = r
+        .twins
+        .iter()
+        .filter(|t| t.expected == want)
+        .map(|t| format!("{}: {}", t.variant, t.title))
+        .collect();
+    list(&mut out, head, &twins);
+    // The verdict and how it was found in one field; of the memory note only whether the
+    // witness is plain or weak, the rest is in --full.
+    let mut found = r.search.clone();
+    if let Some(m) = &r.memory {
+        found += &format!("; {}", m.split(" (").next().unwrap_or(m));
+    }
+    if !r.expected.is_empty() && !r.as_expected {
+        found += &format!("; NOT AS EXPECTED: expected {}", r.expected);
+    }
+    field(&mut out, r.verdict.as_str(), &found);
+    if !r.reached.is_empty() {
+        field(
+            &mut out,
+            "reached",
+            &format!("{} (each in some explored execution)", r.reached.join("; ")),
+        );
+    }
+    field(&mut out, "replay", &r.replay);
+    list(&mut out, "lock hold", &r.lock_holds);
+    let reorderings: Vec<String> = r.reorderings.iter().map(|t| without_sources(t)).collect();
+    list(&mut out, "reorderings", &reorderings);
+    list(&mut out, "fidelity", &r.fidelity_shown);
+    out
+}
+
+/// `text` without its model source locations (` (models/src/...:12)`): the short form
+/// names each access by its kernel words; --full keeps them.
+fn without_sources(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(" (models/src/") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match rest.find(')') {
+            Some(end) => rest = &rest[end + 1..],
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Render `r` with its full trace: every kernel call under each step.
+pub fn render_full(r: &Report) -> String {
     let mut out = String::new();
     let what = match &r.kind {
         Some(k) => k.clone(),
@@ -149,77 +237,7 @@ pub fn render(r: &Report) -> String {
     }
     out.push('\n');
 
-    let n = r.threads.len().max(1);
-    let width = (WIDTH - INDENT.len() - GAP * (n - 1)) / n;
-    let col = |name: &str| r.threads.iter().position(|t| t.name == name);
-
-    // Headers: "A: first op", further ops under it; hardware agents say so.
-    let headers: Vec<Vec<String>> = r
-        .threads
-        .iter()
-        .map(|t| {
-            let who = if t.hardware {
-                format!("{} (hardware)", t.name)
-            } else {
-                t.name.clone()
-            };
-            // A closure model's threads have no operations: the header is the name.
-            let first = t.ops.first().map_or(String::new(), |op| format!(": {op}"));
-            let mut h = wrap(&format!("{who}{first}"), width, 2);
-            for op in t.ops.iter().skip(1) {
-                h.extend(wrap(&format!("   {op}"), width, 5));
-            }
-            h
-        })
-        .collect();
-    push_row(&mut out, &headers, width);
-    let rules: Vec<Vec<String>> = (0..n).map(|_| vec!["-".repeat(width)]).collect();
-    push_row(&mut out, &rules, width);
-
-    let mut end_lines = Vec::new();
-    for (i, l) in r.lines.iter().enumerate() {
-        let mark = r.violation_line == Some(i);
-        let Some(c) = col(&l.thread) else {
-            end_lines.push((l, mark));
-            continue;
-        };
-        let mut cells: Vec<Vec<String>> = vec![vec![]; n];
-        cells[c] = cell(l, width);
-        if mark {
-            let lead = if l.step { 0 } else { 2 };
-            cells[c].push(format!(
-                "{}^ {}",
-                " ".repeat(lead),
-                r.kind.as_deref().unwrap_or("here")
-            ));
-        }
-        push_row(&mut out, &cells, width);
-    }
-    if r.lines.is_empty() {
-        paragraph(
-            &mut out,
-            "(no counterexample: every explored execution kept every invariant)",
-        );
-    }
-    if !end_lines.is_empty() {
-        out.push('\n');
-        paragraph(&mut out, "after every thread finished:");
-        let full = WIDTH - INDENT.len();
-        for (l, mark) in end_lines {
-            push_row(&mut out, &[cell(l, full)], full);
-            if mark {
-                let lead = if l.step { "" } else { "  " };
-                push_row(
-                    &mut out,
-                    &[vec![format!(
-                        "{lead}^ {}",
-                        r.kind.as_deref().unwrap_or("here")
-                    )]],
-                    full,
-                );
-            }
-        }
-    }
+    columns(&mut out, r, &r.lines, r.violation_line);
     out.push('\n');
     field(
         &mut out,
@@ -246,6 +264,82 @@ pub fn render(r: &Report) -> String {
     list(&mut out, "reorderings", &r.reorderings);
     list(&mut out, "fidelity", &r.fidelity);
     out
+}
+
+/// The thread columns: headers, then `lines` (the one at `mark` offending), then the
+/// lines after every thread finished.
+fn columns(out: &mut String, r: &Report, lines: &[Line], mark: Option<usize>) {
+    let n = r.threads.len().max(1);
+    let width = (WIDTH - INDENT.len() - GAP * (n - 1)) / n;
+    let col = |name: &str| r.threads.iter().position(|t| t.name == name);
+
+    // Headers: "A: first op", further ops under it; hardware agents say so.
+    let headers: Vec<Vec<String>> = r
+        .threads
+        .iter()
+        .map(|t| {
+            let who = if t.hardware {
+                format!("{} (hardware)", t.name)
+            } else {
+                t.name.clone()
+            };
+            // A closure model's threads have no operations: the header is the name.
+            let first = t.ops.first().map_or(String::new(), |op| format!(": {op}"));
+            let mut h = wrap(&format!("{who}{first}"), width, 2);
+            for op in t.ops.iter().skip(1) {
+                h.extend(wrap(&format!("   {op}"), width, 5));
+            }
+            h
+        })
+        .collect();
+    push_row(out, &headers, width);
+    let rules: Vec<Vec<String>> = (0..n).map(|_| vec!["-".repeat(width)]).collect();
+    push_row(out, &rules, width);
+
+    let mut end_lines = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let mark = mark == Some(i);
+        let Some(c) = col(&l.thread) else {
+            end_lines.push((l, mark));
+            continue;
+        };
+        let mut cells: Vec<Vec<String>> = vec![vec![]; n];
+        cells[c] = cell(l, width);
+        if mark {
+            let lead = if l.step { 0 } else { 2 };
+            cells[c].push(format!(
+                "{}^ {}",
+                " ".repeat(lead),
+                r.kind.as_deref().unwrap_or("here")
+            ));
+        }
+        push_row(out, &cells, width);
+    }
+    if lines.is_empty() {
+        paragraph(
+            out,
+            "(no counterexample: every explored execution kept every invariant)",
+        );
+    }
+    if !end_lines.is_empty() {
+        out.push('\n');
+        paragraph(out, "after every thread finished:");
+        let full = WIDTH - INDENT.len();
+        for (l, mark) in end_lines {
+            push_row(out, &[cell(l, full)], full);
+            if mark {
+                let lead = if l.step { "" } else { "  " };
+                push_row(
+                    out,
+                    &[vec![format!(
+                        "{lead}^ {}",
+                        r.kind.as_deref().unwrap_or("here")
+                    )]],
+                    full,
+                );
+            }
+        }
+    }
 }
 
 /// A heading and its items, one wrapped bullet each; nothing when there are none.

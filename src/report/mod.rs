@@ -621,6 +621,7 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
     let note = sc.note.as_deref().unwrap_or("");
     let hardware = note
         .find("Hardware assumed:")
+        .or_else(|| note.find("Hardware:"))
         .map(|at| note[at..].to_string());
     p += &match hardware {
         Some(h) => format!(" {}", h.trim_end_matches('.').to_string() + "."),

@@ -79,8 +79,10 @@
 //! Shuttle runs every atomic access sequentially consistently, so a scenario about memory
 //! ordering is loom-only; scenarios say so. Loom keeps a bounded history of stores per atomic
 //! (7), which can hide a read of a store older than that. Loom is the published 0.7.2 with
-//! one patch (vendor/loom/PATCHES.md): a read-modify-write's store comes right after the store
-//! it read, which published loom's partial modification order did not enforce.
+//! three patches (vendor/loom/PATCHES.md): a read-modify-write's store comes right after the
+//! store it read, which published loom's partial modification order did not enforce; a store
+//! backtracks against every load since the last store (tokio-rs/loom#392), an interleaving
+//! published loom's DPOR never tried; and coroutine stacks are reused across executions.
 
 pub mod agents;
 pub mod atomic;

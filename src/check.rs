@@ -157,7 +157,49 @@ pub fn write_reports(dir: &Path, rows: &[Row], full: bool) -> std::io::Result<Ve
         reports.push(r);
     }
     std::fs::write(dir.join("README.md"), index)?;
+    let models: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r.scenario.model.name()).collect();
+    prune_orphans(dir, &models)?;
     Ok(reports)
+}
+
+/// Remove, in the folders of `models`, the reports (text and JSON) of scenario files that no
+/// longer exist: a renamed or deleted scenario would otherwise leave a report that says
+/// nothing true. A report is judged by the scenario path its JSON records, looked up from
+/// here and from the reports folder's parent (where `make check` runs); reports of
+/// scenarios merely not run this time (a check of one file) are kept.
+fn prune_orphans(dir: &Path, models: &std::collections::BTreeSet<&str>) -> std::io::Result<()> {
+    let root = dir.parent().unwrap_or(Path::new("."));
+    let gone = |p: &str| !Path::new(p).exists() && !root.join(p).exists();
+    for model in models {
+        let sub = dir.join(model);
+        if !sub.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&sub)? {
+            let json = f?.path();
+            if json.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let path = std::fs::read_to_string(&json)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["path"].as_str().map(str::to_string));
+            if path.is_some_and(|p| gone(&p)) {
+                std::fs::remove_file(json.with_extension("txt")).or_else(not_found_ok)?;
+                std::fs::remove_file(&json)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn not_found_ok(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 /// Write `text` to `file`, creating its folder.

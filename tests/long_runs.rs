@@ -100,3 +100,50 @@ fn no_progress_is_written_when_stderr_is_not_a_terminal() {
     assert_eq!(stderr(&out), "", "progress went to a pipe");
     assert!(stdout(&out).contains("inconclusive"));
 }
+
+#[test]
+fn check_removes_the_reports_of_scenarios_that_no_longer_exist() {
+    // A renamed or deleted scenario must not leave its old report behind; the reports of
+    // scenarios merely not run this time stay.
+    let d = temp_dir("orphans");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/vtd-context-flush");
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    for f in ["clear-context-v2.toml", "clear-context-did-fix.toml"] {
+        std::fs::copy(src.join(f), d.join("in").join(f)).unwrap();
+    }
+    let check = |what: &Path| {
+        let out = cli(&[
+            "check".as_ref(),
+            what.as_os_str(),
+            "--engine".as_ref(),
+            "loom".as_ref(),
+            "--reports".as_ref(),
+            d.join("reports").as_os_str(),
+        ]);
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            stderr(&out)
+        );
+    };
+    check(&d.join("in"));
+    let reports = d.join("reports/vtd-context-flush");
+    let has = |name: &str| reports.join(format!("{name}.loom.txt")).exists();
+    assert!(has("clear-context-v2") && has("clear-context-did-fix"));
+    // Rename one, and check only the other file.
+    std::fs::rename(
+        d.join("in/clear-context-v2.toml"),
+        d.join("in/renamed-v2.toml"),
+    )
+    .unwrap();
+    check(&d.join("in/clear-context-did-fix.toml"));
+    assert!(
+        !has("clear-context-v2"),
+        "the renamed scenario's report is still there"
+    );
+    assert!(
+        !reports.join("clear-context-v2.loom.json").exists(),
+        "its JSON is still there"
+    );
+    assert!(has("clear-context-did-fix"));
+}

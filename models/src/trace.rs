@@ -413,8 +413,11 @@ impl Recorder {
     pub fn push(&self, mut e: Event) {
         self.inner.with(|g| {
             e.by_checker = g.checking.contains(&e.thread);
-            if let Some(at) = g.at.get(&e.thread) {
-                e.location = at;
+            // Empty but while a guard is being released: one test on the hot path.
+            if !g.at.is_empty() {
+                if let Some(at) = g.at.get(&e.thread) {
+                    e.location = at;
+                }
             }
             if let Op::Step(label) = &e.op {
                 g.steps.insert(e.thread, label.clone());

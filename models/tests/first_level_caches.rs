@@ -40,6 +40,19 @@ use iommu_models::hw::vtd::{Desc, PagingCaches, NO_PASID};
 use iommu_models::kernel::read_once;
 use iommu_models::vtd::first_level::{FirstLevel, Variant};
 
+/// Run `first` on model thread 1 and `second` on thread 2, both on `m`, and join them.
+fn on_two_threads(
+    m: &Arc<FirstLevel>,
+    first: impl FnOnce(&FirstLevel) + Send + 'static,
+    second: impl FnOnce(&FirstLevel) + Send + 'static,
+) {
+    let (m1, m2) = (m.clone(), m.clone());
+    let a = spawn(1, move || first(&m1));
+    let b = spawn(2, move || second(&m2));
+    a.join();
+    b.join();
+}
+
 const GEO: Geometry = Geometry {
     levels: 2,
     entries: 4,
@@ -54,20 +67,15 @@ fn walk_after_pde_cleared(variant: Variant) -> Outcome {
             let m = Arc::new(FirstLevel::with_hardware(variant, GEO, None, true));
             m.mmmap(0x0, 0xa000, 0x1000).unwrap();
             m.walk(0x1000);
-            let a = {
-                let m = m.clone();
-                spawn(1, move || m.mmunmap(0x0, 0x1000, true))
-            };
-            let w = {
-                let m = m.clone();
-                spawn(2, move || {
+            on_two_threads(
+                &m,
+                |m: &FirstLevel| m.mmunmap(0x0, 0x1000, true),
+                |m: &FirstLevel| {
                     if read_once(m.pool().frame(m.pgd()).entry(0)) == 0 {
                         m.walk(0x1000);
                     }
-                })
-            };
-            a.join();
-            w.join();
+                },
+            );
         },
         |rec| {
             stepped(
@@ -129,18 +137,13 @@ fn noncoherent_populate_vs_walk(variant: Variant) -> Outcome {
     explore(
         move || {
             let m = Arc::new(FirstLevel::with_hardware(variant, GEO, None, false));
-            let w = {
-                let m = m.clone();
-                spawn(1, move || {
+            on_two_threads(
+                &m,
+                |m: &FirstLevel| {
                     m.walk(0x1000);
-                })
-            };
-            let a = {
-                let m = m.clone();
-                spawn(2, move || m.mmmap(0x1000, 0xa000, 0x1000).unwrap())
-            };
-            a.join();
-            w.join();
+                },
+                |m: &FirstLevel| m.mmmap(0x1000, 0xa000, 0x1000).unwrap(),
+            );
         },
         |rec| stepped(rec, "walk 0x1000: L1[1] not present"),
     )
@@ -165,18 +168,13 @@ fn noncoherent_populate_reused_vs_walk(variant: Variant) -> Outcome {
             let m = Arc::new(FirstLevel::with_hardware(variant, GEO, Some(2), false));
             m.mmmap(0x4000, 0xc000, 0x2000).unwrap();
             m.mmunmap(0x4000, 0x2000, true);
-            let w = {
-                let m = m.clone();
-                spawn(1, move || {
+            on_two_threads(
+                &m,
+                |m: &FirstLevel| {
                     m.walk(0x1000);
-                })
-            };
-            let a = {
-                let m = m.clone();
-                spawn(2, move || m.mmmap(0x1000, 0xa000, 0x1000).unwrap())
-            };
-            a.join();
-            w.join();
+                },
+                |m: &FirstLevel| m.mmmap(0x1000, 0xa000, 0x1000).unwrap(),
+            );
         },
         |rec| stepped(rec, "populate: got frame 1") && stepped(rec, "walk 0x1000: L1[1]"),
     )
@@ -200,18 +198,13 @@ fn walk_during_unmap(variant: Variant) -> Outcome {
             let m = Arc::new(FirstLevel::with_hardware(variant, GEO, None, true));
             m.mmmap(0x1000, 0xa000, 0x1000).unwrap();
             m.walk(0x1000);
-            let a = {
-                let m = m.clone();
-                spawn(1, move || m.mmunmap(0x1000, 0x1000, false))
-            };
-            let w = {
-                let m = m.clone();
-                spawn(2, move || {
+            on_two_threads(
+                &m,
+                |m: &FirstLevel| m.mmunmap(0x1000, 0x1000, false),
+                |m: &FirstLevel| {
                     m.walk(0x1000);
-                })
-            };
-            a.join();
-            w.join();
+                },
+            );
         },
         |rec| stepped(rec, "walk 0x1000: IOTLB hit"),
     )

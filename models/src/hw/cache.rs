@@ -75,11 +75,6 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
         }
     }
 
-    /// The cache's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// The slot of `tag`; a tag the model did not declare is a model error.
     #[track_caller]
     fn slot(&self, tag: K) -> &Atomic64 {

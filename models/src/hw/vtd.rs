@@ -189,8 +189,6 @@ pub enum Desc {
         /// The device.
         sid: Sid,
     },
-    /// Context-cache invalidation, global.
-    ContextGlobal,
     /// PASID-cache invalidation of every PASID of a domain (`QI_PC_ALL_PASIDS`).
     PasidAll {
         /// The domain.
@@ -272,7 +270,6 @@ impl fmt::Debug for Desc {
             Desc::ContextDevice { did, sid } => {
                 write!(f, "context-cache inv (device {sid:#x}, did {did})")
             }
-            Desc::ContextGlobal => write!(f, "context-cache inv (global)"),
             Desc::PasidAll { did } => write!(f, "PASID-cache inv (did {did}, all PASIDs)"),
             Desc::PasidSel { did, pasid } => {
                 write!(f, "PASID-cache inv (did {did}, PASID {pasid})")
@@ -441,7 +438,6 @@ impl Vtd {
                 self.context_cache
                     .invalidate(|s| s == sid, |v| ContextEntry::unpack(v).did == did);
             }
-            Desc::ContextGlobal => self.context_cache.invalidate_tags(|_| true),
             Desc::PasidAll { did } => {
                 self.pasid_cache.invalidate(|_| true, of_domain(did));
             }

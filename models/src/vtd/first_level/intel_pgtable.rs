@@ -229,6 +229,22 @@ impl FirstLevel {
             self.domain_flush_cache(new, 0, self.geo.entries as usize, "the new table");
         }
         let val = pte::mk_table(PagePool::pa_of_frame(new));
+        // The RFC's check and store, with the lock or (mutant) without: `how` says which.
+        let check_and_set = |how: &str| {
+            step(format!("populate: PDE present? ({how})"));
+            if pte::present(read_once(entry)) {
+                step(format!(
+                    "populate: PDE already present, free our page ({how})"
+                ));
+                self.pool.free_pgtable_page(new);
+            } else {
+                step(format!(
+                    "populate: set the up-level PDE L{level}[{slot}]{role}"
+                ));
+                write_once(entry, val);
+                self.domain_flush_cache(frame, slot, 1, "the PDE");
+            }
+        };
         match self.mech.populate {
             Populate::Cmpxchg => {
                 // pfn_to_dma_pte: cmpxchg64 is fully ordered, so it also publishes the zeroed
@@ -245,17 +261,7 @@ impl FirstLevel {
             }
             Populate::Unlocked => {
                 smp_wmb();
-                step("populate: PDE present? (no lock)");
-                if pte::present(read_once(entry)) {
-                    step("populate: PDE already present, free our page (no lock)");
-                    self.pool.free_pgtable_page(new);
-                } else {
-                    step(format!(
-                        "populate: set the up-level PDE L{level}[{slot}]{role}"
-                    ));
-                    write_once(entry, val);
-                    self.domain_flush_cache(frame, slot, 1, "the PDE");
-                }
+                check_and_set("no lock");
             }
             Populate::Locked { wmb } => {
                 if wmb {
@@ -264,17 +270,7 @@ impl FirstLevel {
                     smp_wmb();
                 }
                 let lock = spin_lock(&self.page_table_lock);
-                step("populate: PDE present? (under page_table_lock)");
-                if pte::present(read_once(entry)) {
-                    step("populate: PDE already present, free our page (under page_table_lock)");
-                    self.pool.free_pgtable_page(new);
-                } else {
-                    step(format!(
-                        "populate: set the up-level PDE L{level}[{slot}]{role}"
-                    ));
-                    write_once(entry, val);
-                    self.domain_flush_cache(frame, slot, 1, "the PDE");
-                }
+                check_and_set("under page_table_lock");
                 spin_unlock(lock);
             }
         }

@@ -280,6 +280,7 @@ mod tests {
             location: std::panic::Location::caller(),
             by_checker: false,
             word,
+            role: Default::default(),
         }
     }
 

@@ -97,9 +97,14 @@ fn assert_email_text(text: &str, what: &str) {
 
 /// The lines of `text` longer than 72 columns, as `what:line: (columns) text`.
 fn too_wide(text: &str, what: &str) -> Vec<String> {
+    // A command's word that cannot be broken (a long path) may overrun, alone on its line.
+    let one_word = |l: &str| {
+        let w = l.trim_start().trim_end_matches(" \\");
+        !w.contains(' ') && l.len() - l.trim_start().len() <= 4
+    };
     text.lines()
         .enumerate()
-        .filter(|(_, l)| l.chars().count() > 72)
+        .filter(|(_, l)| l.chars().count() > 72 && !one_word(l))
         .map(|(i, l)| format!("{what}:{}: ({} columns) {l}", i + 1, l.chars().count()))
         .collect()
 }

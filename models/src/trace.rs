@@ -181,6 +181,24 @@ pub struct Event {
     /// [`Obj`] but two words: only a write to the same word can be "not yet visible" to a
     /// read of it.
     pub word: u64,
+    /// Whose step this is, for the short report: see [`Role`].
+    pub role: Role,
+}
+
+/// Whose step an event is, as the short report judges which steps matter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// The kernel code the model follows: shown when one of its accesses conflicts with
+    /// another thread's (every event that is not a marked step).
+    #[default]
+    Kernel,
+    /// A step the story needs whatever memory it touches ([`key_step`]): a decision taken
+    /// on a value the model keeps in a local, which no access shows.
+    Key,
+    /// A step the IOMMU takes on the submitting CPU's thread ([`hardware_step`]): judged as
+    /// a hardware thread's steps are, shown only when what it wrote is what a failing check
+    /// or the offending access read.
+    Hardware,
 }
 
 /// A lock a thread holds or waits for, and where it was taken.
@@ -619,6 +637,11 @@ pub fn record(op: Op, obj: Obj) {
 /// Record an access of memory word `word` (see [`Event::word`]).
 #[track_caller]
 pub fn record_access(op: Op, obj: Obj, word: u64) {
+    push_event(op, obj, word, Role::Kernel);
+}
+
+#[track_caller]
+fn push_event(op: Op, obj: Obj, word: u64, role: Role) {
     let location = Location::caller();
     let thread = thread_index();
     with_recorder(|r| {
@@ -629,6 +652,7 @@ pub fn record_access(op: Op, obj: Obj, word: u64) {
             location,
             by_checker: false,
             word,
+            role,
         })
     });
 }
@@ -675,4 +699,26 @@ pub fn checking<R>(f: impl FnOnce() -> R) -> R {
 #[track_caller]
 pub fn step(label: impl Into<Cow<'static, str>>) {
     record(Op::Step(label.into()), Obj::None);
+}
+
+/// A step the short report always shows: the model's word that the story turns here though
+/// no memory access says so (`delete_reserved_binding(domain, newb)` with newb's fields still
+/// kzalloc's zeros). Use it sparingly; a step that accesses what another thread touches is
+/// shown anyway.
+#[track_caller]
+pub fn key_step(label: impl Into<Cow<'static, str>>) {
+    step_as(label.into(), Role::Key);
+}
+
+/// A step of the IOMMU's, taken on the thread of the CPU that submitted the work (the
+/// processing of an invalidation descriptor inside `qi_submit_sync`): reports judge it as a
+/// hardware thread's step.
+#[track_caller]
+pub fn hardware_step(label: impl Into<Cow<'static, str>>) {
+    step_as(label.into(), Role::Hardware);
+}
+
+#[track_caller]
+fn step_as(label: Cow<'static, str>, role: Role) {
+    push_event(Op::Step(label), Obj::None, 0, role);
 }

@@ -12,7 +12,7 @@ pub mod text;
 use iommu_models::kernel::kasan::PAGE_POISON;
 use iommu_models::kernel::page_alloc::PagePool;
 use iommu_models::kernel::FIDELITY;
-use iommu_models::trace::{Event, Obj, Op};
+use iommu_models::trace::{Event, Obj, Op, Role};
 use serde::Serialize;
 
 use crate::engine::{Coverage, EngineKind, Outcome, Verdict, Witness};
@@ -134,6 +134,9 @@ pub struct Twin {
     pub variant: String,
     /// Its title.
     pub title: String,
+    /// What the variant changes, in a line: its title when that differs from this
+    /// scenario's, else the model's line for the variant up to its first `: `.
+    pub change: String,
     /// `holds` or `violated`, as its file expects (tests/scenarios.rs checks it).
     pub expected: String,
 }
@@ -381,7 +384,15 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
             location: format!("{}:{}", e.location.file(), e.location.line()),
         });
     }
-    let (shown, shown_mark) = shown(&out.trace, &events, &lines, violation_line, &stale);
+    let hardware_thread = |t: usize| t > 0 && sc.threads[t - 1].hardware;
+    let (shown, shown_mark) = shown(
+        &out.trace,
+        &events,
+        &lines,
+        violation_line,
+        &stale,
+        &hardware_thread,
+    );
     Report {
         shown: shown.clone(),
         shown_mark,
@@ -498,18 +509,25 @@ fn access(e: &Event) -> Option<((Obj, u64), bool)> {
 }
 
 /// The lines the short report shows (indices in `lines`, whose trace events are `events`):
-/// a thread's step when one of its accesses conflicts with another thread's or the checker's
-/// (the same word, one of them a write), frees memory, holds a read of a stale value, or is
-/// the offending one; under it, only those stale reads and the offending access. After every thread
-/// finished, the step of the failing check and its failing read: the offending access if it
-/// is a read, else the checker's reads of a word a thread left non-zero (marked instead of
-/// the offending access). Returns the lines and the one to mark.
+/// - a kernel thread's step when one of its accesses conflicts with another thread's or the
+///   checker's (the same word, one of them a write), frees memory, holds a read of a stale
+///   value, or is the offending one; and a step the model marks as key;
+/// - a hardware step (of a hardware thread, or the IOMMU's on a submitting CPU) only when it
+///   holds the offending access, or wrote what a read of the failing step, or of another
+///   shown hardware step, found: the fill a stale entry came from, the invalidation that
+///   emptied a slot the check looked at, and not every fill and invalidation of the run;
+/// - under a step, only the stale reads and the offending access.
+///
+/// After every thread finished, the step of the failing check and its failing read: the
+/// offending access if it is a read, else the checker's reads of a word a thread left
+/// non-zero (marked instead of the offending access). Returns the lines and the one to mark.
 fn shown(
     trace: &[Event],
     events: &[usize],
     lines: &[Line],
     violation_line: Option<usize>,
     stale: &[Option<witness::Stale>],
+    hardware_thread: &dyn Fn(usize) -> bool,
 ) -> (Vec<usize>, Option<usize>) {
     // Who touches each word: a thread, or the checker (`usize::MAX`).
     let who = |e: &Event| if e.by_checker { usize::MAX } else { e.thread };
@@ -525,37 +543,46 @@ fn shown(
                     .any(|&(w2, wr2, t)| w2 == w && t != who(e) && (wr || wr2))
         })
     };
-    // The value each word was last left at by a thread (not the setup, not the checker).
-    let mut left: Vec<((Obj, u64), u64)> = Vec::new();
+    // Each line's step, and whether that step is the hardware's.
     let mut step_of: Vec<Option<usize>> = vec![None; lines.len()];
     let mut current: Vec<(&str, usize)> = Vec::new();
+    for (l, line) in lines.iter().enumerate() {
+        if line.step {
+            current.retain(|(t, _)| *t != line.thread);
+            current.push((&line.thread, l));
+        } else {
+            step_of[l] = current.iter().find(|(t, _)| *t == line.thread).map(|c| c.1);
+        }
+    }
+    let hardware: Vec<bool> = (0..lines.len())
+        .map(|l| {
+            let s = step_of[l].unwrap_or(l);
+            let e = &trace[events[s]];
+            line_is_thread(&lines[l]) && (hardware_thread(e.thread) || e.role == Role::Hardware)
+        })
+        .collect();
+    // The value each word was last left at by a thread (not the setup, not the checker).
+    let mut left: Vec<((Obj, u64), u64)> = Vec::new();
     let mut keep = vec![false; lines.len()];
     for (l, line) in lines.iter().enumerate() {
         let e = &trace[events[l]];
         if line.step {
-            current.retain(|(t, _)| *t != line.thread);
-            current.push((&line.thread, l));
             // A step can be the offending event itself (an assertion that fails).
-            keep[l] |= violation_line == Some(l);
+            keep[l] |= violation_line == Some(l) || e.role == Role::Key;
             continue;
         }
-        step_of[l] = current.iter().find(|(t, _)| *t == line.thread).map(|c| c.1);
         let offending = violation_line == Some(l);
         let matters = offending || stale[events[l]].is_some();
         // A free is shown whoever else touches the memory: a use after it names the object
         // by its fields, not as the freed frame or struct.
         let freed = matches!(e.op, Op::Free);
-        if line.thread != "end" && (matters || freed || conflicts(e)) {
+        let kernel = line_is_thread(line) && !hardware[l];
+        if matters || (kernel && (freed || conflicts(e))) {
             if let Some(s) = step_of[l] {
                 keep[s] = true;
             }
         }
-        if matters {
-            keep[l] = true;
-            if let Some(s) = step_of[l] {
-                keep[s] = true;
-            }
-        }
+        keep[l] |= matters;
         if let (Some((w, true)), false) = (access(e), e.by_checker || e.thread == 0) {
             let v = match e.op {
                 Op::Store(v) => v,
@@ -588,7 +615,42 @@ fn shown(
             }
         }
     }
+    // The hardware steps whose writes the failing step read, and those whose writes the
+    // reads of such a step found, and so on.
+    if let Some(v) = violation_line {
+        let failing = step_of[v].unwrap_or(v);
+        let mut reads: Vec<usize> = (0..lines.len())
+            .filter(|&l| l == v || step_of[l] == Some(failing))
+            .collect();
+        while let Some(r) = reads.pop() {
+            let e = &trace[events[r]];
+            let Some((w, _)) = access(e)
+                .filter(|_| matches!(e.op, Op::Load(_) | Op::Cmpxchg { .. } | Op::Rmw { .. }))
+            else {
+                continue;
+            };
+            let writer = (0..lines.len())
+                .filter(|&x| {
+                    let e = &trace[events[x]];
+                    events[x] < events[r]
+                        && !e.by_checker
+                        && access(e).is_some_and(|(w2, wr)| w2 == w && wr)
+                })
+                .max_by_key(|&x| events[x]);
+            if let Some(s) = writer.filter(|&x| hardware[x]).and_then(|x| step_of[x]) {
+                if !keep[s] {
+                    keep[s] = true;
+                    reads.extend((0..lines.len()).filter(|&l| step_of[l] == Some(s)));
+                }
+            }
+        }
+    }
     ((0..lines.len()).filter(|&l| keep[l]).collect(), mark)
+}
+
+/// Whether a line is a thread's, not the checks' after every thread finished.
+fn line_is_thread(line: &Line) -> bool {
+    line.thread != "end"
 }
 
 /// The short report's subject: what broke, in which code, in the scenario's words.
@@ -606,12 +668,15 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
     let mut p = match &out.verdict {
         Verdict::Violated(v) => {
             let kind = v.kind.name();
+            // The invariant the kind stands for, after a short message only: a long one
+            // already says what broke and why.
             let inv = sc
                 .model
                 .about
                 .invariants
                 .iter()
                 .find(|(k, _)| *k == kind)
+                .filter(|_| v.message.chars().count() < 160)
                 .map_or(String::new(), |(_, what)| format!(" ({kind}: {what})"));
             format!("What breaks: {}{inv}.", v.message)
         }
@@ -677,6 +742,17 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
             scenario: t.id(),
             variant: t.variant.clone(),
             title: t.title.clone(),
+            change: if t.title != sc.title {
+                // Without the part both titles share before their first `: `.
+                match (t.title.split_once(": "), sc.title.split_once(": ")) {
+                    (Some((a, rest)), Some((b, _))) if a == b => rest.to_string(),
+                    _ => t.title.clone(),
+                }
+            } else {
+                let about = t.model.variants.iter().find(|v| v.name == t.variant);
+                let about = about.map_or("", |v| v.about());
+                about.split(": ").next().unwrap_or(about).to_string()
+            },
             expected: match t.expect.verdict {
                 crate::scenario::Expected::Holds => "holds",
                 crate::scenario::Expected::Violated => "violated",

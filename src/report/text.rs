@@ -86,6 +86,27 @@ fn field(out: &mut String, name: &str, value: &str) {
     }
 }
 
+/// A shell command a reader can paste: broken only between words, each broken line ending
+/// in ` \\` and the next indented by 4; a word longer than a line (a path) stays whole
+/// and overruns it.
+fn command(out: &mut String, name: &str, cmd: &str) {
+    let cont = " ".repeat(4);
+    let mut line = format!("{INDENT}{name}:");
+    for (words, word) in cmd.split(' ').enumerate() {
+        let fits = line.chars().count() + 1 + word.chars().count() + 2 <= WIDTH;
+        if words > 0 && !fits {
+            out.push_str(&line);
+            out.push_str(" \\\n");
+            line = cont.clone();
+        } else {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
 /// One row of the thread columns: a cell per column.
 fn push_row(out: &mut String, cells: &[Vec<String>], width: usize) {
     let rows = cells.iter().map(|c| c.len()).max().unwrap_or(0);
@@ -145,19 +166,19 @@ pub fn render(r: &Report) -> String {
     let (want, head) = if r.kind.is_some() {
         (
             "holds",
-            "fixes the checker proves (variant: title; it holds)",
+            "fixes the checker proves (variant: what it changes; each holds here)",
         )
     } else {
         (
             "violated",
-            "variants the checker finds broken (variant: title)",
+            "variants the checker finds broken here (variant: what it changes)",
         )
     };
     let twins: Vec<String> = r
         .twins
         .iter()
         .filter(|t| t.expected == want)
-        .map(|t| format!("{}: {}", t.variant, t.title))
+        .map(|t| format!("{}: {}", t.variant, t.change))
         .collect();
     list(&mut out, head, &twins);
     // The verdict and how it was found in one field; of the memory note only whether the
@@ -177,7 +198,7 @@ pub fn render(r: &Report) -> String {
             &format!("{} (each in some explored execution)", r.reached.join("; ")),
         );
     }
-    field(&mut out, "replay", &r.replay);
+    command(&mut out, "replay", &r.replay);
     list(&mut out, "lock hold", &r.lock_holds);
     let reorderings: Vec<String> = r.reorderings.iter().map(|t| without_sources(t)).collect();
     list(&mut out, "reorderings", &reorderings);
@@ -259,7 +280,7 @@ pub fn render_full(r: &Report) -> String {
     if let Some(m) = &r.memory {
         field(&mut out, "memory", m);
     }
-    field(&mut out, "replay", &r.replay);
+    command(&mut out, "replay", &r.replay);
     list(&mut out, "lock hold", &r.lock_holds);
     list(&mut out, "reorderings", &r.reorderings);
     list(&mut out, "fidelity", &r.fidelity);

@@ -20,7 +20,7 @@
 use std::fmt::Debug;
 
 use crate::hw::cache::Translations;
-use crate::trace::step;
+use crate::trace::{hardware_step, step};
 
 /// An IOMMU's invalidation queue.
 pub struct InvalidationQueue;
@@ -45,10 +45,10 @@ impl InvalidationQueue {
         ));
         hw.exclusive(|| {
             for d in descs {
-                step(format!("IOMMU processes {d:?}"));
+                hardware_step(format!("IOMMU processes {d:?}"));
                 process(d);
             }
-            step("IOMMU processes the wait descriptor: status QI_DONE");
+            hardware_step("IOMMU processes the wait descriptor: status QI_DONE");
         });
         step(WAIT_DONE);
     }

@@ -240,6 +240,9 @@ fn translate(
     }
     for level in (1..=top).rev() {
         let idx = geo.index(iova, level);
+        // Labelled before the read, so that a report puts each read under its own level, not
+        // under the fill of the level above.
+        step(format!("walk {iova:#x}: read L{level}[{idx}]"));
         let v = hw.memory.read(pool, table, idx);
         match fmt.decode(v, level) {
             Decoded::NotPresent => {

@@ -16,7 +16,7 @@ use crate::kernel::{
     raw_spin_unlock_irqrestore, read_once, spin_lock_irqsave, spin_unlock_irqrestore, write_once,
     Atomic64, Errno, Gfp, KBox, Kref, LockedBy, Mutex, Slab, SpinGuard, SpinLock,
 };
-use crate::trace::{step, Obj};
+use crate::trace::{key_step, step, Obj};
 
 /// `struct iommu_reserved_binding`.
 pub struct Binding {
@@ -365,7 +365,9 @@ impl ReservedIova {
                 // on the insert path, so here they are still kzalloc's zeros:
                 // iommu_unmap(domain, 0, 0) and free_iova(iovad, 0) do nothing, and the
                 // mapping and IOVA this get made are leaked.
-                step("get: delete_reserved_binding(domain, newb), newb->iova and ->size still 0");
+                key_step(
+                    "get: delete_reserved_binding(domain, newb), newb->iova and ->size still 0",
+                );
                 self.delete_fields(0, 0, &newb);
             }
         }

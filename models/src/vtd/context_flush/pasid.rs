@@ -177,6 +177,9 @@ impl ContextFlush {
             .iter()
             .enumerate()
             .filter_map(move |(i, w)| {
+                // Labelled before the read, so that a report puts the read of entry i under
+                // entry i, not under the previous entry's verdict.
+                step(format!("{who}: walk the PASID table: entry {i}"));
                 let pte = PasidEntry::unpack(w.load(Ordering::Relaxed));
                 if !pte.present {
                     step(format!("{who}: PASID {i} not present, skipped"));

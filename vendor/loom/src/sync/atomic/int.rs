@@ -153,6 +153,18 @@ macro_rules! atomic_int {
             /// Returns a [`Result`] of [`Ok`]`(previous_value)` if the function returned
             /// [`Some`]`(_)`, else [`Err`]`(previous_value)`.
             #[track_caller]
+            pub fn try_update(
+                &self,
+                set_order: Ordering,
+                fetch_order: Ordering,
+                f: impl FnMut($int_type) -> Option<$int_type>,
+            ) -> Result<$int_type, $int_type> {
+                self.0.try_update(set_order, fetch_order, f)
+            }
+
+            // TODO: Mark `#[deprecated]` once MSRV >= 1.99, to match std.
+            /// An alias for [`try_update`](Self::try_update).
+            #[track_caller]
             pub fn fetch_update<F>(
                 &self,
                 set_order: Ordering,
@@ -162,7 +174,19 @@ macro_rules! atomic_int {
             where
                 F: FnMut($int_type) -> Option<$int_type>,
             {
-                self.0.fetch_update(set_order, fetch_order, f)
+                self.try_update(set_order, fetch_order, f)
+            }
+
+            /// Fetches the value, and applies a function to it that returns a new value.
+            /// The new value is stored and the old value is returned.
+            #[track_caller]
+            pub fn update(
+                &self,
+                set_order: Ordering,
+                fetch_order: Ordering,
+                f: impl FnMut($int_type) -> $int_type,
+            ) -> $int_type {
+                self.0.update(set_order, fetch_order, f)
             }
         }
 
@@ -190,8 +214,8 @@ atomic_int!(AtomicI16, i16);
 atomic_int!(AtomicI32, i32);
 atomic_int!(AtomicIsize, isize);
 
-#[cfg(target_pointer_width = "64")]
+#[cfg(target_has_atomic = "64")]
 atomic_int!(AtomicU64, u64);
 
-#[cfg(target_pointer_width = "64")]
+#[cfg(target_has_atomic = "64")]
 atomic_int!(AtomicI64, i64);

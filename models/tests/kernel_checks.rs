@@ -665,7 +665,7 @@ fn loom_message_passing_with_smp_wmb_holds() {
         "smp_wmb + acquiring flag load must publish the data"
     );
     // Loom explored both outcomes of the race on the flag, so the check above was reached.
-    // Pinned (loom 0.7.2, as locked): the kernel API's recording adds no scheduling point,
+    // Pinned (loom 0.7.3, as locked): the kernel API's recording adds no scheduling point,
     // so the state space is that of the same program written with bare loom atomics (and a
     // std Arc): 15 executions, 6 of them reading the flag set. A change here means the API's
     // cost in states changed.

@@ -193,3 +193,19 @@ fn the_replay_command_breaks_only_between_words() {
     assert_eq!(cmd, r.replay);
     assert!(text.contains(file), "{text}");
 }
+
+#[test]
+fn an_invalidation_that_passed_over_the_stale_entry_is_shown_with_the_key_step() {
+    // v2 in legacy mode: the helper reads DID 0 from the entry its caller cleared, and the
+    // context-cache invalidation, matching the DID, leaves the device's entry. That
+    // invalidation writes nothing the check reads; it read the stale slot and left it.
+    let (_, shown) = shown_lines("scenarios/vtd-context-flush/clear-context-v2.toml");
+    let has = |t: &str| shown.iter().any(|l| l.starts_with(t));
+    assert!(has("context-cache fill: device 0x10"), "{shown:#?}");
+    assert!(has("clear_context: the DID read is 0"), "{shown:#?}");
+    assert!(
+        has("IOMMU processes context-cache inv (device 0x10, did 0)"),
+        "{shown:#?}"
+    );
+    assert!(!has("IOMMU processes IOTLB inv"), "{shown:#?}");
+}

@@ -514,8 +514,10 @@ fn access(e: &Event) -> Option<((Obj, u64), bool)> {
 ///   value, or is the offending one; and a step the model marks as key;
 /// - a hardware step (of a hardware thread, or the IOMMU's on a submitting CPU) only when it
 ///   holds the offending access, or wrote what a read of the failing step, or of another
-///   shown hardware step, found: the fill a stale entry came from, the invalidation that
-///   emptied a slot the check looked at, and not every fill and invalidation of the run;
+///   shown hardware step, found, or looked at such a word of the hardware's since and left
+///   it: the fill a stale entry came from, the invalidation that emptied a slot the check
+///   looked at or passed over the stale entry, and not every fill and invalidation of the
+///   run;
 /// - under a step, only the stale reads and the offending access.
 ///
 /// After every thread finished, the step of the failing check and its failing read: the
@@ -629,15 +631,26 @@ fn shown(
             else {
                 continue;
             };
+            let touches = |x: usize, write: bool| {
+                let e = &trace[events[x]];
+                events[x] < events[r]
+                    && !e.by_checker
+                    && access(e).is_some_and(|(w2, wr)| w2 == w && (wr || !write))
+            };
             let writer = (0..lines.len())
-                .filter(|&x| {
-                    let e = &trace[events[x]];
-                    events[x] < events[r]
-                        && !e.by_checker
-                        && access(e).is_some_and(|(w2, wr)| w2 == w && wr)
-                })
+                .filter(|&x| touches(x, true))
                 .max_by_key(|&x| events[x]);
-            if let Some(s) = writer.filter(|&x| hardware[x]).and_then(|x| step_of[x]) {
+            // A hardware writer, and the hardware's looks at the word since, which left it
+            // as it was (an invalidation that did not match the stale entry).
+            let Some(writer) = writer.filter(|&x| hardware[x]) else {
+                continue;
+            };
+            let looked = (0..lines.len())
+                .filter(|&x| touches(x, false) && events[x] > events[writer] && hardware[x]);
+            for x in std::iter::once(writer).chain(looked) {
+                let Some(s) = step_of[x] else {
+                    continue;
+                };
                 if !keep[s] {
                     keep[s] = true;
                     reads.extend((0..lines.len()).filter(|&l| step_of[l] == Some(s)));

@@ -19,7 +19,7 @@ use crate::hw::vtd::PagingCaches;
 use crate::kernel::kasan::PAGE_POISON;
 use crate::kernel::page_alloc::PagePool;
 use crate::kernel::{read_once, read_once_dep, Atomic64};
-use crate::trace::{checking, step, Obj};
+use crate::trace::{checking, key_step, step, Obj};
 
 /// What an entry means to the walker at a given level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,7 +226,9 @@ fn translate(
                 let idx = geo.index(iova, level);
                 let now = checking(|| read_once(pool.frame(root).entry(idx)));
                 if fmt.decode(now, level) != Decoded::Table(pa) {
-                    step(format!(
+                    // Key: the story turns here, and the read that shows it is the
+                    // checker's, which conflicts with nothing.
+                    key_step(format!(
                         "walk {iova:#x}: through a cached PDE the CPU has since cleared \
                          (L{level}[{idx}] = {now:#x})"
                     ));

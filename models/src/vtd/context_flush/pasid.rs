@@ -11,7 +11,7 @@ use crate::hw::vtd::{
 };
 use crate::kernel::spinlock::{assert_spin_locked, spin_lock, spin_unlock, SpinLock};
 use crate::kernel::{Atomic64, Errno};
-use crate::trace::{step, Obj};
+use crate::trace::{key_step, step, Obj};
 
 /// The one device of the model (00:02.0).
 pub const SID: Sid = 0x10;
@@ -102,7 +102,15 @@ impl ContextFlush {
     fn intel_context_flush_present(&self, who: &str, passed: Option<Did>, domains: bool) {
         let did = passed.unwrap_or_else(|| {
             step(format!("{who}: did = context_domain_id(context)"));
-            self.read_context().did
+            let did = self.read_context().did;
+            if did == 0 {
+                // Key: the flushes below name DID 0, which no domain has; no access of
+                // another thread's shows that.
+                key_step(format!(
+                    "{who}: the DID read is 0: the caller already cleared the entry"
+                ));
+            }
+            did
         });
         if self.mech.assert == Assert::Top {
             step(format!("{who}: assert_spin_locked(&iommu->lock)"));

@@ -135,19 +135,22 @@ fn shown_lines(file: &str) -> (report::Report, Vec<String>) {
 #[test]
 fn of_the_hardware_only_the_fill_the_stale_entry_came_from_is_shown() {
     // The DMA fills the context cache, the PASID cache and the IOTLB; the flush empties the
-    // context cache and the IOTLB and, in this mutant, not the PASID cache. Only the PASID
-    // cache's fill and the invalidation that emptied a slot the failing check read tell the
-    // story; every fill and invalidation used to be shown, as each conflicts with another.
+    // context cache and the IOTLB and, in this mutant, not the PASID cache. The check's
+    // mark is on the stale PASID-cache entry (it was on a bookkeeping read after it), and
+    // of the hardware only that entry's fill tells the story; every fill and invalidation
+    // used to be shown, as each conflicts with another.
     let (r, shown) = shown_lines("scenarios/vtd-context-flush/flip-pri-attach-no-pasid-cache.toml");
     let has = |t: &str| shown.iter().any(|l| l.starts_with(t));
     let full = |t: &str| r.lines.iter().any(|l| l.text.starts_with(t));
     assert!(has("PASID-cache fill: device 0x10 PASID 1"), "{shown:#?}");
-    assert!(has("IOMMU processes context-cache inv"), "{shown:#?}");
     assert!(has("flip_pri: flip PRE"), "{shown:#?}");
+    let mark = &r.lines[r.shown_mark.unwrap()].text;
+    assert!(mark.starts_with("read PASID-cache 1 = "), "{mark}");
     for hidden in [
         "IOTLB fill",
         "context-cache fill",
         "IOMMU processes IOTLB inv",
+        "IOMMU processes context-cache inv",
     ] {
         assert!(full(hidden), "the run has no {hidden:?}");
         assert!(!has(hidden), "{hidden:?} is shown: {shown:#?}");
@@ -208,4 +211,20 @@ fn an_invalidation_that_passed_over_the_stale_entry_is_shown_with_the_key_step()
         "{shown:#?}"
     );
     assert!(!has("IOMMU processes IOTLB inv"), "{shown:#?}");
+}
+
+#[test]
+fn the_invalidation_that_ran_before_the_fill_is_shown() {
+    // devtlb-first: the device-TLB invalidation runs first, a prefetch refills the device
+    // TLB through caches not yet flushed, and the entry stays. The invalidation wrote the
+    // slot before the fill the check found.
+    let (r, shown) = shown_lines("scenarios/vtd-context-flush/flip-pri-order-devtlb-first.toml");
+    let at = |t: &str| shown.iter().position(|l| l.starts_with(t));
+    let inv = at("IOMMU processes device-TLB inv").expect("the early invalidation");
+    let fill = at("device-TLB fill").expect("the fill");
+    assert!(inv < fill, "{shown:#?}");
+    assert!(at("IOMMU processes IOTLB inv").is_none(), "{shown:#?}");
+    assert!(r.lines[r.shown_mark.unwrap()]
+        .text
+        .starts_with("read device-TLB 0 = "));
 }

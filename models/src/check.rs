@@ -13,10 +13,18 @@ pub const PANIC_PREFIX: &str = "iommu-mc violation";
 /// Raise a violation of `kind`, pointing at the last recorded event of this thread.
 #[track_caller]
 pub fn raise(kind: Kind, message: impl Into<String>) -> ! {
+    raise_at(kind, message, None)
+}
+
+/// Raise a violation of `kind` pointing at event `at` (from [`crate::trace::last_event`]):
+/// an earlier access the check found wrong, such as the stale cache entry, rather than the
+/// bookkeeping read that decided it; `None` points at the last event.
+#[track_caller]
+pub fn raise_at(kind: Kind, message: impl Into<String>, at: Option<usize>) -> ! {
     let message = message.into();
     let thread = crate::engine::thread_index();
     crate::trace::with_recorder(|r| {
-        let event = r.len().checked_sub(1);
+        let event = at.or(r.len().checked_sub(1));
         r.set_violation(Violation {
             kind,
             message: message.clone(),

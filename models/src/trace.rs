@@ -628,6 +628,12 @@ pub fn with_recorder<R>(f: impl FnOnce(&Recorder) -> R) -> Option<R> {
     crate::engine::with_data::<Recorder, R>(f)
 }
 
+/// The index of the last event recorded in this execution, to point a violation at
+/// ([`crate::check::raise_at`]).
+pub fn last_event() -> Option<usize> {
+    with_recorder(|r| r.len().checked_sub(1)).flatten()
+}
+
 /// Record an event of the running thread, at the caller's location.
 #[track_caller]
 pub fn record(op: Op, obj: Obj) {

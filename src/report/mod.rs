@@ -137,6 +137,12 @@ pub struct Twin {
     /// What the variant changes, in a line: its title when that differs from this
     /// scenario's, else the model's line for the variant up to its first `: `.
     pub change: String,
+    /// Whether it runs the same program (setup, threads, parameters, configuration): only
+    /// then does its verdict bear on this scenario's.
+    pub same_program: bool,
+    /// The other scenarios of the family (same name prefix) in which this variant is
+    /// expected violated: where the fix does not hold.
+    pub violated_in: Vec<String>,
     /// `holds` or `violated`, as its file expects (tests/scenarios.rs checks it).
     pub expected: String,
 }
@@ -513,11 +519,12 @@ fn access(e: &Event) -> Option<((Obj, u64), bool)> {
 ///   checker's (the same word, one of them a write), frees memory, holds a read of a stale
 ///   value, or is the offending one; and a step the model marks as key;
 /// - a hardware step (of a hardware thread, or the IOMMU's on a submitting CPU) only when it
-///   holds the offending access, or wrote what a read of the failing step, or of another
-///   shown hardware step, found, or looked at such a word of the hardware's since and left
-///   it: the fill a stale entry came from, the invalidation that emptied a slot the check
-///   looked at or passed over the stale entry, and not every fill and invalidation of the
-///   run;
+///   holds the offending access, or wrote what the failing access (a check after the
+///   threads) or a read of the failing step (in a thread), or of another shown hardware
+///   step, found, or looked at such a word of the hardware's since and left it, or wrote
+///   the failing access's word just before that: the fill a stale entry came from, the
+///   invalidation that passed over it or emptied the slot before the fill, and not every
+///   fill and invalidation of the run;
 /// - under a step, only the stale reads and the offending access.
 ///
 /// After every thread finished, the step of the failing check and its failing read: the
@@ -617,43 +624,55 @@ fn shown(
             }
         }
     }
-    // The hardware steps whose writes the failing step read, and those whose writes the
-    // reads of such a step found, and so on.
-    if let Some(v) = violation_line {
-        let failing = step_of[v].unwrap_or(v);
-        let mut reads: Vec<usize> = (0..lines.len())
-            .filter(|&l| l == v || step_of[l] == Some(failing))
+    // The hardware steps whose writes the failing access read (for a check after the
+    // threads, the entry it found wrong; in a thread, the reads of the failing step), and
+    // those whose writes the reads of such a step found, and so on. Of what the failing
+    // access read, also the write before: the invalidation that emptied the slot before
+    // the fill the check found.
+    if let Some(v) = mark.or(violation_line) {
+        let failing = step_of[v].filter(|_| line_is_thread(&lines[v]));
+        let mut reads: Vec<(usize, bool)> = (0..lines.len())
+            .filter(|&l| l == v || (failing.is_some() && step_of[l] == failing))
+            .map(|l| (l, l == v))
             .collect();
-        while let Some(r) = reads.pop() {
+        while let Some((r, first)) = reads.pop() {
             let e = &trace[events[r]];
             let Some((w, _)) = access(e)
                 .filter(|_| matches!(e.op, Op::Load(_) | Op::Cmpxchg { .. } | Op::Rmw { .. }))
             else {
                 continue;
             };
-            let touches = |x: usize, write: bool| {
+            let touches = |x: usize, before: usize, write: bool| {
                 let e = &trace[events[x]];
-                events[x] < events[r]
+                events[x] < before
                     && !e.by_checker
                     && access(e).is_some_and(|(w2, wr)| w2 == w && (wr || !write))
             };
-            let writer = (0..lines.len())
-                .filter(|&x| touches(x, true))
-                .max_by_key(|&x| events[x]);
+            let last_write = |before: usize| {
+                (0..lines.len())
+                    .filter(|&x| touches(x, before, true))
+                    .max_by_key(|&x| events[x])
+            };
             // A hardware writer, and the hardware's looks at the word since, which left it
             // as it was (an invalidation that did not match the stale entry).
-            let Some(writer) = writer.filter(|&x| hardware[x]) else {
+            let Some(writer) = last_write(events[r]).filter(|&x| hardware[x]) else {
                 continue;
             };
-            let looked = (0..lines.len())
-                .filter(|&x| touches(x, false) && events[x] > events[writer] && hardware[x]);
-            for x in std::iter::once(writer).chain(looked) {
+            let looked = (0..lines.len()).filter(|&x| {
+                touches(x, events[r], false) && events[x] > events[writer] && hardware[x]
+            });
+            let earlier = last_write(events[writer]).filter(|&x| first && hardware[x]);
+            for x in std::iter::once(writer).chain(looked).chain(earlier) {
                 let Some(s) = step_of[x] else {
                     continue;
                 };
                 if !keep[s] {
                     keep[s] = true;
-                    reads.extend((0..lines.len()).filter(|&l| step_of[l] == Some(s)));
+                    reads.extend(
+                        (0..lines.len())
+                            .filter(|&l| step_of[l] == Some(s))
+                            .map(|l| (l, false)),
+                    );
                 }
             }
         }
@@ -743,29 +762,47 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.sort();
-    files
+    let family: Vec<Scenario> = files
         .iter()
         .filter(|f| f.extension().is_some_and(|x| x == "toml") && *f != &sc.path)
         .filter_map(|f| crate::scenario::load(f).ok())
-        .filter(|t| {
-            t.model.name() == sc.model.name()
-                && t.name.strip_suffix(&format!("-{}", t.variant)) == Some(prefix)
-        })
+        .filter(|t| t.model.name() == sc.model.name() && t.name.starts_with(prefix))
+        .collect();
+    let twins: Vec<&Scenario> = family
+        .iter()
+        .filter(|t| t.name.strip_suffix(&format!("-{}", t.variant)) == Some(prefix))
+        .collect();
+    twins
+        .iter()
         .map(|t| Twin {
             scenario: t.id(),
             variant: t.variant.clone(),
             title: t.title.clone(),
-            change: if t.title != sc.title {
+            change: if t.title != sc.title
+                && twins.iter().all(|o| o.title != t.title || o.name == t.name)
+            {
                 // Without the part both titles share before their first `: `.
                 match (t.title.split_once(": "), sc.title.split_once(": ")) {
                     (Some((a, rest)), Some((b, _))) if a == b => rest.to_string(),
                     _ => t.title.clone(),
                 }
             } else {
+                // The title says nothing of this variant: the model's line for it, to its
+                // first `: `.
                 let about = t.model.variants.iter().find(|v| v.name == t.variant);
                 let about = about.map_or("", |v| v.about());
                 about.split(": ").next().unwrap_or(about).to_string()
             },
+            same_program: program(t) == program(sc),
+            violated_in: family
+                .iter()
+                .filter(|o| {
+                    o.variant == t.variant
+                        && o.name != t.name
+                        && o.expect.verdict == crate::scenario::Expected::Violated
+                })
+                .map(|o| o.name.clone())
+                .collect(),
             expected: match t.expect.verdict {
                 crate::scenario::Expected::Holds => "holds",
                 crate::scenario::Expected::Violated => "violated",
@@ -773,4 +810,25 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
             .into(),
         })
         .collect()
+}
+
+/// What a scenario runs, all but the variant: setup, each thread's calls, parameters and
+/// configuration.
+fn program(sc: &Scenario) -> String {
+    let calls = |c: &[iommu_models::spec::Call]| -> Vec<String> {
+        c.iter().map(|c| c.to_string()).collect()
+    };
+    let threads: Vec<String> = sc
+        .threads
+        .iter()
+        .map(|t| format!("{}: {}", t.name, calls(&t.calls).join("; ")))
+        .collect();
+    format!(
+        "{:?} {:?} {} {} {}",
+        calls(&sc.setup),
+        threads,
+        sc.params_text(),
+        sc.config.preempt_rt,
+        sc.config.prove_raw_lock_nesting
+    )
 }

@@ -166,7 +166,7 @@ pub fn render(r: &Report) -> String {
     let (want, head) = if r.kind.is_some() {
         (
             "holds",
-            "fixes the checker proves (variant: what it changes; each holds here)",
+            "fixes the checker proves (variant: what it changes; each holds in its twin scenario)",
         )
     } else {
         (
@@ -174,11 +174,22 @@ pub fn render(r: &Report) -> String {
             "variants the checker finds broken here (variant: what it changes)",
         )
     };
+    // Only a twin that runs the same program proves anything here; one that differs is
+    // named, and a fix that fails elsewhere in the family says where.
     let twins: Vec<String> = r
         .twins
         .iter()
         .filter(|t| t.expected == want)
-        .map(|t| format!("{}: {}", t.variant, t.change))
+        .map(|t| {
+            let mut line = format!("{}: {}", t.variant, t.change);
+            if !t.same_program {
+                line += &format!(" (in {}, a different program)", t.scenario);
+            }
+            if want == "holds" && !t.violated_in.is_empty() {
+                line += &format!("; but violated in {}", t.violated_in.join(", "));
+            }
+            line
+        })
         .collect();
     list(&mut out, head, &twins);
     // The verdict and how it was found in one field; of the memory note only whether the

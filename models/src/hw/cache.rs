@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use crate::check::{raise, Kind};
 use crate::engine::{RawRwGuard, RawRwLock};
 use crate::kernel::Atomic64;
-use crate::trace::{step, Obj};
+use crate::trace::{last_event, step, Obj};
 
 /// A translation cache: slots tagged by `K`, each holding a model-encoded entry.
 pub struct Cache<K> {
@@ -144,14 +144,15 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
         }
     }
 
-    /// Every entry cached now, with its tag (for final checks, after the threads).
+    /// Every entry cached now, with its tag and the trace event of its read, for a
+    /// violation to point at (for final checks, after the threads).
     #[track_caller]
-    pub fn entries(&self) -> Vec<(K, u64)> {
+    pub fn entries(&self) -> Vec<(K, u64, Option<usize>)> {
         self.slots
             .iter()
             .filter_map(|(k, w)| match w.load(Ordering::Acquire) {
                 EMPTY => None,
-                v => Some((*k, v - 1)),
+                v => Some((*k, v - 1, last_event())),
             })
             .collect()
     }

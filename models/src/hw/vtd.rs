@@ -26,7 +26,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 
-use crate::check::{raise, Kind};
+use crate::check::{raise, raise_at, Kind};
 use crate::hw::cache::{Cache, InFlight, Translations};
 use crate::hw::geometry::Geometry;
 use crate::hw::qi::InvalidationQueue;
@@ -578,23 +578,31 @@ impl Vtd {
             step("DMA: translation fault");
             return Dma::Fault;
         };
-        self.check_derived(t, r.pasid, d, || format!("a DMA ({r}) completed"));
+        self.check_derived(t, r.pasid, d, None, || format!("a DMA ({r}) completed"));
         drop(in_flight);
         step(format!("DMA: completes to frame {:#x}", d.frame));
         Dma::Frame(d.frame)
     }
 
     /// `stale-translation` if `d`, used with `pasid`, was derived from an entry generation
-    /// that a finished flush covered. A translation through a PASID entry that has changed
-    /// since is judged by that PASID's teardown only: its DMA is the teardown's business
-    /// until the teardown returns.
+    /// that a finished flush covered, pointing at event `at` (the read of the cached entry),
+    /// or the last. A translation through a PASID entry that has changed since is judged by
+    /// that PASID's teardown only: its DMA is the teardown's business until the teardown
+    /// returns.
     #[track_caller]
-    fn check_derived(&self, t: &dyn Tables, pasid: Pasid, d: Derived, what: impl Fn() -> String) {
+    fn check_derived(
+        &self,
+        t: &dyn Tables,
+        pasid: Pasid,
+        d: Derived,
+        at: Option<usize>,
+        what: impl Fn() -> String,
+    ) {
         let sid = Sid::from(d.sid);
         if self.scalable {
             let pf = self.pasid_floor(sid, pasid).load(Ordering::Acquire) as u8;
             if d.pasid < pf {
-                raise(
+                raise_at(
                     Kind::StaleTranslation,
                     format!(
                         "{} through a cached translation of device {sid:#x} PASID {pasid} \
@@ -603,6 +611,7 @@ impl Vtd {
                         what(),
                         d.pasid
                     ),
+                    at,
                 );
             }
             let now = PasidEntry::unpack(t.pasid_entry(sid, pasid).load(Ordering::Acquire));
@@ -612,7 +621,7 @@ impl Vtd {
         }
         let (cf, tf) = self.floor_of(sid);
         if d.context_translation < tf {
-            raise(
+            raise_at(
                 Kind::StaleTranslation,
                 format!(
                     "{} through a cached translation of device {sid:#x} PASID {pasid} \
@@ -622,10 +631,11 @@ impl Vtd {
                     what(),
                     d.context_translation
                 ),
+                at,
             );
         }
         if d.context < cf {
-            raise(
+            raise_at(
                 Kind::UnflushedEntry,
                 format!(
                     "{} through a cached entry of device {sid:#x} PASID {pasid} derived from \
@@ -636,6 +646,7 @@ impl Vtd {
                     what(),
                     d.context
                 ),
+                at,
             );
         }
     }
@@ -685,7 +696,7 @@ impl Vtd {
     /// flush covered.
     #[track_caller]
     pub fn check_caches(&self, t: &dyn Tables) {
-        for (sid, v) in self.context_cache.entries() {
+        for (sid, v, at) in self.context_cache.entries() {
             let ce = ContextEntry::unpack(v);
             let (cf, tf) = self.floor_of(sid);
             let kind = if ce.translation < tf {
@@ -694,7 +705,7 @@ impl Vtd {
                 Kind::UnflushedEntry
             };
             if ce.generation < cf {
-                raise(
+                raise_at(
                     kind,
                     format!(
                         "after the threads, the context cache still holds device {sid:#x}'s \
@@ -707,6 +718,7 @@ impl Vtd {
                             ""
                         }
                     ),
+                    at,
                 );
             }
         }
@@ -715,17 +727,20 @@ impl Vtd {
                 format!("after the threads, the {cache} still holds {tag}: a DMA would complete")
             }
         };
-        for ((sid, pasid), v) in self.pasid_cache.entries() {
+        for ((sid, pasid), v, at) in self.pasid_cache.entries() {
             let tag = format!("device {sid:#x} PASID {pasid}");
-            self.check_derived(t, pasid, Derived::unpack(v), left("PASID cache", tag));
+            let d = Derived::unpack(v);
+            self.check_derived(t, pasid, d, at, left("PASID cache", tag));
         }
-        for ((did, pasid, page), v) in self.iotlb.entries() {
+        for ((did, pasid, page), v, at) in self.iotlb.entries() {
             let tag = format!("did {did} PASID {pasid} page {page:#x}");
-            self.check_derived(t, pasid, Derived::unpack(v), left("IOTLB", tag));
+            let d = Derived::unpack(v);
+            self.check_derived(t, pasid, d, at, left("IOTLB", tag));
         }
-        for ((sid, pasid, page), v) in self.dev_tlb.entries() {
+        for ((sid, pasid, page), v, at) in self.dev_tlb.entries() {
             let tag = format!("device {sid:#x} PASID {pasid} page {page:#x}");
-            self.check_derived(t, pasid, Derived::unpack(v), left("device TLB", tag));
+            let d = Derived::unpack(v);
+            self.check_derived(t, pasid, d, at, left("device TLB", tag));
         }
     }
 }
@@ -821,24 +836,30 @@ impl PagingCaches {
         leaf: impl Fn(u64) -> Option<u64>,
         table: impl Fn(u32, u64) -> Option<u64>,
     ) {
-        let stale = |what: String| {
-            raise(
+        // Pointing at the read of the cache entry, not at the table read that judged it.
+        let stale = |what: String, at: Option<usize>| {
+            raise_at(
                 Kind::StaleTranslation,
                 format!("after the threads, the {what}: a DMA would complete through it"),
+                at,
             )
         };
-        for ((_, _, page), pa) in self.iotlb.entries() {
+        for ((_, _, page), pa, at) in self.iotlb.entries() {
             if leaf(page << 12) != Some(pa) {
-                stale(format!("IOTLB still holds page {page:#x} -> {pa:#x}"));
+                stale(format!("IOTLB still holds page {page:#x} -> {pa:#x}"), at);
             }
         }
-        for ((_, _, level, k), pa) in self.pscache.entries() {
+        for ((_, _, level, k), pa, at) in self.pscache.entries() {
             let iova = k * self.geo.span(level);
             if table(level, iova) != Some(pa) {
-                stale(format!(
-                    "paging-structure cache still holds L{level} entry {k:#x} (IOVA {iova:#x}) \
-                     -> table at {pa:#x}, which the page table no longer points to"
-                ));
+                stale(
+                    format!(
+                        "paging-structure cache still holds L{level} entry {k:#x} (IOVA \
+                         {iova:#x}) -> table at {pa:#x}, which the page table no longer \
+                         points to"
+                    ),
+                    at,
+                );
             }
         }
     }

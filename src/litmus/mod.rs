@@ -27,6 +27,12 @@ pub const KNOWN: &[(&str, Expect, &str)] = &[
     ("MP+assign+deref", Expect::Never, "rcu_dereference"),
 ];
 
+/// `litmus --max-time`'s default: the wall-clock limit per test, in seconds.
+pub const MAX_TIME_S: u64 = 600;
+
+/// `litmus --max-branches`'s default: loom's branches per execution before giving up.
+pub const MAX_BRANCHES: usize = 10_000;
+
 /// Every litmus file of `paths` (files, or folders searched for `*.litmus`), parsed; all
 /// errors, not just the first.
 pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Litmus>, Vec<ScenarioError>> {

@@ -58,13 +58,11 @@ pub fn map_ordered_by<T: Sync, R: Send>(
             let (tx, next, f, order) = (tx.clone(), &next, &f, &order);
             std::thread::Builder::new()
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(s, move || loop {
-                    let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    let t = &items[i];
-                    if tx.send((i, f(t))).is_err() {
-                        break;
+                .spawn_scoped(s, move || {
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if tx.send((i, f(&items[i]))).is_err() {
+                            break;
+                        }
                     }
                 })
                 .expect("cannot start a worker thread");

@@ -132,11 +132,11 @@ enum Cmd {
     Litmus {
         /// Litmus files or folders (default: litmus/).
         paths: Vec<PathBuf>,
-        /// Wall-clock limit per test, in seconds (the IRIW tests take a few seconds).
-        #[arg(long, default_value_t = 600)]
+        /// Wall-clock limit per test, in seconds (the longest, IRIW, take a tenth of a second).
+        #[arg(long, default_value_t = litmus::MAX_TIME_S)]
         max_time: u64,
         /// loom: branches per execution before giving up.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = litmus::MAX_BRANCHES)]
         max_branches: usize,
         /// Tests run at once [default: the number of cores]; printed in file order.
         #[arg(long, short = 'j', value_parser = jobs_range())]

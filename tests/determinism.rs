@@ -374,3 +374,31 @@ fn check_output_is_identical_across_jobs() {
         );
     }
 }
+
+/// `litmus --jobs 1`, `2` and `3` print the same lines in the same order (the tests start
+/// longest first with more than one job), but for each test's wall time.
+#[test]
+fn litmus_output_is_identical_across_jobs() {
+    let run = |jobs: &str| {
+        let o = cli(&["litmus", "litmus", "--jobs", jobs]);
+        assert!(o.status.success(), "litmus --jobs {jobs} failed");
+        let out = stdout(&o);
+        assert!(out.contains("agreement: "), "no summary:\n{out}");
+        // `..., 0.02 s]`: the one timing on a line.
+        out.lines()
+            .map(|l| match l.rfind(", ") {
+                Some(i) if l.ends_with(" s]") => &l[..i],
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let one = run("1");
+    for jobs in ["2", "3"] {
+        assert_eq!(
+            one,
+            run(jobs),
+            "litmus's stdout differs between --jobs 1 and {jobs}"
+        );
+    }
+}

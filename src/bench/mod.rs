@@ -3,7 +3,8 @@
 //! then the cost of the kernel API and trace, as a ratio against a bare-loom twin measured in
 //! the same run. Timings go here, never into reports. Medians of `repeat` runs. Under each
 //! row of a model that measures locks, how long each was held (steps and invalidation waits,
-//! over the explored executions).
+//! over the explored executions). Last, the whole check pass at `--jobs 1` against the
+//! number of cores.
 
 pub mod bare_loom;
 
@@ -74,6 +75,44 @@ pub fn run(scenarios: &[Scenario], repeat: usize, jobs: usize) {
         }
     });
     overhead(repeat);
+    check_pass(scenarios, repeat);
+}
+
+/// The whole check pass, as `make check` runs it: every scenario under its engines, then the
+/// litmus tests of litmus/ (their reports and output left out), at `--jobs 1` and at the
+/// default (the cores), alternated so that both see the same load; the medians and their
+/// ratio, the speed-up `make check` gets from the cores (issue 10 asks 1.7 on two).
+fn check_pass(scenarios: &[Scenario], repeat: usize) {
+    let n = crate::pool::default_jobs();
+    println!();
+    println!(
+        "whole check pass (the scenarios, then litmus/), --jobs 1 against --jobs {n}, alternated, median of {repeat}:"
+    );
+    // bench runs from the repository; elsewhere the pass is the scenarios only.
+    let tests = crate::litmus::load_all(&["litmus".into()]).unwrap_or_else(|e| {
+        println!("  litmus/ left out: {} error(s) loading it", e.len());
+        Vec::new()
+    });
+    let settings = Settings::default();
+    let pass = |jobs: usize| {
+        let t = Instant::now();
+        crate::check::run_all(scenarios, None, &settings, jobs, |_| {});
+        let max_time = Duration::from_secs(crate::litmus::MAX_TIME_S);
+        crate::litmus::run_all(&tests, max_time, crate::litmus::MAX_BRANCHES, jobs, |_| {});
+        t.elapsed()
+    };
+    let (mut one, mut all) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        one.push(pass(1));
+        all.push(pass(n));
+    }
+    let (o, a) = (median(one), median(all));
+    println!(
+        "  --jobs 1 {} ms | --jobs {n} {} ms | ratio {:.2}",
+        ms(o),
+        ms(a),
+        o.as_secs_f64() / a.as_secs_f64().max(1e-9)
+    );
 }
 
 /// Explorations per timing sample of the overhead comparison.

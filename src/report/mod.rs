@@ -398,6 +398,13 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         violation_line,
         &stale,
         &hardware_thread,
+        &|lock: &str| {
+            // A lock violation's message names the locks of its chain or context: each
+            // thread's last acquisition of one of them is shown.
+            violation
+                .as_ref()
+                .is_some_and(|v| LOCK_KINDS.contains(&v.kind.name()) && v.message.contains(lock))
+        },
     );
     Report {
         shown: shown.clone(),
@@ -537,6 +544,7 @@ fn shown(
     violation_line: Option<usize>,
     stale: &[Option<witness::Stale>],
     hardware_thread: &dyn Fn(usize) -> bool,
+    locks_named: &dyn Fn(&str) -> bool,
 ) -> (Vec<usize>, Option<usize>) {
     // Who touches each word: a thread, or the checker (`usize::MAX`).
     let who = |e: &Event| if e.by_checker { usize::MAX } else { e.thread };
@@ -604,6 +612,25 @@ fn shown(
             left.push((w, v));
         }
     }
+    // Each thread's last acquisition, before the violation, of a lock the message names.
+    let before = violation_line.map_or(lines.len(), |v| v + 1);
+    let mut last_lock: Vec<(&str, String, usize)> = Vec::new();
+    for (l, line) in lines.iter().enumerate().take(before) {
+        let e = &trace[events[l]];
+        if let Op::Lock(_) = e.op {
+            let name = obj(e.obj);
+            if locks_named(&name) {
+                last_lock.retain(|(t, n, _)| !(*t == line.thread.as_str() && *n == name));
+                last_lock.push((&line.thread, name, l));
+            }
+        }
+    }
+    for (_, _, l) in last_lock {
+        keep[l] = true;
+        if let Some(s) = step_of[l] {
+            keep[s] = true;
+        }
+    }
     let mut mark = violation_line;
     // A check that fails at its end (a leak): show the reads that found what was left.
     if let Some(v) = violation_line.filter(|&v| !matches!(trace[events[v]].op, Op::Load(_))) {
@@ -631,33 +658,44 @@ fn shown(
     // the fill the check found.
     if let Some(v) = mark.or(violation_line) {
         let failing = step_of[v].filter(|_| line_is_thread(&lines[v]));
-        let mut reads: Vec<(usize, bool)> = (0..lines.len())
+        // (line, it is one of the failing reads, it is the failing access itself)
+        let mut reads: Vec<(usize, bool, bool)> = (0..lines.len())
             .filter(|&l| l == v || (failing.is_some() && step_of[l] == failing))
-            .map(|l| (l, l == v))
+            .map(|l| (l, true, l == v))
             .collect();
-        while let Some((r, first)) = reads.pop() {
+        while let Some((r, seed, first)) = reads.pop() {
             let e = &trace[events[r]];
             let Some((w, _)) = access(e)
                 .filter(|_| matches!(e.op, Op::Load(_) | Op::Cmpxchg { .. } | Op::Rmw { .. }))
             else {
                 continue;
             };
+            // A thread's access (a thread's own bookkeeping, made as the checker's, too),
+            // not the checks' after every thread finished.
             let touches = |x: usize, before: usize, write: bool| {
-                let e = &trace[events[x]];
                 events[x] < before
-                    && !e.by_checker
-                    && access(e).is_some_and(|(w2, wr)| w2 == w && (wr || !write))
+                    && line_is_thread(&lines[x])
+                    && access(&trace[events[x]]).is_some_and(|(w2, wr)| w2 == w && (wr || !write))
             };
             let last_write = |before: usize| {
                 (0..lines.len())
                     .filter(|&x| touches(x, before, true))
                     .max_by_key(|&x| events[x])
             };
-            // A hardware writer, and the hardware's looks at the word since, which left it
-            // as it was (an invalidation that did not match the stale entry).
-            let Some(writer) = last_write(events[r]).filter(|&x| hardware[x]) else {
+            let Some(writer) = last_write(events[r]) else {
                 continue;
             };
+            // What a failing read found came from a kernel step: show it (conflicts show
+            // most, but not a write only a thread's own check reads, as the unmap's "this
+            // page is revoked").
+            if !hardware[writer] {
+                if let Some(s) = step_of[writer].filter(|_| seed) {
+                    keep[s] = true;
+                }
+                continue;
+            }
+            // A hardware writer, and the hardware's looks at the word since, which left it
+            // as it was (an invalidation that did not match the stale entry).
             let looked = (0..lines.len()).filter(|&x| {
                 touches(x, events[r], false) && events[x] > events[writer] && hardware[x]
             });
@@ -671,7 +709,7 @@ fn shown(
                     reads.extend(
                         (0..lines.len())
                             .filter(|&l| step_of[l] == Some(s))
-                            .map(|l| (l, false)),
+                            .map(|l| (l, false, false)),
                     );
                 }
             }
@@ -679,6 +717,17 @@ fn shown(
     }
     ((0..lines.len()).filter(|&l| keep[l]).collect(), mark)
 }
+
+/// The kinds whose message names the locks of its chain or context.
+const LOCK_KINDS: [&str; 7] = [
+    "lock-order",
+    "deadlock",
+    "irq-lock-inversion",
+    "inconsistent-lock-state",
+    "sleep-in-atomic",
+    "invalid-wait-context",
+    "recursive-locking",
+];
 
 /// Whether a line is a thread's, not the checks' after every thread finished.
 fn line_is_thread(line: &Line) -> bool {

@@ -166,7 +166,7 @@ pub fn render(r: &Report) -> String {
     let (want, head) = if r.kind.is_some() {
         (
             "holds",
-            "fixes the checker proves (variant: what it changes; each holds in its twin scenario)",
+            "fixes the checker proves (each holds in its twin scenario)",
         )
     } else {
         (

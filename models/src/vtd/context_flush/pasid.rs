@@ -274,7 +274,7 @@ impl ContextFlush {
             spin_unlock(g);
             return;
         }
-        step(format!(
+        key_step(format!(
             "detach: clear PASID entry {pasid} (DID {})",
             old.did
         ));
@@ -349,8 +349,10 @@ impl ContextFlush {
         let did = ce.did;
         let generation = ce.generation.wrapping_add(1);
         let new = match change {
+            // Key: the change every flush after it is for; a report shows it even when no
+            // other thread reads the entry.
             Change::Clear => {
-                step(format!("{who}: context_clear_entry(context)"));
+                key_step(format!("{who}: context_clear_entry(context)"));
                 ContextEntry {
                     generation,
                     translation: ce.translation.wrapping_add(1),
@@ -358,7 +360,7 @@ impl ContextFlush {
                 }
             }
             Change::FlipPre => {
-                step(format!("{who}: flip PRE in the present context entry"));
+                key_step(format!("{who}: flip PRE in the present context entry"));
                 ContextEntry {
                     pre: !ce.pre,
                     generation,

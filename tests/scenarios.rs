@@ -32,6 +32,9 @@ use iommu_mc::{check, pool};
 const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     ("reserved-iova/get-atomic-lockdep-prepare-desc", 30),
     ("reserved-iova/get-atomic-prepare", 290),
+    // New: prepare-desc's default-config twin of get-atomic-v6 (the same program as
+    // get-atomic-prepare and the two prepare-desc configs; the same 30 executions as those).
+    ("reserved-iova/get-atomic-prepare-desc", 30),
     ("reserved-iova/get-atomic-rt-prepare-desc", 30),
     ("reserved-iova/overlapping-gets-covering-lookup", 4),
     // get-vs-free-domain-prepare (76) is violated now that the final check reads the MSI

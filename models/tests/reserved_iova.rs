@@ -1141,24 +1141,31 @@ fn prepare_get_from_msi_domain_activate_is_silent() {
 #[test]
 fn partial_overlap_lookup_returns_wrong_iova_fires() {
     // Not in the thread: find_reserved_binding matches any *overlapping* binding, and the
-    // get adds the offset from its own aligned base. A 2-page binding of 0x9001ffe+4
-    // (pages 0x9001000, 0x9002000) is found for 0x9002000+4, whose IOVA then points into
-    // page 0x9001000. Both orders, v6 and prepare.
-    let doorbells = [(0x900_1ffe, 0x900_2000), (0x900_2000, 0x900_1ffe)];
+    // get adds the offset from its own aligned base. A binding of the two-page doorbell
+    // region 0x9001000+0x2000 is found for the doorbell 0x9002000+4 in its second page, whose
+    // IOVA then points into page 0x9001000; in the other order, the one-page binding of
+    // 0x9002000 is found for the region, whose IOVA then points into page 0x9002000. Both
+    // orders, v6 and prepare.
+    let region = (0x900_1000, 0x2000);
+    let doorbell = (0x900_2000, DOORBELL_SIZE);
     for variant in [Variant::V6, Variant::Prepare] {
-        for (first, second) in doorbells {
+        for (first, second) in [(region, doorbell), (doorbell, region)] {
             let run = run_std(|| {
                 let w = ReservedIova::new(variant, 16);
-                if variant == Variant::Prepare {
-                    w.run(&call("prepare", vec![first, DOORBELL_SIZE]));
-                    w.run(&call("prepare", vec![second, DOORBELL_SIZE]));
+                let ops: &[&str] = if variant == Variant::Prepare {
+                    &["prepare", "get"]
+                } else {
+                    &["get"]
+                };
+                for op in ops {
+                    for (pa, size) in [first, second] {
+                        w.run(&call(op, vec![pa, size]));
+                    }
                 }
-                w.run(&call("get", vec![first, DOORBELL_SIZE]));
-                w.run(&call("get", vec![second, DOORBELL_SIZE]));
             });
             run.fires(
                 Kind::LostMapping,
-                &[&format!("get of PA {second:#x} returns IOVA")],
+                &[&format!("get of PA {:#x} returns IOVA", second.0)],
             );
         }
     }
@@ -1166,18 +1173,20 @@ fn partial_overlap_lookup_returns_wrong_iova_fires() {
 
 #[test]
 fn disjoint_multi_page_bindings_are_silent() {
-    // The silent twin: the same 2-page doorbell next to one that does not share its pages.
+    // The silent twin: the same two-page region next to a doorbell that does not share its
+    // pages.
+    let ranges = [(0x900_1000, 0x2000), (0x900_3000, DOORBELL_SIZE)];
     for variant in [Variant::V6, Variant::Prepare] {
         run_std(|| {
             let w = ReservedIova::new(variant, 16);
-            for pa in [0x900_1ffe, 0x900_3000] {
+            for (pa, size) in ranges {
                 if variant == Variant::Prepare {
-                    w.run(&call("prepare", vec![pa, DOORBELL_SIZE]));
+                    w.run(&call("prepare", vec![pa, size]));
                 }
-                w.run(&call("get", vec![pa, DOORBELL_SIZE]));
+                w.run(&call("get", vec![pa, size]));
             }
-            for pa in [0x900_1ffe, 0x900_3000] {
-                w.run(&call("put", vec![pa, DOORBELL_SIZE]));
+            for (pa, size) in ranges {
+                w.run(&call("put", vec![pa, size]));
             }
             w.finish();
         })

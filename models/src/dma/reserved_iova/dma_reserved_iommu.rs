@@ -325,7 +325,7 @@ impl ReservedIova {
             }
         };
         step("get: iommu_map");
-        self.map_or_unwind(iovad.get(), p_iova.pfn_lo, &newb, iova, &sp)?;
+        self.map_or_unwind(&iovad, p_iova.pfn_lo, &newb, iova, &sp)?;
 
         // Inferred, not in the seed (its quote ends at iommu_map, line 153): re-take
         // reserved_lock, look again, and insert newb or take the binding another get
@@ -431,24 +431,25 @@ impl ReservedIova {
         r.map(|_| ())
     }
 
-    /// The mapping half of `prepare`, under `reserved_mutex`: find or make the binding;
-    /// the IOVA of `addr`.
     /// `iommu_map` of `newb`'s doorbell page at `iova`; on failure, free `newb` and the IOVA at
-    /// `pfn_lo`, as v6's error path does.
+    /// `pfn_lo`, as v6's error path does. `iommu_map` does not touch the iova_domain: only
+    /// the error path's `free_iova` dereferences `iovad`.
     fn map_or_unwind(
         &self,
-        iovad: &IovaDomain,
+        iovad: &KBox<IovaDomain>,
         pfn_lo: u64,
         newb: &KBox<Binding>,
         iova: u64,
         sp: &Span,
     ) -> Result<(), Errno> {
         iommu_map(&self.domain, iova, sp.aligned_base, sp.binding_size).inspect_err(|_| {
-            free_iova(iovad, pfn_lo);
+            free_iova(iovad.get(), pfn_lo);
             kfree(newb);
         })
     }
 
+    /// The mapping half of `prepare`, under `reserved_mutex`: find or make the binding;
+    /// the IOVA of `addr`.
     fn prepare_map(&self, addr: u64, size: u64) -> Result<u64, Errno> {
         let iovad = self.iovad().ok_or(Errno::EINVAL)?;
         let sp = Span::of(addr, size, iovad.get().shift);
@@ -477,7 +478,7 @@ impl ReservedIova {
         })
         .inspect_err(|_| free_iova(iovad.get(), p_iova.pfn_lo))?;
         // Inferred: the seed does not show prepare's error path; it unwinds as v6's does.
-        self.map_or_unwind(iovad.get(), p_iova.pfn_lo, &newb, iova, &sp)?;
+        self.map_or_unwind(&iovad, p_iova.pfn_lo, &newb, iova, &sp)?;
         let g = spin_lock_irqsave(&self.reserved_lock);
         self.link(&g, &newb);
         spin_unlock_irqrestore(g);

@@ -11,8 +11,9 @@ crate::variants! {
         /// as posted: reserved_lock dropped around alloc_iova, kzalloc(GFP_KERNEL) and
         /// iommu_map; iovad read outside the lock; re-lock, recheck, insert
         V6 = "v6",
-        /// v6 with kzalloc(GFP_ATOMIC) (Jean-Philippe, via Eric); iommu_map may still sleep,
-        /// as Eric feared
+        /// v6 with kzalloc(GFP_ATOMIC) (Jean-Philippe, via Eric); iommu_map is the IOMMU
+        /// API's and may still sleep: Eric has no guarantee it is atomic in general, only for
+        /// arm-smmu(-v3) (seed 154-157), whose map the model does not have
         V6Atomic = "v6-atomic",
         /// Jean-Philippe's proposal, as this model reads it: map in a sleepable prepare step
         /// under reserved_mutex; activate searches the bindings under reserved_lock; pages

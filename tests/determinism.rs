@@ -198,7 +198,10 @@ fn reclaim_race_under_loom_is_byte_identical_and_tells_the_race() {
     assert_email_text(&text, "loom");
     assert!(!text.contains("not the latest write"), "{text}");
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(flat.contains("; plain interleaving"), "{text}");
+    assert!(
+        flat.contains("; a plain interleaving: no memory reordering needed"),
+        "{text}"
+    );
     assert!(text.contains("replay: iommu-mc explore"), "{text}");
     let j: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(

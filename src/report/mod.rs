@@ -110,6 +110,9 @@ pub struct Report {
     pub reorderings: Vec<String>,
     /// The short report's subject line, in the reviewer's terms.
     pub subject: String,
+    /// The kernel function each operation of the threads runs (`get = iommu_get_reserved_iova`),
+    /// in the order the threads first call them.
+    pub functions: Vec<String>,
     /// What breaks, on which hardware and configuration, with which preconditions.
     pub consequence: String,
     /// Indices in `lines` the short report shows: the steps that matter and the offending
@@ -470,6 +473,16 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         fidelity: fidelity(out, events.iter().copied()),
         fidelity_shown: fidelity(out, shown.iter().map(|&l| events[l])),
         subject: subject(sc, out),
+        functions: {
+            let mut f: Vec<String> = Vec::new();
+            for c in sc.threads.iter().flat_map(|t| &t.calls) {
+                let line = kernel_function(sc, c.op).map(|k| format!("{} = {k}", c.op));
+                if let Some(line) = line.filter(|l| !f.contains(l)) {
+                    f.push(line);
+                }
+            }
+            f
+        },
         consequence: consequence(sc, out),
         twins: twins(sc),
         lock_holds: out.lock_holds.iter().map(|h| h.describe()).collect(),
@@ -718,6 +731,19 @@ fn shown(
     ((0..lines.len()).filter(|&l| keep[l]).collect(), mark)
 }
 
+/// The kernel function operation `op` runs: the identifier its doc starts with, when the
+/// doc starts with one (`iommu_get_reserved_iova(domain, ...)`, `context_flip_pri: ...`) and
+/// it is not the operation's own name.
+fn kernel_function(sc: &Scenario, op: &str) -> Option<&'static str> {
+    let doc = sc.model.ops.iter().find(|o| o.name == op)?.doc.trim();
+    let end = doc
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '*'))
+        .unwrap_or(doc.len());
+    let (f, rest) = doc.split_at(end);
+    let called = rest.starts_with('(') || rest.starts_with(':') || rest.starts_with(" on ");
+    (called && f.contains('_') && f != op).then_some(f)
+}
+
 /// The kinds whose message names the locks of its chain or context.
 const LOCK_KINDS: [&str; 7] = [
     "lock-order",
@@ -759,11 +785,23 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
                 .find(|(k, _)| *k == kind)
                 .filter(|_| v.message.chars().count() < 160)
                 .map_or(String::new(), |(_, what)| format!(" ({kind}: {what})"));
-            format!("What breaks: {}{inv}.", v.message)
+            // A message of several lines (a lockdep chain) keeps them; the rest of the
+            // paragraph starts on a line of its own.
+            let end = if v.message.contains('\n') { "\n" } else { " " };
+            format!("What breaks: {}{inv}.{end}", v.message.trim_end())
         }
-        Verdict::Holds(_) => "Every explored execution keeps every invariant.".to_string(),
-        v => format!("No verdict on the invariants: {}.", judge::describe(v)),
+        Verdict::Holds(_) => "Every explored execution keeps every invariant. ".to_string(),
+        v => format!("No verdict on the invariants: {}. ", judge::describe(v)),
     };
+    // What the variant is: as posted, someone's proposal, or a mutant of which.
+    if let Some(v) = sc.model.variants.iter().find(|v| v.name == sc.variant) {
+        let about = v.about();
+        p += &format!(
+            "Variant {}: {}.",
+            sc.variant,
+            about.split(": ").next().unwrap_or(about)
+        );
+    }
     let note = sc.note.as_deref().unwrap_or("");
     let hardware = note
         .find("Hardware assumed:")

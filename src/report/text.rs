@@ -145,12 +145,15 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
     }
     out.push('\n');
-    paragraph(&mut out, &r.consequence);
+    paragraph(&mut out, &without_sources(&r.consequence));
     out.push('\n');
     let shown: Vec<Line> = r.shown.iter().map(|&i| r.lines[i].clone()).collect();
     let mark = r
         .shown_mark
         .and_then(|v| r.shown.iter().position(|&i| i == v));
+    if !r.functions.is_empty() {
+        paragraph(&mut out, &format!("({})", r.functions.join(", ")));
+    }
     columns(&mut out, r, &shown, mark);
     if !r.shown.is_empty() && r.shown.len() < r.lines.len() {
         paragraph(
@@ -196,7 +199,13 @@ pub fn render(r: &Report) -> String {
     // witness is plain or weak, the rest is in --full.
     let mut found = r.search.clone();
     if let Some(m) = &r.memory {
-        found += &format!("; {}", m.split(" (").next().unwrap_or(m));
+        found += match m.split(" (").next().unwrap_or(m) {
+            "plain interleaving" => "; a plain interleaving: no memory reordering needed",
+            "weak memory: no plain interleaving violates anything" => {
+                "; weak memory: it needs a reordering (below)"
+            }
+            other => other,
+        };
     }
     if !r.expected.is_empty() && !r.as_expected {
         found += &format!("; NOT AS EXPECTED: expected {}", r.expected);
@@ -210,6 +219,17 @@ pub fn render(r: &Report) -> String {
         );
     }
     command(&mut out, "replay", &r.replay);
+    // The scenario's note says who claimed what and what is inferred: a reader of the
+    // reply needs it. Its hardware sentence is in the consequence already.
+    if let Some(n) = &r.note {
+        let n = n
+            .find("Hardware assumed:")
+            .or_else(|| n.find("Hardware:"))
+            .map_or(n.as_str(), |at| &n[..at]);
+        if !n.trim().is_empty() {
+            field(&mut out, "note", n.trim());
+        }
+    }
     list(&mut out, "lock hold", &r.lock_holds);
     let reorderings: Vec<String> = r.reorderings.iter().map(|t| without_sources(t)).collect();
     list(&mut out, "reorderings", &reorderings);
@@ -217,17 +237,26 @@ pub fn render(r: &Report) -> String {
     out
 }
 
-/// `text` without its model source locations (` (models/src/...:12)`): the short form
-/// names each access by its kernel words; --full keeps them.
+/// `text` without its model source locations: the short form names each access by its
+/// kernel words; --full keeps them.
 fn without_sources(text: &str) -> String {
+    // ` (models/src/x.rs:12)`, and lockdep's `raw_spin_lock at models/src/x.rs:12, in ...`.
     let mut out = String::new();
     let mut rest = text;
-    while let Some(at) = rest.find(" (models/src/") {
+    loop {
+        let paren = rest.find(" (models/src/").map(|at| (at, ')', 1));
+        let at_ = rest.find(" at models/src/").map(|at| (at, ',', 0));
+        let Some((at, close, past)) = [paren, at_].into_iter().flatten().min() else {
+            break;
+        };
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        match rest.find(')') {
-            Some(end) => rest = &rest[end + 1..],
-            None => break,
+        match rest.find([close, '\n']) {
+            Some(end) => rest = &rest[end + past..],
+            None => {
+                rest = "";
+                break;
+            }
         }
     }
     out.push_str(rest);

@@ -345,6 +345,9 @@ impl ReservedIova {
                 self.iova_in(b.get(), &sp, addr)
             }
             None => {
+                // Key: the list under reserved_lock is the lock's, not engine words of its
+                // own, so no access shows the insert another get then finds.
+                key_step("get: none yet: insert newb");
                 self.link(&g, &newb);
                 iova + sp.offset
             }
@@ -365,9 +368,7 @@ impl ReservedIova {
                 // on the insert path, so here they are still kzalloc's zeros:
                 // iommu_unmap(domain, 0, 0) and free_iova(iovad, 0) do nothing, and the
                 // mapping and IOVA this get made are leaked.
-                key_step(
-                    "get: delete_reserved_binding(domain, newb), newb->iova and ->size still 0",
-                );
+                key_step("get: newb->iova, ->size still 0: delete_reserved_binding(domain, newb)");
                 self.delete_fields(0, 0, &newb);
             }
         }

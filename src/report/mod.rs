@@ -881,12 +881,15 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
                 about.split(": ").next().unwrap_or(about).to_string()
             },
             same_program: program(t) == program(sc),
+            // The same program under another configuration (PREEMPT_RT, lockdep's
+            // wait-type checks) that breaks the same variant.
             violated_in: family
                 .iter()
                 .filter(|o| {
                     o.variant == t.variant
                         && o.name != t.name
                         && o.expect.verdict == crate::scenario::Expected::Violated
+                        && program(o).0 == program(t).0
                 })
                 .map(|o| o.name.clone())
                 .collect(),
@@ -899,9 +902,9 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
         .collect()
 }
 
-/// What a scenario runs, all but the variant: setup, each thread's calls, parameters and
-/// configuration.
-fn program(sc: &Scenario) -> String {
+/// What a scenario runs, all but the variant: (setup, each thread's calls and the
+/// parameters; the configuration).
+fn program(sc: &Scenario) -> (String, (bool, bool)) {
     let calls = |c: &[iommu_models::spec::Call]| -> Vec<String> {
         c.iter().map(|c| c.to_string()).collect()
     };
@@ -910,12 +913,8 @@ fn program(sc: &Scenario) -> String {
         .iter()
         .map(|t| format!("{}: {}", t.name, calls(&t.calls).join("; ")))
         .collect();
-    format!(
-        "{:?} {:?} {} {} {}",
-        calls(&sc.setup),
-        threads,
-        sc.params_text(),
-        sc.config.preempt_rt,
-        sc.config.prove_raw_lock_nesting
+    (
+        format!("{:?} {:?} {}", calls(&sc.setup), threads, sc.params_text()),
+        (sc.config.preempt_rt, sc.config.prove_raw_lock_nesting),
     )
 }

@@ -122,10 +122,11 @@ enum Cmd {
         /// Repetitions of each measurement (the median is printed).
         #[arg(long, default_value_t = 3)]
         repeat: usize,
-        /// (scenario, engine) rows measured at once. Default 1: each row has the cores to
-        /// itself. With more, the rows share the cores and the header says so.
-        #[arg(long, short = 'j', default_value_t = 1, value_parser = jobs_range())]
-        jobs: usize,
+        /// (scenario, engine) rows measured at once (default: the number of cores). Each row
+        /// is one thread, so on N cores N rows each still have a core; the header says how
+        /// many ran at once, and `--jobs 1` gives each row the machine to itself.
+        #[arg(long, short = 'j', value_parser = jobs_range())]
+        jobs: Option<usize>,
     },
     /// Run C litmus tests (the kernel's tools/memory-model format) under loom through the
     /// kernel API, and say for each whether loom agrees with the LKMM's `Result:`.
@@ -496,7 +497,11 @@ fn run(cli: Cli) -> Result<ExitCode, ExitCode> {
             jobs,
         } => {
             let scenarios = load(&paths)?;
-            bench::run(&scenarios, repeat.max(1), jobs);
+            bench::run(
+                &scenarios,
+                repeat.max(1),
+                jobs.unwrap_or_else(pool::default_jobs),
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

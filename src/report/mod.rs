@@ -216,6 +216,16 @@ fn describe_op(e: &Event) -> String {
 /// The fidelity key an event bears on, if any.
 fn fidelity_key(e: &Event) -> Option<&'static str> {
     Some(match &e.op {
+        _ if matches!(
+            e.obj,
+            Obj::Field {
+                class: "memory of frame",
+                ..
+            }
+        ) =>
+        {
+            "walker-memory"
+        }
         _ if e.location.file().ends_with("hw/walker.rs") => "walker",
         _ if e.location.file().ends_with("hw/cache.rs") => "iommu-caches",
         Op::Step(l) if l.starts_with("qi_submit_sync") => "qi",

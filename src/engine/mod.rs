@@ -153,14 +153,15 @@ impl LockHold {
     pub fn describe(&self) -> String {
         format!(
             "{} in {}: held across at most {} kernel calls (median {}) and {} invalidation \
-             waits (median {}), over {} critical sections",
+             waits (median {}), over {} critical section{}",
             self.lock,
             self.site,
             self.max_steps,
             self.median_steps,
             self.max_waits,
             self.median_waits,
-            self.sections
+            self.sections,
+            if self.sections == 1 { "" } else { "s" }
         )
     }
 }

@@ -31,7 +31,7 @@ use crate::hw::cache::{Cache, InFlight, Translations};
 use crate::hw::geometry::Geometry;
 use crate::hw::qi::InvalidationQueue;
 use crate::kernel::Atomic64;
-use crate::trace::{step, Obj};
+use crate::trace::{last_event, step, Obj};
 
 /// A PCI requester (source) ID: bus, device, function.
 pub type Sid = u16;
@@ -578,7 +578,10 @@ impl Vtd {
             step("DMA: translation fault");
             return Dma::Fault;
         };
-        self.check_derived(t, r.pasid, d, None, || format!("a DMA ({r}) completed"));
+        // The access the translation came from (the cache hit, or the last fill), for the
+        // report to mark rather than the bookkeeping read that judges it.
+        let at = last_event();
+        self.check_derived(t, r.pasid, d, at, || format!("a DMA ({r}) completed"));
         drop(in_flight);
         step(format!("DMA: completes to frame {:#x}", d.frame));
         Dma::Frame(d.frame)

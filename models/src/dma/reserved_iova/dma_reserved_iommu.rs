@@ -267,7 +267,9 @@ impl ReservedIova {
         step("delete_reserved_binding: iovad = reserved_iova_cookie, iova_shift(iovad)");
         let iovad = self.iovad_used("delete_reserved_binding");
         let order = iova_shift(iovad.get());
-        step("delete_reserved_binding: iommu_unmap, free_iova, kfree");
+        step(format!(
+            "delete_reserved_binding: iommu_unmap({iova:#x}, {size:#x}), free_iova, kfree"
+        ));
         iommu_unmap(&self.domain, iova, size);
         free_iova(iovad.get(), iova >> order);
         kfree(b);

@@ -17,7 +17,7 @@ use crate::kernel::{
     cmpxchg, read_once, read_once_dep, smp_wmb, spin_lock, spin_unlock, write_once, Atomic64,
     Errno, SpinLock,
 };
-use crate::trace::{checking, step, Obj};
+use crate::trace::{checking, key_step, step, Obj};
 
 /// x86-64 first-level (IA-32e) entry layout, as `arch/x86/include/asm/pgtable_types.h`.
 pub mod pte {
@@ -306,7 +306,9 @@ impl FirstLevel {
         if again {
             self.unrevoke(iova);
         }
-        step(format!("map: set the PTE L1[{idx}] (Baolu's B2)"));
+        // Key: the mapping a race can lose; a report shows it even in a table no other
+        // thread touches again (a frame orphaned by the race).
+        key_step(format!("map: set the PTE L1[{idx}] (Baolu's B2)"));
         // Leaf PTEs are set without the lock: the IOVA allocator hands out disjoint ranges.
         write_once(self.pool.frame(table).entry(idx), pte::mk_leaf(pa));
         // Inferred (the seed does not show mmmap's body): the leaf is flushed as

@@ -81,7 +81,8 @@ impl FirstLevel {
             raise(
                 Kind::StaleTranslation,
                 format!(
-                    "walk reached {pa:#x} for {iova:#x} after the unmap's invalidation completed"
+                    "walk reached {pa:#x} for {iova:#x} after the unmap took it (once its \
+                     invalidation completed, or, with none, once it returned)"
                 ),
             );
         }

@@ -70,7 +70,7 @@ const SHORT: [&str; 2] = [
 /// engine; the two in `SHORT` are held to `SHORT_BOUND`. The issue asks for about 40:
 /// two-gets-v6 is 49 since it shows its key steps (the winner's insert, the delete of newb
 /// with its fields still zero) and says which hardware the scenario stands for.
-const BOUND: usize = 50;
+const BOUND: usize = 52;
 const SHORT_BOUND: usize = 50;
 
 #[test]

@@ -663,10 +663,19 @@ fn shown(
             }
         }
     }
-    for (_, _, l) in last_lock {
-        keep[l] = true;
-        if let Some(s) = step_of[l] {
-            keep[s] = true;
+    for (thread, name, l) in last_lock {
+        // The acquisition, and its release if it came before the violation: a chain that
+        // was let go of before the other thread took the locks reads so.
+        let release = (l + 1..before).find(|&u| {
+            lines[u].thread == thread
+                && matches!(trace[events[u]].op, Op::Unlock(_))
+                && obj(trace[events[u]].obj) == name
+        });
+        for x in std::iter::once(l).chain(release) {
+            keep[x] = true;
+            if let Some(s) = step_of[x] {
+                keep[s] = true;
+            }
         }
     }
     let mut mark = violation_line;

@@ -479,9 +479,12 @@ impl Vtd {
         }
     }
 
-    /// The context entry of `sid` through the context cache, filling it on a miss.
-    fn context(&self, t: &dyn Tables, sid: Sid) -> Option<ContextEntry> {
+    /// The context entry of `sid` through the context cache, filling it on a miss. `hit`
+    /// is set to the trace event of each cache hit of a translation: the last is where its
+    /// answer came from, for a violation to point at.
+    fn context(&self, t: &dyn Tables, sid: Sid, hit: &mut Option<usize>) -> Option<ContextEntry> {
         if let Some(v) = self.context_cache.lookup(sid) {
+            *hit = last_event();
             return Some(ContextEntry::unpack(v));
         }
         let ce = ContextEntry::unpack(t.context_entry(sid).load(Ordering::Acquire));
@@ -494,11 +497,18 @@ impl Vtd {
 
     /// The PASID entry of `pasid` under `sid` through the PASID cache: its DID and the
     /// generations it came through.
-    fn pasid(&self, t: &dyn Tables, sid: Sid, pasid: Pasid) -> Option<Derived> {
+    fn pasid(
+        &self,
+        t: &dyn Tables,
+        sid: Sid,
+        pasid: Pasid,
+        hit: &mut Option<usize>,
+    ) -> Option<Derived> {
         if let Some(v) = self.pasid_cache.lookup((sid, pasid)) {
+            *hit = last_event();
             return Some(Derived::unpack(v));
         }
-        let ce = self.context(t, sid)?;
+        let ce = self.context(t, sid, hit)?;
         let pe = PasidEntry::unpack(t.pasid_entry(sid, pasid).load(Ordering::Acquire));
         if !pe.present {
             return None;
@@ -517,11 +527,16 @@ impl Vtd {
     }
 
     /// Translate `r` in the IOMMU (context, PASID, IOTLB), filling each cache it misses.
-    fn iommu_translate(&self, t: &dyn Tables, r: Request) -> Option<Derived> {
+    fn iommu_translate(
+        &self,
+        t: &dyn Tables,
+        r: Request,
+        hit: &mut Option<usize>,
+    ) -> Option<Derived> {
         let through = if self.scalable {
-            self.pasid(t, r.sid, r.pasid)?
+            self.pasid(t, r.sid, r.pasid, hit)?
         } else {
-            let ce = self.context(t, r.sid)?;
+            let ce = self.context(t, r.sid, hit)?;
             Derived {
                 frame: 0,
                 first_stage: false,
@@ -534,6 +549,7 @@ impl Vtd {
         };
         let tag = (through.did, r.pasid, r.page);
         if let Some(v) = self.iotlb.lookup(tag) {
+            *hit = last_event();
             return Some(Derived::unpack(v));
         }
         let frame = t.walk(through.did, r.pasid, r.page)?;
@@ -544,13 +560,19 @@ impl Vtd {
 
     /// `r` as the device sees it: its device TLB first (if ATS is enabled), then a
     /// translation request to the IOMMU, whose answer it caches.
-    fn device_translate(&self, t: &dyn Tables, r: Request) -> Option<Derived> {
+    fn device_translate(
+        &self,
+        t: &dyn Tables,
+        r: Request,
+        hit: &mut Option<usize>,
+    ) -> Option<Derived> {
         let tag = (r.sid, r.pasid, r.page);
         let ats = self.dev_tlb.has_tag(tag);
         if let Some(v) = ats.then(|| self.dev_tlb.lookup(tag)).flatten() {
+            *hit = last_event();
             return Some(Derived::unpack(v));
         }
-        let d = self.iommu_translate(t, r)?;
+        let d = self.iommu_translate(t, r, hit)?;
         if ats {
             self.dev_tlb.fill(tag, d.pack());
         }
@@ -564,7 +586,7 @@ impl Vtd {
     pub fn prefetch(&self, t: &dyn Tables, r: Request) {
         step(format!("IOMMU prefetch: {r}"));
         let _in_flight = self.drain.begin();
-        self.iommu_translate(t, r);
+        self.iommu_translate(t, r, &mut None);
     }
 
     /// A DMA of `r`, translated through the caches: a `stale-translation` if it completes
@@ -573,14 +595,15 @@ impl Vtd {
     pub fn dma(&self, t: &dyn Tables, r: Request) -> Dma {
         step(format!("DMA: {r}"));
         let in_flight = self.drain.begin();
-        let Some(d) = self.device_translate(t, r) else {
+        let mut hit = None;
+        let Some(d) = self.device_translate(t, r, &mut hit) else {
             drop(in_flight);
             step("DMA: translation fault");
             return Dma::Fault;
         };
-        // The access the translation came from (the cache hit, or the last fill), for the
+        // The cache hit the translation's answer came from (else its last access), for the
         // report to mark rather than the bookkeeping read that judges it.
-        let at = last_event();
+        let at = hit.or_else(last_event);
         self.check_derived(t, r.pasid, d, at, || format!("a DMA ({r}) completed"));
         drop(in_flight);
         step(format!("DMA: completes to frame {:#x}", d.frame));

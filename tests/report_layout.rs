@@ -229,3 +229,37 @@ fn the_invalidation_that_ran_before_the_fill_is_shown() {
         .text
         .starts_with("read device-TLB 0 = "));
 }
+
+#[test]
+fn a_dmas_violation_marks_the_cache_hit_its_answer_came_from() {
+    // no-context-cache: the DMA after the flush translates through the device's cached
+    // context entry, which no invalidation removed. The mark used to sit on the flush's
+    // bookkeeping read, then on the device-TLB fill after the hit.
+    let (r, shown) =
+        shown_lines("scenarios/vtd-context-flush/flip-pri-order-no-context-cache.toml");
+    let mark = &r.lines[r.shown_mark.unwrap()].text;
+    assert!(mark.starts_with("read context-cache 0 = "), "{mark}");
+    assert!(
+        shown.iter().any(|l| l.starts_with("flip_pri: flip PRE")),
+        "{shown:#?}"
+    );
+}
+
+#[test]
+fn a_lock_order_report_shows_both_chains_and_their_releases() {
+    // Only B's last acquisition used to be shown: a lock violation's steps touch no memory
+    // another thread touches.
+    let (_, shown) = shown_lines("scenarios/reserved-iova/lock-order-mask-msi-under-lock.toml");
+    for want in [
+        "msi_domain_activate",
+        "activate: look the binding up",
+        "spin_unlock_irqrestore(reserved_lock)",
+        "free_domain: unlink every binding",
+        "free_domain: mask an MSI",
+    ] {
+        assert!(
+            shown.iter().any(|l| l.starts_with(want)),
+            "{want}: {shown:#?}"
+        );
+    }
+}

@@ -102,10 +102,9 @@ pub fn run_all(
         .flat_map(|sc| sc.expect.engines.iter().map(move |&e| (sc, e)))
         .filter(|&(_, e)| only.is_none_or(|o| o == e))
         .collect();
-    crate::pool::map_ordered_by(
+    crate::pool::map_ordered(
         &pairs,
         jobs,
-        |&(sc, e)| cost(sc, e),
         |&(sc, e)| {
             let outcome = engine::run(sc, e, settings);
             Row {
@@ -117,21 +116,6 @@ pub fn run_all(
         },
         progress,
     )
-}
-
-/// How long a run of `sc` under `e` is likely to take, for [`crate::pool::map_ordered_by`]
-/// to start the longest first: the engine, then the threads, then the operations (the
-/// setup's and the threads'). Measured once at `--jobs 1` (issue 10): the 86 loom runs
-/// took 3.0 s of the 4.5 s, the longest 0.9 s (three threads), against 0.1 s at most for a
-/// shuttle run of its fixed number of schedules; an exhaustive exploration grows with the
-/// threads and with the operations each interleaves.
-fn cost(sc: &Scenario, e: EngineKind) -> u64 {
-    let engine = match e {
-        EngineKind::Loom | EngineKind::ShuttleDfs => 2,
-        EngineKind::ShuttlePct | EngineKind::ShuttleRandom | EngineKind::Os => 1,
-    };
-    let ops = sc.setup.len() + sc.threads.iter().map(|t| t.calls.len()).sum::<usize>();
-    (engine << 32) | ((sc.threads.len() as u64) << 16) | ops.min(0xffff) as u64
 }
 
 /// Write each row's report (`<dir>/<model>/<name>.<engine>.txt` and `.json`) and the index

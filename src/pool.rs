@@ -22,20 +22,6 @@ pub fn map_ordered<T: Sync, R: Send>(
     items: &[T],
     jobs: usize,
     f: impl Fn(&T) -> R + Sync,
-    done: impl FnMut(&R),
-) -> Vec<R> {
-    map_ordered_by(items, jobs, |_| 0, f, done)
-}
-
-/// [`map_ordered`], with the items started in descending order of `cost` (a cheap estimate
-/// of each one's run time; equal costs in item order): the longest jobs first, so the last
-/// to finish are short ones and no worker is left alone on a long one at the end. Only the
-/// start order changes: `done` and the results keep the order of `items`.
-pub fn map_ordered_by<T: Sync, R: Send>(
-    items: &[T],
-    jobs: usize,
-    cost: impl Fn(&T) -> u64,
-    f: impl Fn(&T) -> R + Sync,
     mut done: impl FnMut(&R),
 ) -> Vec<R> {
     let jobs = jobs.clamp(1, items.len().max(1));
@@ -49,20 +35,19 @@ pub fn map_ordered_by<T: Sync, R: Send>(
             })
             .collect();
     }
-    let order = dispatch_order(items, cost);
     let next = AtomicUsize::new(0);
     let mut slots: Vec<Option<R>> = items.iter().map(|_| None).collect();
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel();
         for _ in 0..jobs {
-            let (tx, next, f, order) = (tx.clone(), &next, &f, &order);
+            let (tx, next, f) = (tx.clone(), &next, &f);
             std::thread::Builder::new()
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(s, move || {
-                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        if tx.send((i, f(&items[i]))).is_err() {
-                            break;
-                        }
+                .spawn_scoped(s, move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(t) = items.get(i) else { break };
+                    if tx.send((i, f(t))).is_err() {
+                        break;
                     }
                 })
                 .expect("cannot start a worker thread");
@@ -81,13 +66,6 @@ pub fn map_ordered_by<T: Sync, R: Send>(
         .into_iter()
         .map(|r| r.expect("a worker stopped before its job was done"))
         .collect()
-}
-
-/// The indices of `items` by descending `cost`, equal costs in item order.
-fn dispatch_order<T>(items: &[T], cost: impl Fn(&T) -> u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(cost(&items[i])));
-    order
 }
 
 #[cfg(test)]
@@ -114,40 +92,5 @@ mod tests {
             assert_eq!(seen, want, "--jobs {jobs}");
         }
         assert!(map_ordered(&[] as &[u8], 2, |&x| x, |_| {}).is_empty());
-    }
-
-    #[test]
-    fn the_costliest_items_start_first_and_results_keep_the_item_order() {
-        // Costs 3, 1, 4, 1, 5, 9, 2, 6: started 9, 6, 5, 4, 3, 2, then the 1s in item order.
-        let cost = [3u64, 1, 4, 1, 5, 9, 2, 6];
-        let items: Vec<usize> = (0..cost.len()).collect();
-        assert_eq!(
-            dispatch_order(&items, |&i| cost[i]),
-            vec![5, 7, 4, 2, 0, 6, 1, 3]
-        );
-        for jobs in [2, 3] {
-            let started = std::sync::Mutex::new(Vec::new());
-            let mut seen = Vec::new();
-            let got = map_ordered_by(
-                &items,
-                jobs,
-                |&i| cost[i],
-                |&i| {
-                    started.lock().unwrap().push(i);
-                    std::thread::sleep(std::time::Duration::from_millis(5 * cost[i]));
-                    i
-                },
-                |&r| seen.push(r),
-            );
-            assert_eq!(got, items, "--jobs {jobs}");
-            assert_eq!(seen, items, "--jobs {jobs}");
-            // The first `jobs` to start are the `jobs` costliest, in whatever order the
-            // workers took them.
-            let mut first = started.into_inner().unwrap()[..jobs].to_vec();
-            first.sort();
-            let mut want = dispatch_order(&items, |&i| cost[i])[..jobs].to_vec();
-            want.sort();
-            assert_eq!(first, want, "--jobs {jobs}");
-        }
     }
 }

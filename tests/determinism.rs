@@ -378,8 +378,8 @@ fn check_output_is_identical_across_jobs() {
     }
 }
 
-/// `litmus --jobs 1`, `2` and `3` print the same lines in the same order (the tests start
-/// longest first with more than one job), but for each test's wall time.
+/// `litmus --jobs 1`, `2` and `3` print the same lines in the same order (tests finish in
+/// any order with more than one job), but for each test's wall time.
 #[test]
 fn litmus_output_is_identical_across_jobs() {
     let run = |jobs: &str| {

@@ -113,10 +113,9 @@ pub fn run_all(
     jobs: usize,
     progress: impl FnMut(&Row),
 ) -> Vec<Row> {
-    crate::pool::map_ordered_by(
+    crate::pool::map_ordered(
         tests,
         jobs,
-        cost,
         |t| {
             let observed = run::run(t, max_time, max_branches);
             Row {
@@ -127,24 +126,6 @@ pub fn run_all(
         },
         progress,
     )
-}
-
-/// How long `t` is likely to take under loom, for [`crate::pool::map_ordered_by`] to start
-/// the longest first: its processes, then its statements (accesses, fences, locks, nested
-/// ones counted). Measured once at `--jobs 1` (issue 10): the three 4-process IRIW tests took
-/// about 9,000 executions each, the 17 3-process ones 940 at most, the 57 2-process ones 229
-/// at most; within a process count, longer bodies interleave more.
-fn cost(t: &Litmus) -> u64 {
-    fn stmts(body: &[parse::Stmt]) -> u64 {
-        body.iter()
-            .map(|s| match s {
-                parse::Stmt::If(_, then, els) => 1 + stmts(then) + stmts(els),
-                _ => 1,
-            })
-            .sum()
-    }
-    let body: u64 = t.procs.iter().map(|p| stmts(&p.body)).sum();
-    ((t.procs.len() as u64) << 32) | body
 }
 
 /// The cause of a known disagreement: its fidelity row.

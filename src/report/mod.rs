@@ -446,13 +446,8 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         variant: sc.variant.clone(),
         params: {
             let mut p = sc.params_text();
-            for (on, name) in [
-                (sc.config.preempt_rt, "PREEMPT_RT"),
-                (sc.config.prove_raw_lock_nesting, "PROVE_RAW_LOCK_NESTING"),
-            ] {
-                if on {
-                    p += &format!("{}config {name}", if p.is_empty() { "" } else { "; " });
-                }
+            for name in config_options(sc) {
+                p += &format!("{}config {name}", if p.is_empty() { "" } else { "; " });
             }
             p
         },
@@ -563,13 +558,10 @@ fn access(e: &Event) -> Option<((Obj, u64), bool)> {
 /// - a kernel thread's step when one of its accesses conflicts with another thread's or the
 ///   checker's (the same word, one of them a write), frees memory, holds a read of a stale
 ///   value, or is the offending one; and a step the model marks as key;
-/// - a hardware step (of a hardware thread, or the IOMMU's on a submitting CPU) only when it
-///   holds the offending access, or wrote what the failing access (a check after the
-///   threads) or a read of the failing step (in a thread), or of another shown hardware
-///   step, found, or looked at such a word of the hardware's since and left it, or wrote
-///   the failing access's word just before that: the fill a stale entry came from, the
-///   invalidation that passed over it or emptied the slot before the fill, and not every
-///   fill and invalidation of the run;
+/// - a hardware step (of a hardware thread, or the IOMMU's on a submitting CPU) only as a
+///   source of what the failing access read ([`View::keep_sources`]): the fill a stale entry
+///   came from and the invalidations that passed over it, not every fill and flush;
+/// - of a lock violation, the chains its message names ([`View::keep_lock_chains`]);
 /// - under a step, only the stale reads and the offending access.
 ///
 /// After every thread finished, the step of the failing check and its failing read: the
@@ -650,34 +642,14 @@ fn shown(
             left.push((w, v));
         }
     }
-    // Each thread's last acquisition, before the violation, of a lock the message names.
+    let view = View {
+        trace,
+        events,
+        lines,
+        step_of: &step_of,
+    };
     let before = violation_line.map_or(lines.len(), |v| v + 1);
-    let mut last_lock: Vec<(&str, String, usize)> = Vec::new();
-    for (l, line) in lines.iter().enumerate().take(before) {
-        let e = &trace[events[l]];
-        if let Op::Lock(_) = e.op {
-            let name = obj(e.obj);
-            if locks_named(&name) {
-                last_lock.retain(|(t, n, _)| !(*t == line.thread.as_str() && *n == name));
-                last_lock.push((&line.thread, name, l));
-            }
-        }
-    }
-    for (thread, name, l) in last_lock {
-        // The acquisition, and its release if it came before the violation: a chain that
-        // was let go of before the other thread took the locks reads so.
-        let release = (l + 1..before).find(|&u| {
-            lines[u].thread == thread
-                && matches!(trace[events[u]].op, Op::Unlock(_))
-                && obj(trace[events[u]].obj) == name
-        });
-        for x in std::iter::once(l).chain(release) {
-            keep[x] = true;
-            if let Some(s) = step_of[x] {
-                keep[s] = true;
-            }
-        }
-    }
+    view.keep_lock_chains(before, locks_named, &mut keep);
     let mut mark = violation_line;
     // A check that fails at its end (a leak): show the reads that found what was left.
     if let Some(v) = violation_line.filter(|&v| !matches!(trace[events[v]].op, Op::Load(_))) {
@@ -698,71 +670,126 @@ fn shown(
             }
         }
     }
-    // The hardware steps whose writes the failing access read (for a check after the
-    // threads, the entry it found wrong; in a thread, the reads of the failing step), and
-    // those whose writes the reads of such a step found, and so on. Of what the failing
-    // access read, also the write before: the invalidation that emptied the slot before
-    // the fill the check found.
-    if let Some(v) = mark.or(violation_line) {
-        let failing = step_of[v].filter(|_| line_is_thread(&lines[v]));
+    if let Some(v) = mark {
+        view.keep_sources(v, &hardware, &mut keep);
+    }
+    ((0..lines.len()).filter(|&l| keep[l]).collect(), mark)
+}
+
+/// The trace as [`shown`] walks it: each line's event and step.
+struct View<'a> {
+    trace: &'a [Event],
+    events: &'a [usize],
+    lines: &'a [Line],
+    step_of: &'a [Option<usize>],
+}
+
+impl View<'_> {
+    fn event(&self, l: usize) -> &Event {
+        &self.trace[self.events[l]]
+    }
+
+    /// Show line `l` and its step.
+    fn keep(&self, l: usize, keep: &mut [bool]) {
+        keep[l] = true;
+        if let Some(s) = self.step_of[l] {
+            keep[s] = true;
+        }
+    }
+
+    /// Each thread's last acquisition, among the lines before `before`, of a lock
+    /// `locks_named` accepts, and its release when that came first too: a chain that was let
+    /// go of before the other thread took the locks reads so.
+    fn keep_lock_chains(
+        &self,
+        before: usize,
+        locks_named: &dyn Fn(&str) -> bool,
+        keep: &mut [bool],
+    ) {
+        let mut last: Vec<(&str, String, usize)> = Vec::new();
+        for l in 0..before {
+            let e = self.event(l);
+            if matches!(e.op, Op::Lock(_)) && locks_named(&obj(e.obj)) {
+                let (thread, name) = (self.lines[l].thread.as_str(), obj(e.obj));
+                last.retain(|(t, n, _)| !(*t == thread && *n == name));
+                last.push((thread, name, l));
+            }
+        }
+        for (thread, name, l) in last {
+            let release = (l + 1..before).find(|&u| {
+                self.lines[u].thread == thread
+                    && matches!(self.event(u).op, Op::Unlock(_))
+                    && obj(self.event(u).obj) == name
+            });
+            for x in std::iter::once(l).chain(release) {
+                self.keep(x, keep);
+            }
+        }
+    }
+
+    /// Where what the failing access `v` read came from. The hardware steps whose writes
+    /// it read (for a check after the threads, the entry it found wrong; in a thread, the
+    /// reads of its step), those whose writes the reads of such a step found, and so on;
+    /// the hardware's looks at such a word since its write, which left it (an invalidation
+    /// that did not match the stale entry); of the failing access's own word, the write
+    /// before (the invalidation that emptied the slot before the fill). A kernel step that
+    /// wrote what a failing read found is shown too: conflicts show most, but not a write
+    /// only the thread's own check reads (the unmap's "this page is revoked").
+    fn keep_sources(&self, v: usize, hardware: &[bool], keep: &mut [bool]) {
+        let n = self.lines.len();
+        let failing = self.step_of[v].filter(|_| line_is_thread(&self.lines[v]));
         // (line, it is one of the failing reads, it is the failing access itself)
-        let mut reads: Vec<(usize, bool, bool)> = (0..lines.len())
-            .filter(|&l| l == v || (failing.is_some() && step_of[l] == failing))
+        let mut reads: Vec<(usize, bool, bool)> = (0..n)
+            .filter(|&l| l == v || (failing.is_some() && self.step_of[l] == failing))
             .map(|l| (l, true, l == v))
             .collect();
         while let Some((r, seed, first)) = reads.pop() {
-            let e = &trace[events[r]];
+            let e = self.event(r);
             let Some((w, _)) = access(e)
                 .filter(|_| matches!(e.op, Op::Load(_) | Op::Cmpxchg { .. } | Op::Rmw { .. }))
             else {
                 continue;
             };
-            // A thread's access (a thread's own bookkeeping, made as the checker's, too),
-            // not the checks' after every thread finished.
-            let touches = |x: usize, before: usize, write: bool| {
-                events[x] < before
-                    && line_is_thread(&lines[x])
-                    && access(&trace[events[x]]).is_some_and(|(w2, wr)| w2 == w && (wr || !write))
+            // A thread's access of `w` before event `at` (a thread's own bookkeeping, made
+            // as the checker's, too), not the checks' after every thread finished.
+            let touches = |x: usize, at: usize, write: bool| {
+                self.events[x] < at
+                    && line_is_thread(&self.lines[x])
+                    && access(self.event(x)).is_some_and(|(w2, wr)| w2 == w && (wr || !write))
             };
-            let last_write = |before: usize| {
-                (0..lines.len())
-                    .filter(|&x| touches(x, before, true))
-                    .max_by_key(|&x| events[x])
+            let last_write = |at: usize| {
+                (0..n)
+                    .filter(|&x| touches(x, at, true))
+                    .max_by_key(|&x| self.events[x])
             };
-            let Some(writer) = last_write(events[r]) else {
+            let Some(writer) = last_write(self.events[r]) else {
                 continue;
             };
-            // What a failing read found came from a kernel step: show it (conflicts show
-            // most, but not a write only a thread's own check reads, as the unmap's "this
-            // page is revoked").
             if !hardware[writer] {
-                if let Some(s) = step_of[writer].filter(|_| seed) {
+                if let Some(s) = self.step_of[writer].filter(|_| seed) {
                     keep[s] = true;
                 }
                 continue;
             }
-            // A hardware writer, and the hardware's looks at the word since, which left it
-            // as it was (an invalidation that did not match the stale entry).
-            let looked = (0..lines.len()).filter(|&x| {
-                touches(x, events[r], false) && events[x] > events[writer] && hardware[x]
+            let looked = (0..n).filter(|&x| {
+                touches(x, self.events[r], false)
+                    && self.events[x] > self.events[writer]
+                    && hardware[x]
             });
-            let earlier = last_write(events[writer]).filter(|&x| first && hardware[x]);
+            let earlier = last_write(self.events[writer]).filter(|&x| first && hardware[x]);
             for x in std::iter::once(writer).chain(looked).chain(earlier) {
-                let Some(s) = step_of[x] else {
+                let Some(s) = self.step_of[x].filter(|&s| !keep[s]) else {
                     continue;
                 };
-                if !keep[s] {
-                    keep[s] = true;
-                    reads.extend(
-                        (0..lines.len())
-                            .filter(|&l| step_of[l] == Some(s))
-                            .map(|l| (l, false, false)),
-                    );
-                }
+                keep[s] = true;
+                reads.extend(
+                    (0..n)
+                        .filter(|&l| self.step_of[l] == Some(s))
+                        .map(|l| (l, false, false)),
+                );
             }
         }
     }
-    ((0..lines.len()).filter(|&l| keep[l]).collect(), mark)
 }
 
 /// The kernel function operation `op` runs: the identifier its doc starts with, when the
@@ -819,21 +846,10 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
         v => format!("No verdict on the invariants: {}. ", judge::describe(v)),
     };
     // What the variant is: as posted, someone's proposal, or a mutant of which.
-    if let Some(v) = sc.model.variants.iter().find(|v| v.name == sc.variant) {
-        let about = v.about();
-        p += &format!(
-            "Variant {}: {}.",
-            sc.variant,
-            about.split(": ").next().unwrap_or(about)
-        );
-    }
+    p += &format!("Variant {}: {}.", sc.variant, variant_line(sc));
     let note = sc.note.as_deref().unwrap_or("");
-    let hardware = note
-        .find("Hardware assumed:")
-        .or_else(|| note.find("Hardware:"))
-        .map(|at| note[at..].to_string());
-    p += &match hardware {
-        Some(h) => format!(" {}", h.trim_end_matches('.').to_string() + "."),
+    p += &match hardware_at(note) {
+        Some(at) => format!(" {}.", note[at..].trim_end_matches('.')),
         None => " Hardware: the scenario does not say.".to_string(),
     };
     let params = sc.params_text();
@@ -842,14 +858,10 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
     } else {
         format!(" Model parameters: {params}.")
     };
-    let config: Vec<String> = [
-        (sc.config.preempt_rt, "PREEMPT_RT"),
-        (sc.config.prove_raw_lock_nesting, "PROVE_RAW_LOCK_NESTING"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, name)| format!("CONFIG_{name}=y"))
-    .collect();
+    let config: Vec<String> = config_options(sc)
+        .iter()
+        .map(|name| format!("CONFIG_{name}=y"))
+        .collect();
     if !config.is_empty() {
         p += &format!(" Kernel config: {}.", config.join(", "));
     }
@@ -899,11 +911,8 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
                     _ => t.title.clone(),
                 }
             } else {
-                // The title says nothing of this variant: the model's line for it, to its
-                // first `: `.
-                let about = t.model.variants.iter().find(|v| v.name == t.variant);
-                let about = about.map_or("", |v| v.about());
-                about.split(": ").next().unwrap_or(about).to_string()
+                // The title says nothing of this variant: the model's line for it.
+                variant_line(t).to_string()
             },
             same_program: program(t) == program(sc),
             // The same program under another configuration (PREEMPT_RT, lockdep's
@@ -925,6 +934,32 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
             .into(),
         })
         .collect()
+}
+
+/// The model's line for the scenario's variant, up to its first `: ` (`as posted`,
+/// `mutant of rfc`).
+fn variant_line(sc: &Scenario) -> &'static str {
+    let about = sc.model.variants.iter().find(|v| v.name == sc.variant);
+    let about = about.map_or("", |v| v.about());
+    about.split(": ").next().unwrap_or(about)
+}
+
+/// The kernel options the scenario turns on (`PREEMPT_RT`).
+fn config_options(sc: &Scenario) -> Vec<&'static str> {
+    [
+        (sc.config.preempt_rt, "PREEMPT_RT"),
+        (sc.config.prove_raw_lock_nesting, "PROVE_RAW_LOCK_NESTING"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect()
+}
+
+/// Where a scenario note's hardware sentence starts (`Hardware:` or `Hardware assumed:`),
+/// which the consequence quotes; it runs to the note's end.
+pub fn hardware_at(note: &str) -> Option<usize> {
+    note.find("Hardware assumed:")
+        .or_else(|| note.find("Hardware:"))
 }
 
 /// What a scenario runs, all but the variant: (setup, each thread's calls and the

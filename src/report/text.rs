@@ -199,12 +199,10 @@ pub fn render(r: &Report) -> String {
     // witness is plain or weak, the rest is in --full.
     let mut found = r.search.clone();
     if let Some(m) = &r.memory {
-        found += match m.split(" (").next().unwrap_or(m) {
-            "plain interleaving" => "; a plain interleaving: no memory reordering needed",
-            "weak memory: no plain interleaving violates anything" => {
-                "; weak memory: it needs a reordering (below)"
-            }
-            other => other,
+        found += if m.starts_with("plain") {
+            "; a plain interleaving: no memory reordering needed"
+        } else {
+            "; weak memory: it needs a reordering (below)"
         };
     }
     if !r.expected.is_empty() && !r.as_expected {
@@ -222,10 +220,7 @@ pub fn render(r: &Report) -> String {
     // The scenario's note says who claimed what and what is inferred: a reader of the
     // reply needs it. Its hardware sentence is in the consequence already.
     if let Some(n) = &r.note {
-        let n = n
-            .find("Hardware assumed:")
-            .or_else(|| n.find("Hardware:"))
-            .map_or(n.as_str(), |at| &n[..at]);
+        let n = super::hardware_at(n).map_or(n.as_str(), |at| &n[..at]);
         if !n.trim().is_empty() {
             field(&mut out, "note", n.trim());
         }
@@ -240,24 +235,22 @@ pub fn render(r: &Report) -> String {
 /// `text` without its model source locations: the short form names each access by its
 /// kernel words; --full keeps them.
 fn without_sources(text: &str) -> String {
-    // ` (models/src/x.rs:12)`, and lockdep's `raw_spin_lock at models/src/x.rs:12, in ...`.
+    // ` (models/src/x.rs:12)`, up to and with its `)`; and lockdep's `raw_spin_lock at
+    // models/src/x.rs:12, in ...`, up to its `,`.
     let mut out = String::new();
     let mut rest = text;
     loop {
-        let paren = rest.find(" (models/src/").map(|at| (at, ')', 1));
-        let at_ = rest.find(" at models/src/").map(|at| (at, ',', 0));
-        let Some((at, close, past)) = [paren, at_].into_iter().flatten().min() else {
+        let paren = rest.find(" (models/src/").map(|at| (at, ')'));
+        let at_ = rest.find(" at models/src/").map(|at| (at, ','));
+        let Some((at, close)) = [paren, at_].into_iter().flatten().min() else {
             break;
         };
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        match rest.find([close, '\n']) {
-            Some(end) => rest = &rest[end + past..],
-            None => {
-                rest = "";
-                break;
-            }
-        }
+        // A location never spans lines: one left open ends at the line's end.
+        let end = rest.find([close, '\n']).unwrap_or(rest.len());
+        let past = usize::from(rest[end..].starts_with(')'));
+        rest = &rest[end + past..];
     }
     out.push_str(rest);
     out

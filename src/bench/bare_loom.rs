@@ -131,6 +131,9 @@ thread_local! {
 /// 0x2000, both under the one up-level PDE, so both populate it (one frees its page under
 /// the lock); then both translate, and the tables are torn down. Returns the executions.
 pub fn populate_race() -> u64 {
+    // Loom's coroutines install their panic hook at their first run: let that happen where
+    // no other thread can be exploring (see `install_panic_hook`).
+    crate::engine::install_panic_hook();
     EXECUTIONS.with(|e| *e.borrow_mut() = 0);
     loom::model::Builder::new().check(move || {
         EXECUTIONS.with(|e| *e.borrow_mut() += 1);

@@ -8,6 +8,7 @@ pub mod loom;
 pub mod os;
 pub mod progress;
 pub mod shuttle;
+mod stderr;
 pub mod stop;
 
 use std::any::Any;
@@ -372,7 +373,7 @@ fn run_world(p: &Program) {
 
 /// Run `scenario` under `engine`.
 pub fn run(scenario: &Scenario, engine: EngineKind, settings: &Settings) -> Outcome {
-    quiet_panics();
+    install_panic_hook();
     let start = Instant::now();
     let mut out = match engine {
         EngineKind::Loom => loom::run(scenario, settings),
@@ -553,16 +554,29 @@ impl Drop for Exploring {
     }
 }
 
-/// Install, once, a panic hook that keeps exploration quiet: a panic raised while exploring
-/// (a violation, loom's deadlock or branch-limit panic) becomes a verdict and is not printed.
-/// Every other panic goes to the previous hook. With `IOMMU_MC_DEBUG_PANICS` set in the
-/// environment every panic is printed, with its backtrace if `RUST_BACKTRACE` asks: for a
-/// model writer chasing a `model-error` or an abort.
-pub(crate) fn quiet_panics() {
+/// Install, once for the process, the panic hook that every engine relies on. A panic raised
+/// while exploring (a violation, loom's deadlock or branch-limit panic) becomes a verdict and
+/// is not printed; during a shuttle run the hook also records the failing schedule. Every other
+/// panic goes to the hook that was there before, on the real stderr. With
+/// `IOMMU_MC_DEBUG_PANICS` set in the environment every panic is printed, with its backtrace if
+/// `RUST_BACKTRACE` asks: for a model writer chasing a `model-error` or an abort.
+///
+/// Every engine entry calls this before it explores, and its callers wait until it is done.
+/// Loom's coroutines (the `generator` crate) and shuttle each install a hook of their own the
+/// first time they run, by taking the process's hook and setting one that wraps it: two steps,
+/// not one. Run for the first time on one thread while another explores, that could lose the
+/// checker's hook, and a loom violation in a parallel `check` printed its backtrace. So both
+/// run once here, first: shuttle's hook (which prints every failure) is dropped; generator's,
+/// which only drops its coroutines' cancellation unwinds, stays, over the checker's.
+pub fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        shuttle::install_its_hook();
+        drop(std::panic::take_hook());
         std::panic::set_hook(Box::new(move |info| {
+            shuttle::note_panic();
             let ours = info
                 .payload()
                 .downcast_ref::<String>()
@@ -570,9 +584,10 @@ pub(crate) fn quiet_panics() {
             if std::env::var_os("IOMMU_MC_DEBUG_PANICS").is_some()
                 || (!ours && !EXPLORING.with(|e| e.get()))
             {
-                prev(info);
+                stderr::through(|| prev(info));
             }
         }));
+        ::loom::model::Builder::new().check(|| {});
     });
 }
 

@@ -62,9 +62,12 @@ pub fn start() -> bool {
         if entries.is_empty() {
             continue;
         }
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[K{}", line(began.elapsed(), &entries));
-        let _ = err.flush();
+        let line = line(began.elapsed(), &entries);
+        super::stderr::through(|| {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K{line}");
+            let _ = err.flush();
+        });
     });
     true
 }
@@ -72,9 +75,11 @@ pub fn start() -> bool {
 /// Clear the progress line before a line of ordinary output.
 pub fn clear_line() {
     if ACTIVE.load(Ordering::Relaxed) {
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[K");
-        let _ = err.flush();
+        super::stderr::through(|| {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K");
+            let _ = err.flush();
+        });
     }
 }
 

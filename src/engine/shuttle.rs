@@ -8,7 +8,6 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::Once;
 use std::time::Instant;
 
 use iommu_models::engine::Engine;
@@ -66,11 +65,9 @@ pub fn run(scenario: &Scenario, engine: EngineKind, s: &Settings) -> Outcome {
 
 /// True if `schedule` decodes as a shuttle schedule string (shuttle panics on a bad one).
 pub fn valid_schedule(schedule: &str) -> bool {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let ok = std::panic::catch_unwind(|| ReplayScheduler::new_from_encoded(schedule)).is_ok();
-    std::panic::set_hook(hook);
-    ok
+    super::install_panic_hook();
+    let _quiet = Exploring::start();
+    std::panic::catch_unwind(|| ReplayScheduler::new_from_encoded(schedule)).is_ok()
 }
 
 /// Replay one schedule string of a shuttle failure.
@@ -84,48 +81,6 @@ pub fn replay(scenario: &Scenario, schedule: &str, s: &Settings) -> Outcome {
         sched,
         Coverage::Bounded("one replayed schedule".into()),
     )
-}
-
-/// Shuttle prints every failure's schedule to stderr itself; the report carries it instead.
-/// While any shuttle run is under way, fd 2 points at /dev/null (counted, so concurrent runs
-/// in the test harness restore it once, at the end).
-struct SilencedStderr;
-
-static SILENCE: std::sync::Mutex<(usize, i32)> = std::sync::Mutex::new((0, -1));
-
-impl SilencedStderr {
-    fn start() -> SilencedStderr {
-        let mut g = SILENCE.lock().unwrap_or_else(|e| e.into_inner());
-        if g.0 == 0 {
-            // SAFETY: plain fd syscalls on fds we own; failures leave stderr as it was.
-            unsafe {
-                let saved = libc::dup(2);
-                let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
-                if saved >= 0 && null >= 0 {
-                    libc::dup2(null, 2);
-                    libc::close(null);
-                    g.1 = saved;
-                }
-            }
-        }
-        g.0 += 1;
-        SilencedStderr
-    }
-}
-
-impl Drop for SilencedStderr {
-    fn drop(&mut self) {
-        let mut g = SILENCE.lock().unwrap_or_else(|e| e.into_inner());
-        g.0 -= 1;
-        if g.0 == 0 && g.1 >= 0 {
-            // SAFETY: restores the fd saved by `start`.
-            unsafe {
-                libc::dup2(g.1, 2);
-                libc::close(g.1);
-            }
-            g.1 = -1;
-        }
-    }
 }
 
 /// A scheduler that ends the run after a first execution in which it had nothing to choose:
@@ -174,34 +129,26 @@ thread_local! {
     static FAILING: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// Shuttle's own panic hook, installed once for the process at its first run. The checker's
+/// hook replaces it (see [`super::install_panic_hook`]); this run, made while that hook is being
+/// set up, is where shuttle installs it.
+pub(super) fn install_its_hook() {
+    Runner::new(
+        RandomScheduler::new_from_seed(0, 1),
+        config(&Settings::default()),
+    )
+    .run(|| {});
+}
+
 /// Shuttle 0.9 no longer puts the failing schedule in the panic message: its panic hook prints
-/// it, and that hook, installed once for the process, stays armed after the run, so it would
-/// also speak for every later panic (a loom violation's, say). Install, once, a hook that passes
-/// a panic to shuttle's hook only while a shuttle run is under way on this thread, and records
-/// the schedule at the execution's first panic, as shuttle's own report of it does.
-fn gate_shuttle_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        super::quiet_panics();
-        let outer = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        // Shuttle installs its hook, over the empty one, at its first execution.
-        Runner::new(
-            RandomScheduler::new_from_seed(0, 1),
-            config(&Settings::default()),
-        )
-        .run(|| {});
-        let shuttle_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if IN_RUN.get() {
-                FAILING.with_borrow_mut(|f| {
-                    f.get_or_insert_with(|| serialize_schedule(&CurrentSchedule::get_schedule()));
-                });
-                shuttle_hook(info);
-            }
-            outer(info);
-        }));
-    });
+/// it. So the checker's hook calls this at every panic: during a shuttle run on this thread it
+/// records the schedule at the execution's first panic, as shuttle's own report of it does.
+pub(super) fn note_panic() {
+    if IN_RUN.get() {
+        FAILING.with_borrow_mut(|f| {
+            f.get_or_insert_with(|| serialize_schedule(&CurrentSchedule::get_schedule()));
+        });
+    }
 }
 
 /// Marks a shuttle run under way on this thread (until dropped).
@@ -209,7 +156,6 @@ struct InRun;
 
 impl InRun {
     fn start() -> InRun {
-        gate_shuttle_panic_hook();
         FAILING.set(None);
         IN_RUN.set(true);
         InRun
@@ -234,7 +180,7 @@ fn drive(
     super::progress::watch(&p, engine.name(), None);
     let body = p.clone();
     let _quiet = Exploring::start();
-    let _stderr = SilencedStderr::start();
+    let _stderr = super::stderr::Silenced::start();
     let complete = Rc::new(Cell::new(false));
     let sched = StopWithoutChoice {
         inner: sched,

@@ -583,6 +583,12 @@ fn cli_replay_reproduces_a_shuttle_failure_from_its_schedule() {
         "{text}"
     );
     assert!(text.contains(&format!("^ {kind}")), "{text}");
+    // A replay searched nothing: it names no seed or iteration count of its own.
+    assert!(
+        text.contains("violated: shuttle, replaying the schedule below"),
+        "{text}"
+    );
+    assert!(!text.contains("iteration"), "{text}");
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
 

@@ -111,6 +111,9 @@ pub struct Outcome {
     pub preemptions: Option<usize>,
     /// shuttle: the schedule string that replays the failing execution.
     pub schedule: Option<String>,
+    /// shuttle: this run replayed one given schedule (`iommu-mc replay`); it searched nothing,
+    /// so its seed and iteration count say nothing.
+    pub replayed: bool,
     /// The settings used (seed, bounds), for the report's replay line.
     pub settings: Settings,
     /// The trace of the failing execution (empty for `holds`).

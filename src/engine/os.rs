@@ -49,6 +49,7 @@ pub fn run(scenario: &Scenario, s: &Settings) -> Outcome {
         executions: p.executions.load(Ordering::Relaxed),
         preemptions: None,
         schedule: None,
+        replayed: false,
         settings: s.clone(),
         trace,
         elapsed: start.elapsed(),

@@ -74,13 +74,16 @@ pub fn valid_schedule(schedule: &str) -> bool {
 pub fn replay(scenario: &Scenario, schedule: &str, s: &Settings) -> Outcome {
     let mut sched = ReplayScheduler::new_from_encoded(schedule);
     sched.set_allow_incomplete();
-    drive(
-        scenario,
-        EngineKind::ShuttlePct,
-        s,
-        sched,
-        Coverage::Bounded("one replayed schedule".into()),
-    )
+    Outcome {
+        replayed: true,
+        ..drive(
+            scenario,
+            EngineKind::ShuttlePct,
+            s,
+            sched,
+            Coverage::Bounded("one replayed schedule".into()),
+        )
+    }
 }
 
 /// A scheduler that ends the run after a first execution in which it had nothing to choose:
@@ -231,6 +234,7 @@ fn drive(
         executions: execs,
         preemptions: None,
         schedule,
+        replayed: false,
         settings: s.clone(),
         trace,
         elapsed: start.elapsed(),

@@ -309,6 +309,9 @@ pub fn replay_command(sc: &Scenario, out: &Outcome) -> String {
 
 fn search(out: &Outcome) -> String {
     let n = out.executions;
+    if out.replayed {
+        return "shuttle, replaying the schedule below".into();
+    }
     match (&out.verdict, out.engine) {
         (Verdict::Holds(Coverage::Complete), EngineKind::Loom) => {
             format!("loom exhaustive, {n} executions, complete")

@@ -263,3 +263,34 @@ fn a_lock_order_report_shows_both_chains_and_their_releases() {
         );
     }
 }
+
+#[test]
+fn a_thread_with_nothing_to_show_gets_a_sentence_not_a_column() {
+    // A's atomic get sleeps before B runs: B has no line, and an empty column of its own
+    // used to halve A's.
+    let sc = common::load("scenarios/reserved-iova/get-atomic-v6.toml");
+    let out = engine::run(&sc, EngineKind::Loom, &Settings::default());
+    let r = report::build(&sc, &out);
+    assert!(r.lines.iter().all(|l| l.thread != "B"), "B ran");
+    let text = report::text::render(&r);
+    let header = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("A: get"))
+        .unwrap();
+    assert!(!header.contains("B:"), "{text}");
+    assert!(
+        text.contains("B (get 0x9001000 0x4; put 0x9001000 0x4) did not run before the"),
+        "{text}"
+    );
+    // The DMA of a teardown runs after the flush, but only the final check's read of the
+    // cache shows the stale entry.
+    let sc = common::load("scenarios/vtd-context-flush/teardown-table-no-context-cache.toml");
+    let out = engine::run(&sc, EngineKind::Loom, &Settings::default());
+    let r = report::build(&sc, &out);
+    let text = report::text::render(&r);
+    assert!(
+        text.contains("H (hardware: dma 0x1) ran, but none of its steps bears on the"),
+        "{text}"
+    );
+    assert!(!text.contains("H (hardware): dma"), "{text}");
+}

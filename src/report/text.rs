@@ -1,7 +1,7 @@
 //! The email form of a report: plain ASCII, at most 72 columns, one column per thread, the
 //! model's own step labels first and the kernel calls under them.
 
-use super::{Line, Report};
+use super::{Line, Report, ThreadInfo};
 
 /// Width of a report line.
 pub const WIDTH: usize = 72;
@@ -323,20 +323,20 @@ pub fn render_full(r: &Report) -> String {
 /// The thread columns: headers, then `lines` (the one at `mark` offending), then the
 /// lines after every thread finished.
 fn columns(out: &mut String, r: &Report, lines: &[Line], mark: Option<usize>) {
-    let n = r.threads.len().max(1);
-    let width = (WIDTH - INDENT.len() - GAP * (n - 1)) / n;
-    let col = |name: &str| r.threads.iter().position(|t| t.name == name);
-
-    // Headers: "A: first op", further ops under it; hardware agents say so.
-    let headers: Vec<Vec<String>> = r
+    // A thread with no line to show gets no column; a sentence under the table names it.
+    let (threads, absent): (Vec<&ThreadInfo>, Vec<&ThreadInfo>) = r
         .threads
         .iter()
+        .partition(|t| lines.is_empty() || lines.iter().any(|l| l.thread == t.name));
+    let n = threads.len().max(1);
+    let width = (WIDTH - INDENT.len() - GAP * (n - 1)) / n;
+    let col = |name: &str| threads.iter().position(|t| t.name == name);
+
+    // Headers: "A: first op", further ops under it; hardware agents say so.
+    let headers: Vec<Vec<String>> = threads
+        .iter()
         .map(|t| {
-            let who = if t.hardware {
-                format!("{} (hardware)", t.name)
-            } else {
-                t.name.clone()
-            };
+            let who = who(t);
             // A closure model's threads have no operations: the header is the name.
             let first = t.ops.first().map_or(String::new(), |op| format!(": {op}"));
             let mut h = wrap(&format!("{who}{first}"), width, 2);
@@ -369,6 +369,19 @@ fn columns(out: &mut String, r: &Report, lines: &[Line], mark: Option<usize>) {
         }
         push_row(out, &cells, width);
     }
+    for t in absent {
+        let hw = if t.hardware { "hardware: " } else { "" };
+        let why = if r.lines.iter().any(|l| l.thread == t.name) {
+            "ran, but none of its steps bears on the violation"
+        } else {
+            "did not run before the violation"
+        };
+        out.push('\n');
+        paragraph(
+            out,
+            &format!("{} ({hw}{}) {why}.", t.name, t.ops.join("; ")),
+        );
+    }
     if lines.is_empty() {
         paragraph(
             out,
@@ -393,6 +406,15 @@ fn columns(out: &mut String, r: &Report, lines: &[Line], mark: Option<usize>) {
                 );
             }
         }
+    }
+}
+
+/// A thread's name as its column header gives it.
+fn who(t: &ThreadInfo) -> String {
+    if t.hardware {
+        format!("{} (hardware)", t.name)
+    } else {
+        t.name.clone()
     }
 }
 

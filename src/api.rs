@@ -25,6 +25,13 @@
 //! built-in models. A model with operations and variants (the [`spec::Model`] contract) is
 //! registered with [`registry::register`] and then runs from scenario files:
 //! [`check_scenarios`], or a binary of the user's that calls [`crate::cli::main_with`].
+//!
+//! Panics while a check explores are its verdicts, kept off stderr by a panic hook that the
+//! first check sets up ([`crate::engine::install_panic_hook`]). In a test binary that also
+//! runs loom or shuttle directly, or sets a panic hook of its own, on other test threads,
+//! call that function first (a `#[test]`'s first line will do; it runs once): loom's
+//! coroutines and shuttle each set a hook at their first run, and two threads setting hooks
+//! at once can lose one, so that a violation prints its panic.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

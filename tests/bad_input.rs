@@ -461,7 +461,7 @@ fn an_endless_or_huge_file_is_refused_without_reading_it_whole() {
         let t = std::time::Instant::now();
         let e = refused_in_one_line(&["check", "--reports", dir.join("r").to_str().unwrap(), f]);
         assert_eq!(e, format!("{}\n", line(f)));
-        assert!(t.elapsed().as_secs() < 5, "{f}: {:?}", t.elapsed());
+        assert!(t.elapsed().as_secs() < 30, "{f}: {:?}", t.elapsed());
     }
     // A named pipe that no one writes to: read as empty at once, not waited on.
     let fifo = dir.join("fifo.toml");
@@ -470,6 +470,6 @@ fn an_endless_or_huge_file_is_refused_without_reading_it_whole() {
     let t = std::time::Instant::now();
     let e = scenario::load(&fifo).expect_err("an empty pipe is no scenario");
     assert!(e.message.contains("missing field `title`"), "{e}");
-    assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+    assert!(t.elapsed().as_secs() < 30, "{:?}", t.elapsed());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,9 +4,9 @@
 
 mod common;
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::{cli, stderr, stdout, temp_dir};
 
@@ -64,7 +64,7 @@ fn the_overall_time_limit_ends_a_check_inconclusive_with_its_reports() {
 #[test]
 fn ctrl_c_ends_a_check_inconclusive_with_its_reports_and_status_130() {
     let d = long_and_short("ctrl-c");
-    let child = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iommu-mc"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["check", "--engine", "loom", "--jobs", "1", "--reports"])
         .arg(d.join("reports"))
@@ -73,11 +73,16 @@ fn ctrl_c_ends_a_check_inconclusive_with_its_reports_and_status_130() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // The signal goes once the quick scenario's line is out: Ctrl-C is handled by then, and
+    // the long one is running (a fixed sleep could come before either on a loaded machine).
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    assert!(first.contains("clear-context-v2"), "{first}");
     // SAFETY: a signal to our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let out = child.wait_with_output().unwrap();
-    let text = stdout(&out);
+    let text = format!("{first}\n{}\n", rest.join("\n"));
     assert_eq!(out.status.code(), Some(130), "{text}{}", stderr(&out));
     assert!(
         text.contains("inconclusive (interrupted (Ctrl-C) after"),

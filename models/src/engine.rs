@@ -113,6 +113,13 @@ fn loom_index(id: loom::thread::ThreadId) -> Option<usize> {
     })
 }
 
+/// Whether this OS thread is a model thread the `os` engine spawned (loom's and shuttle's
+/// model threads are coroutines of the thread that explores). A panic on one is part of the
+/// exploration: the joiner passes it on.
+pub fn is_os_model_thread() -> bool {
+    STD_THREAD.with(|t| t.get()) != 0
+}
+
 /// The model-thread index of the running thread: 0 is the setup (main) thread, then the
 /// scenario's threads in spawn order. Asking does not add a scheduling point.
 pub fn thread_index() -> usize {

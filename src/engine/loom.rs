@@ -189,6 +189,9 @@ pub(crate) fn builder(
     // Check the time limit after every execution, not every 20,000.
     b.checkpoint_interval = 1;
     b.max_permutations = None;
+    // The environment's LOOM_CHECKPOINT_FILE would make every run panic (loom is built
+    // without its checkpoint feature).
+    b.checkpoint_file = None;
     b
 }
 

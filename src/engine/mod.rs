@@ -13,7 +13,7 @@ pub mod stop;
 
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -376,7 +376,6 @@ fn run_world(p: &Program) {
 
 /// Run `scenario` under `engine`.
 pub fn run(scenario: &Scenario, engine: EngineKind, settings: &Settings) -> Outcome {
-    install_panic_hook();
     let start = Instant::now();
     let mut out = match engine {
         EngineKind::Loom => loom::run(scenario, settings),
@@ -540,12 +539,13 @@ thread_local! {
 }
 
 /// Mark this OS thread as exploring: panics on it are verdicts, not crashes, and are not
-/// printed (once [`run`] has installed the quiet hook).
+/// printed. Every exploration starts with one, so it is where the panic hook is set up.
 pub struct Exploring;
 
 impl Exploring {
     /// Start exploring on this OS thread (until the value is dropped).
     pub fn start() -> Exploring {
+        install_panic_hook();
         EXPLORING.with(|e| e.set(true));
         Exploring
     }
@@ -564,7 +564,8 @@ impl Drop for Exploring {
 /// `IOMMU_MC_DEBUG_PANICS` set in the environment every panic is printed, with its backtrace if
 /// `RUST_BACKTRACE` asks: for a model writer chasing a `model-error` or an abort.
 ///
-/// Every engine entry calls this before it explores, and its callers wait until it is done.
+/// Every exploration calls this before it starts ([`Exploring::start`]), and its callers wait
+/// until it is done.
 /// Loom's coroutines (the `generator` crate) and shuttle each install a hook of their own the
 /// first time they run, by taking the process's hook and setting one that wraps it: two steps,
 /// not one. Run for the first time on one thread while another explores, that could lose the
@@ -584,13 +585,20 @@ pub fn install_panic_hook() {
                 .payload()
                 .downcast_ref::<String>()
                 .is_some_and(|s| s.starts_with(PANIC_PREFIX));
-            if std::env::var_os("IOMMU_MC_DEBUG_PANICS").is_some()
-                || (!ours && !EXPLORING.with(|e| e.get()))
-            {
+            // The os engine's model threads are real threads of their own; what they raise
+            // reaches the exploring thread through join.
+            let exploring = EXPLORING.with(|e| e.get()) || kengine::is_os_model_thread();
+            if std::env::var_os("IOMMU_MC_DEBUG_PANICS").is_some() || (!ours && !exploring) {
                 stderr::through(|| prev(info));
             }
         }));
-        ::loom::model::Builder::new().check(|| {});
+        // One execution whatever LOOM_* says (a zero LOOM_MAX_PERMUTATIONS would run none).
+        static RAN: AtomicBool = AtomicBool::new(false);
+        loom::builder(Some(0), 1_000, None).check(|| RAN.store(true, Ordering::Relaxed));
+        assert!(
+            RAN.load(Ordering::Relaxed),
+            "loom ran no execution: its coroutines' panic hook is not installed"
+        );
     });
 }
 

@@ -65,7 +65,6 @@ pub fn run(scenario: &Scenario, engine: EngineKind, s: &Settings) -> Outcome {
 
 /// True if `schedule` decodes as a shuttle schedule string (shuttle panics on a bad one).
 pub fn valid_schedule(schedule: &str) -> bool {
-    super::install_panic_hook();
     let _quiet = Exploring::start();
     std::panic::catch_unwind(|| ReplayScheduler::new_from_encoded(schedule)).is_ok()
 }

@@ -20,7 +20,7 @@ use iommu_models::trace::{Obj, Recorder};
 use super::parse::{
     Expect, Fence, Litmus, LocKind, Prim, Rcu, Returns, Stmt, Suffix, Target, Test, Val,
 };
-use crate::engine::{install_panic_hook, panic_message, Exploring};
+use crate::engine::{panic_message, Exploring};
 
 /// What loom saw over every execution of a test.
 #[derive(Clone, Debug)]
@@ -368,7 +368,6 @@ fn execute(t: &Arc<Litmus>, names: &[&'static str], rec: &Arc<Recorder>, c: &Cou
 
 /// Explore `t` under loom with no preemption bound, for at most `max_time`.
 pub fn run(t: &Litmus, max_time: Duration, max_branches: usize) -> Observed {
-    install_panic_hook();
     // Trace objects are named for the whole run (a few short strings per test).
     let names: Vec<&'static str> = t
         .locs

@@ -47,7 +47,7 @@
 //!   first, as the second-level `pfn_to_dma_pte` does, and so does `cmpxchg`. Memory
 //!   holds `PAGE_POISON` from each allocation of a frame on (a reused frame's memory holds
 //!   its old contents, not the CPU's zeroing): populate-walk-noncoherent-reused-rfc.
-//! - Checks on the caches (Baolu's review): a walk must not reach a PA an unmap took once
+//! - Checks on the caches (the model's, not the thread's): a walk must not reach a PA an unmap took once
 //!   that unmap's invalidation completed (checked inside the walk's translation), and after
 //!   the threads every IOTLB and paging-structure entry must match the page tables. The
 //!   mutant `no-iotlb-flush` drops the invalidation (stale-iotlb-no-iotlb-flush).

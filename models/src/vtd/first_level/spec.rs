@@ -13,11 +13,12 @@ crate::variants! {
         /// without the lock; unmap reclaims leaf tables found empty when reclaim is set
         /// (reclaim = !start_addr)
         Rfc = "rfc",
-        /// Baolu's answer: non-leaf tables are kept until the whole table is torn down
+        /// every table, leaf tables included, kept until the whole table is torn down
+        /// (Baolu's answer)
         NoReclaim = "no-reclaim",
         /// populate by cmpxchg (Peter asked about it), the loser frees its page
-        /// (second-level pfn_to_dma_pte); the model's reclaim rule: a table is freed only
-        /// when the unmapped range covers it (second-level dma_pte_clear_level)
+        /// (second-level pfn_to_dma_pte), and a table is freed only when the unmapped range
+        /// covers it (Peter's suggestion, as second-level dma_pte_clear_level does)
         Cmpxchg = "cmpxchg",
         /// mutant of rfc: pgtable_populate without smp_wmb
         NoWmb = "no-wmb",

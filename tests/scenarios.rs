@@ -53,7 +53,10 @@ const LOOM_EXECUTIONS: &[(&str, u64)] = &[
     ("vtd-first-level/populate-race-cmpxchg", 511),
     ("vtd-first-level/populate-race-rfc", 124),
     ("vtd-first-level/populate-walk-rfc", 94),
+    // reclaim-at-zero-cmpxchg is now reclaim-at-zero-rfc's program (the maintainer review:
+    // the old one, renamed unmap-covering-table-cmpxchg, was no twin of it).
     ("vtd-first-level/reclaim-at-zero-cmpxchg", 14),
+    ("vtd-first-level/unmap-covering-table-cmpxchg", 14),
     ("vtd-first-level/reclaim-upper-cmpxchg", 14),
     // New holding scenario: the RFC reclaims leaf tables only (seed 000, mmunmap_pte_range).
     ("vtd-first-level/reclaim-upper-rfc", 14),
@@ -118,9 +121,14 @@ const CONTROLS: &[(&str, &str)] = &[
          cannot be a twin that meets A3 (reclaim-race-cmpxchg is)",
     ),
     (
+        "vtd-first-level/unmap-covering-table-cmpxchg",
+        "the cover rule's free path (a range that covers a whole leaf table), beside a map \
+         into the next table; the rfc frees on another program (reclaim-at-zero-rfc)",
+    ),
+    (
         "vtd-first-level/unmap-at-zero-keeps-table-no-reclaim",
         "control of reclaim-at-zero-rfc: no-reclaim keeps the table even with \
-         reclaim = !start_addr on (reclaim-at-zero-cmpxchg is the twin that frees)",
+         reclaim = !start_addr on (reclaim-at-zero-cmpxchg is its twin: the range decides)",
     ),
 ];
 

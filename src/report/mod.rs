@@ -939,12 +939,21 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
         .collect()
 }
 
-/// The model's line for the scenario's variant, up to its first `: ` (`as posted`,
-/// `mutant of rfc`).
+/// The model's line for the scenario's variant, up to its first `: ` outside parentheses
+/// (`as posted`, `mutant of rfc`).
 fn variant_line(sc: &Scenario) -> &'static str {
     let about = sc.model.variants.iter().find(|v| v.name == sc.variant);
     let about = about.map_or("", |v| v.about());
-    about.split(": ").next().unwrap_or(about)
+    let mut depth = 0i32;
+    for (i, c) in about.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ':' if depth <= 0 && about[i + 1..].starts_with(' ') => return &about[..i],
+            _ => {}
+        }
+    }
+    about
 }
 
 /// The kernel options the scenario turns on (`PREEMPT_RT`).

@@ -593,9 +593,14 @@ impl ReservedIova {
     /// (for_each_msi_entry), each under its `irq_desc->lock`: clear its message and leave
     /// it masked, so that no activate can point it at a reserved IOVA again.
     pub(super) fn mask_msis(&self) {
-        for desc in &self.irqs {
-            if self.mech.mask == MaskMsis::Racy && read_once(&desc.msg) == 0 {
-                continue;
+        for (n, desc) in self.irqs.iter().enumerate() {
+            if self.mech.mask == MaskMsis::Racy {
+                step(format!(
+                    "free_domain: read vector {n}'s message without its lock (0: skip it)"
+                ));
+                if read_once(&desc.msg) == 0 {
+                    continue;
+                }
             }
             step("free_domain: mask an MSI");
             let g = raw_spin_lock_irqsave(&desc.lock);
@@ -618,9 +623,9 @@ impl ReservedIova {
     ///
     /// Inferred, not in the seed (its "call sequence reported by Jean-Philippe", seed
     /// 154-155, is not quoted): the lock held is `irq_desc->lock`, a `raw_spinlock_t`, as
-    /// `__setup_irq` holds it around `irq_activate`. Early activation at allocation time
-    /// (`MSI_FLAG_ACTIVATE_EARLY`, from `msi_domain_alloc_irqs`) holds no raw lock; on that
-    /// path a v6 get is not atomic. On PREEMPT_RT, v6-atomic's kzalloc(GFP_ATOMIC) and
+    /// `__setup_irq` holds it around the activation (`irq_activate` in today's kernel).
+    /// Early activation at allocation time (`MSI_FLAG_ACTIVATE_EARLY`, from
+    /// `msi_domain_alloc_irqs`) holds no raw lock; on that path a v6 get is not atomic. On PREEMPT_RT, v6-atomic's kzalloc(GFP_ATOMIC) and
     /// alloc_iova's iova_rbtree_lock (a `spinlock_t`) would be invalid under the raw lock
     /// too; no scenario runs v6 or v6-atomic with PREEMPT_RT.
     pub(super) fn msi_domain_activate(&self, addr: u64, size: u64) {
@@ -630,6 +635,7 @@ impl ReservedIova {
         if desc.masked.access(&g, |m| *m) {
             step("msi_domain_activate: masked for teardown, nothing to do");
         } else if let Some(iova) = self.run_get(addr, size) {
+            step("activate: write the MSI message");
             write_once(&desc.msg, iova);
         }
         raw_spin_unlock_irqrestore(g);

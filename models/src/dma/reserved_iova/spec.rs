@@ -35,13 +35,14 @@ crate::variants! {
         /// gives the IOVA at the caller's offset from that binding's base: the fix of the
         /// partial-overlap lookup (not in the thread)
         CoveringLookup = "covering-lookup",
-        /// prepare, and free_domain first deactivates the device's MSIs, each under
-        /// irq_desc->lock, then takes reserved_lock
+        /// prepare, and free_domain first masks the device's MSIs, each under
+        /// irq_desc->lock, then takes reserved_lock (the model's teardown step, not the
+        /// thread's; it clears the message and marks the vector, which activate checks)
         MaskMsi = "mask-msi",
         /// mutant of mask-msi: reads each message without its lock and skips those reading 0,
         /// so an activate just after that read re-arms one
         MaskMsiRacy = "mask-msi-racy",
-        /// mutant of mask-msi: deactivates the MSIs while holding reserved_lock, the
+        /// mutant of mask-msi: masks the MSIs while holding reserved_lock, the
         /// reverse of msi_domain_activate's order
         MaskMsiUnderLock = "mask-msi-under-lock",
     }
@@ -88,7 +89,7 @@ pub enum Release {
     Unlocked,
 }
 
-/// How freeing the domain deactivates the device's MSIs first.
+/// How freeing the domain masks the device's MSIs first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MaskMsis {
     /// It does not.
@@ -115,7 +116,7 @@ pub struct Mechanics {
     pub recheck: Recheck,
     /// The put's release (v6).
     pub release: Release,
-    /// Freeing the domain's MSI deactivation.
+    /// Freeing the domain's masking of the MSIs.
     pub mask: MaskMsis,
     /// Which binding a lookup takes, and the IOVA it gives the caller.
     pub matching: Matching,

@@ -289,7 +289,7 @@ fn a_thread_with_nothing_to_show_gets_a_sentence_not_a_column() {
     let r = report::build(&sc, &out);
     let text = report::text::render(&r);
     assert!(
-        text.contains("H (hardware: dma 0x1) ran, but none of its steps bears on the"),
+        text.contains("H (hardware: dma 1) ran, but none of its steps bears on the"),
         "{text}"
     );
     assert!(!text.contains("H (hardware): dma"), "{text}");

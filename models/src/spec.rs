@@ -67,6 +67,26 @@ impl OpSpec {
     pub fn about(&self) -> &'static str {
         self.doc.trim()
     }
+
+    /// `c`, a call of this operation, as reports print it: addresses and sizes (`IOVA`,
+    /// `PA`, `SIZE`, a kind with `ADDR` in it) in hex, identifiers and counts (`PASID`,
+    /// `DID`, `PAGE`) in decimal, as the kernel prints each. [`Call`]'s `Display`, which has
+    /// no kinds, prints every number in hex.
+    pub fn call_text(&self, c: &Call) -> String {
+        let mut s = c.op.to_string();
+        for (i, a) in c.args.iter().enumerate() {
+            let kind = self.args.get(i).copied().unwrap_or("");
+            if matches!(kind, "IOVA" | "PA" | "SIZE") || kind.contains("ADDR") {
+                s += &format!(" {a:#x}");
+            } else {
+                s += &format!(" {a}");
+            }
+        }
+        for fl in &c.flags {
+            s += &format!(" {fl}");
+        }
+        s
+    }
 }
 
 /// Bits of a physical address: the most x86-64 (MAXPHYADDR), VT-d and arm64 (LPA) can hold.

@@ -476,13 +476,13 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         preemptions: out.preemptions,
         schedule: out.schedule.clone(),
         search: search(out),
-        setup: sc.setup.iter().map(|c| c.to_string()).collect(),
+        setup: sc.setup.iter().map(|c| call_text(sc, c)).collect(),
         threads: sc
             .threads
             .iter()
             .map(|t| ThreadInfo {
                 name: t.name.clone(),
-                ops: t.calls.iter().map(|c| c.to_string()).collect(),
+                ops: t.calls.iter().map(|c| call_text(sc, c)).collect(),
                 hardware: t.hardware,
             })
             .collect(),
@@ -871,7 +871,7 @@ fn consequence(sc: &Scenario, out: &Outcome) -> String {
     p += &if sc.setup.is_empty() {
         " Preconditions: none (no setup).".to_string()
     } else {
-        let setup: Vec<String> = sc.setup.iter().map(|c| c.to_string()).collect();
+        let setup: Vec<String> = sc.setup.iter().map(|c| call_text(sc, c)).collect();
         format!(" Preconditions: {}.", setup.join("; "))
     };
     p
@@ -937,6 +937,14 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
             .into(),
         })
         .collect()
+}
+
+/// A call of the scenario's model as reports print it ([`iommu_models::spec::OpSpec::call_text`]).
+fn call_text(sc: &Scenario, c: &iommu_models::spec::Call) -> String {
+    match sc.model.ops.iter().find(|o| o.name == c.op) {
+        Some(spec) => spec.call_text(c),
+        None => c.to_string(),
+    }
 }
 
 /// The model's line for the scenario's variant, up to its first `: ` outside parentheses

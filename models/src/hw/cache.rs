@@ -32,13 +32,16 @@ pub struct Cache<K> {
     slots: Vec<(K, Atomic64)>,
     /// A tag in the hardware's terms, for traces (`device 0x10 PASID 1`).
     describe: fn(K) -> String,
-    /// An entry in the hardware's terms, for a fill's step (`table at PA 0x101000`): the
-    /// slot's word holds the entry + 1, which the trace prints raw.
+    /// An entry in the hardware's terms, for a fill's step (`table at PA 0x101000`). The
+    /// slot's word holds the entry itself, which the trace prints as it does the entry.
     show: Option<fn(u64) -> String>,
 }
 
-/// An empty slot. Entries are stored as `value + 1`.
-const EMPTY: u64 = 0;
+/// An empty slot: all ones, which no model's entry encoding uses (a fill of it is a model
+/// error). Entries are stored as they are, so that a trace's read of a slot shows the same
+/// number as the read of the entry it was filled from (stored as entry + 1, a cached
+/// context entry 0x101 read as 0x102, which decodes as another entry).
+const EMPTY: u64 = u64::MAX;
 
 impl<K: Copy + PartialEq + Debug> Cache<K> {
     /// A cache called `name` (`IOTLB`) with one slot for each tag in `tags`, which
@@ -102,7 +105,7 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
         // Acquire: a translation through an entry sees what the walk that filled it saw.
         match self.slot(tag).load(Ordering::Acquire) {
             EMPTY => None,
-            v => Some(v - 1),
+            v => Some(v),
         }
     }
 
@@ -116,7 +119,16 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
             (self.describe)(tag),
             what.unwrap_or_default()
         ));
-        self.slot(tag).store(entry + 1, Ordering::Release);
+        if entry == EMPTY {
+            raise(
+                Kind::Invariant,
+                format!(
+                    "model error: {} cannot hold an entry of all ones (its empty slot)",
+                    self.name
+                ),
+            );
+        }
+        self.slot(tag).store(entry, Ordering::Release);
     }
 
     /// Remove every entry whose tag `tag` selects and whose contents `entry` selects;
@@ -127,7 +139,7 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
         let mut removed = 0;
         for (_, w) in self.slots.iter().filter(|(k, _)| tag(*k)) {
             let v = w.load(Ordering::Relaxed);
-            if v != EMPTY && entry(v - 1) {
+            if v != EMPTY && entry(v) {
                 w.store(EMPTY, Ordering::Relaxed);
                 removed += 1;
             }
@@ -152,7 +164,7 @@ impl<K: Copy + PartialEq + Debug> Cache<K> {
             .iter()
             .filter_map(|(k, w)| match w.load(Ordering::Acquire) {
                 EMPTY => None,
-                v => Some((*k, v - 1, last_event())),
+                v => Some((*k, v, last_event())),
             })
             .collect()
     }

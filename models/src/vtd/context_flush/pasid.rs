@@ -177,7 +177,7 @@ impl ContextFlush {
             }
             spin_unlock(g);
             for (did, first_stage) in dids {
-                self.flush_domain(who, did, None, first_stage);
+                self.flush_domain(who, &self.domain_descs(did, None), first_stage);
             }
             return tagged;
         }
@@ -188,12 +188,17 @@ impl ContextFlush {
         for (pasid, pte) in self.present_entries(who) {
             tagged |= pasid != NO_PASID;
             // Key: which domains the walk found decides which invalidations follow; the
-            // decision reads a local copy of the entry, which no access shows.
+            // decision reads a local copy of the entry, which no access shows. The label
+            // names the invalidations (their own steps are not all shown), so that a mutant
+            // without one says so.
+            let descs = self.domain_descs(pte.did, Some((pasid, pte)));
+            let kinds: Vec<&str> = descs.iter().map(cache_of).collect();
             key_step(format!(
-                "{who}: PASID {pasid} present: flush its DID {}",
-                pte.did
+                "{who}: PASID {pasid} present: flush its DID {}: {}",
+                pte.did,
+                kinds.join(", ")
             ));
-            self.flush_domain(who, pte.did, Some((pasid, pte)), pte.first_stage);
+            self.flush_domain(who, &descs, pte.first_stage);
         }
         tagged
     }
@@ -219,16 +224,11 @@ impl ContextFlush {
     }
 
     /// The invalidations for one domain found in the walk (`entry`: the PASID entry it was
-    /// found in, when the walk kept it; `first_stage`: an entry of the domain is).
-    fn flush_domain(
-        &self,
-        who: &str,
-        did: Did,
-        entry: Option<(Pasid, PasidEntry)>,
-        first_stage: bool,
-    ) {
+    /// found in, when the walk kept it).
+    fn domain_descs(&self, did: Did, entry: Option<(Pasid, PasidEntry)>) -> Vec<Desc> {
+        let mut descs = Vec::new();
         for d in self.mech.per_domain {
-            let desc = match (d, entry) {
+            descs.push(match (d, entry) {
                 (DomainFlush::Pasid, _) => Desc::PasidAll { did },
                 (DomainFlush::Iotlb, _) => Desc::IotlbDsi { did },
                 (DomainFlush::PIotlb, Some((pasid, pte))) if pte.first_stage => {
@@ -241,7 +241,14 @@ impl ContextFlush {
                     Desc::DevTlbPasid { sid: SID, pasid }
                 }
                 (DomainFlush::DevTlbPasid, _) => continue,
-            };
+            });
+        }
+        descs
+    }
+
+    /// Issue one domain's invalidations (`first_stage`: an entry of the domain is).
+    fn flush_domain(&self, who: &str, descs: &[Desc], first_stage: bool) {
+        for &desc in descs {
             // Key where the model's reading of the spec decides what stays: a domain-selective
             // IOTLB invalidation of a domain with a first-stage entry writes nothing the
             // check reads, yet it is the step a stale first-stage entry was left by; shown,
@@ -363,6 +370,17 @@ impl ContextFlush {
             pasid,
             page,
         }
+    }
+}
+
+/// The cache a descriptor of the walk invalidates, for the walk's key step.
+fn cache_of(d: &Desc) -> &'static str {
+    match d {
+        Desc::PasidAll { .. } | Desc::PasidSel { .. } => "PASID cache",
+        Desc::PIotlb { .. } | Desc::PIotlbPsi { .. } => "PASID-based IOTLB",
+        Desc::DevTlbAll { .. } | Desc::DevTlbPasid { .. } => "device TLB",
+        Desc::ContextDevice { .. } => "context cache",
+        Desc::IotlbDsi { .. } | Desc::IotlbGlobal | Desc::IotlbPsi { .. } => "IOTLB",
     }
 }
 

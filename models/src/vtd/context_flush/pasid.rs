@@ -44,7 +44,8 @@ impl Tables for ContextFlush {
 }
 
 impl ContextFlush {
-    /// The device with its context entry present (DID 1) and no PASID attached.
+    /// The device with its context entry present (DID 1 in legacy mode) and no PASID
+    /// attached.
     pub fn new(mech: Mechanics, hw: Hw) -> Self {
         let scalable = hw.scalable == 1;
         let shape = Shape {
@@ -58,13 +59,13 @@ impl ContextFlush {
             pages: (0..hw.pages as u64).collect(),
         };
         // In scalable mode the kernel's context entry has no Domain-ID field
-        // (context_entry_set_pasid_table writes none): the model keeps DID 1 in it only as
-        // its bookkeeping, which the hardware model ignores there (a scalable-mode
-        // context-cache invalidation matches the device alone).
+        // (context_entry_set_pasid_table writes none): the model's has DID 0 there, and
+        // the hardware model ignores it (a scalable-mode context-cache invalidation matches
+        // the device alone; translations take the PASID entry's DID).
         let present = ContextEntry {
             present: true,
             pre: false,
-            did: 1,
+            did: if scalable { 0 } else { 1 },
             generation: 0,
             translation: 0,
         };

@@ -14,7 +14,7 @@
 //! - The helper, line for line: device-selective context-cache invalidation with the DID
 //!   read from the context entry (`context_domain_id(context)`, seed line 21); legacy mode:
 //!   domain-selective IOTLB and the device TLB, then return; scalable mode with
-//!   `affect_domains`: for each present PASID entry, PASID-cache invalidation of its DID
+//!   `affect_domains` (renamed `flush_domains` in the final diff and the kernel): for each present PASID entry, PASID-cache invalidation of its DID
 //!   (all PASIDs) and a domain-selective IOTLB invalidation; then the device TLB.
 //! - Both callers clear the entry (`context_clear_entry`) before calling the helper, so the
 //!   DID the helper reads is 0. The seed does not say so; the kernel fixed it in August 2024
@@ -35,9 +35,13 @@
 //! returns, none completes through the torn-down PASID entry ([`crate::hw::vtd`]). Two
 //! kinds tell the consequences apart: `stale-translation` when what the old entry
 //! translated to has changed (a clear), `unflushed-entry` when only fields that do not
-//! translate changed (a PRE flip), where the spec's guidance is broken but no DMA goes
-//! astray. In legacy mode a device-selective context-cache invalidation matches the DID as
-//! well as the source ID; in scalable mode the DID is ignored (seed lines 28-32).
+//! translate changed (a PRE flip), where something derived from the old entry stays cached
+//! but no DMA goes astray. Whether the guidance's own invalidations remove first-stage
+//! IOTLB entries and PASID-tagged device-TLB entries is the model's assumption (they do
+//! not: the fidelity table's `vtd-scope` row), so a violation resting on it is an open
+//! question for the spec, not a bug shown in the posted code. In legacy mode a device-selective context-cache invalidation matches the DID as
+//! well as the source ID; in scalable mode the DID is ignored (seed lines 28-32), and the
+//! scalable-mode context entry has no DID (the model's is 0 there).
 
 mod iommu;
 mod pasid;

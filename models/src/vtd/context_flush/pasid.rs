@@ -44,7 +44,8 @@ impl Tables for ContextFlush {
 }
 
 impl ContextFlush {
-    /// The device with its context entry present (DID 1) and no PASID attached.
+    /// The device with its context entry present (DID 1 in legacy mode) and no PASID
+    /// attached.
     pub fn new(mech: Mechanics, hw: Hw) -> Self {
         let scalable = hw.scalable == 1;
         let shape = Shape {
@@ -57,10 +58,14 @@ impl ContextFlush {
             domains: (1..=hw.domains as Did).collect(),
             pages: (0..hw.pages as u64).collect(),
         };
+        // In scalable mode the kernel's context entry has no Domain-ID field
+        // (context_entry_set_pasid_table writes none): the model's has DID 0 there, and
+        // the hardware model ignores it (a scalable-mode context-cache invalidation matches
+        // the device alone; translations take the PASID entry's DID).
         let present = ContextEntry {
             present: true,
             pre: false,
-            did: 1,
+            did: if scalable { 0 } else { 1 },
             generation: 0,
             translation: 0,
         };
@@ -95,7 +100,8 @@ impl ContextFlush {
         self.vtd.flushed_context(SID, new);
     }
 
-    /// `intel_context_flush_present(info, context, affect_domains)`: flush every cache that
+    /// `intel_context_flush_present(info, context, affect_domains)` (the parameter is
+    /// renamed `flush_domains` in the final diff and the kernel): flush every cache that
     /// may hold something derived from the changed context entry, in the order `mech.order`
     /// gives (the spec's: context cache, PASID cache, IOTLB, device TLB). `passed` is the
     /// DID a `did-fix` caller read before clearing the entry.
@@ -103,9 +109,12 @@ impl ContextFlush {
         let did = passed.unwrap_or_else(|| {
             step(format!("{who}: did = context_domain_id(context)"));
             let did = self.read_context().did;
-            if did == 0 {
-                // Key: the flushes below name DID 0, which no domain has; no access of
-                // another thread's shows that.
+            if did == 0 && !self.vtd.scalable {
+                // Key in legacy mode: the flushes below name DID 0, which no domain has,
+                // and there the hardware matches the DID; no access of another thread's
+                // shows that. In scalable mode the context-cache invalidation ignores the
+                // DID (seed lines 28-32) and the walk takes each PASID entry's own: the read
+                // decides nothing there.
                 key_step(format!(
                     "{who}: the DID read is 0: the caller already cleared the entry"
                 ));
@@ -116,6 +125,9 @@ impl ContextFlush {
             step(format!("{who}: assert_spin_locked(&iommu->lock)"));
             assert_spin_locked(&self.lock);
         }
+        // Whether the walk found a PASID other than RID2PASID: only then can the device TLB
+        // hold entries the device-TLB invalidation without PASID leaves (the report's key).
+        let mut tagged = false;
         for f in self.mech.order {
             match f {
                 Flush::Context => {
@@ -125,55 +137,71 @@ impl ContextFlush {
                     self.vtd
                         .submit_sync(&[Desc::ContextDevice { did, sid: SID }]);
                 }
-                Flush::Domains => self.flush_domains(who, did, domains),
-                Flush::DevTlb => self.context_flush_dev_iotlb(who),
+                Flush::Domains => tagged = self.flush_domains(who, did, domains),
+                Flush::DevTlb => self.context_flush_dev_iotlb(who, tagged),
             }
         }
     }
 
     /// The helper's middle part: legacy mode's domain-selective IOTLB invalidation, or in
-    /// scalable mode with `affect_domains`, the domains of the present PASID entries.
-    fn flush_domains(&self, who: &str, did: Did, domains: bool) {
+    /// scalable mode with `affect_domains` (`flush_domains` in the final diff and the
+    /// kernel), the domains of the present PASID entries. True if the walk found a present
+    /// PASID other than RID2PASID.
+    fn flush_domains(&self, who: &str, did: Did, domains: bool) -> bool {
         if !self.vtd.scalable {
             step(format!(
                 "{who}: legacy mode: flush_iotlb(did {did}, DMA_TLB_DSI_FLUSH)"
             ));
             self.vtd.submit_sync(&[Desc::IotlbDsi { did }]);
-            return;
+            return false;
         }
         if !domains {
-            return;
+            return false;
         }
+        let mut tagged = false;
         if self.mech.locking == Locking::WalkOnly {
             // Kevin's proposal: collect the DIDs under the lock, invalidate outside it.
             let g = spin_lock(&self.lock);
-            let mut dids: Vec<Did> = Vec::new();
+            // Each DID once, and whether an entry of it is first-stage (for the report only).
+            let mut dids: Vec<(Did, bool)> = Vec::new();
             for (pasid, pte) in self.present_entries(who) {
-                step(format!(
+                tagged |= pasid != NO_PASID;
+                // Key, as the locked walk's outcome is (below).
+                key_step(format!(
                     "{who}: PASID {pasid} present: DID {} into the bitmap",
                     pte.did
                 ));
-                if !dids.contains(&pte.did) {
-                    dids.push(pte.did);
+                match dids.iter_mut().find(|(d, _)| *d == pte.did) {
+                    Some((_, fs)) => *fs |= pte.first_stage,
+                    None => dids.push((pte.did, pte.first_stage)),
                 }
             }
             spin_unlock(g);
-            for did in dids {
-                self.flush_domain(who, did, None);
+            for (did, first_stage) in dids {
+                self.flush_domain(who, &self.domain_descs(did, None), first_stage);
             }
-            return;
+            return tagged;
         }
         if self.mech.assert == Assert::FlushDomains {
             step(format!("{who}: assert_spin_locked(&iommu->lock)"));
             assert_spin_locked(&self.lock);
         }
         for (pasid, pte) in self.present_entries(who) {
-            step(format!(
-                "{who}: PASID {pasid} present: flush its DID {}",
-                pte.did
+            tagged |= pasid != NO_PASID;
+            // Key: which domains the walk found decides which invalidations follow; the
+            // decision reads a local copy of the entry, which no access shows. The label
+            // names the invalidations (their own steps are not all shown), so that a mutant
+            // without one says so.
+            let descs = self.domain_descs(pte.did, Some((pasid, pte)));
+            let kinds: Vec<&str> = descs.iter().map(cache_of).collect();
+            key_step(format!(
+                "{who}: PASID {pasid} present: flush its DID {}: {}",
+                pte.did,
+                kinds.join(", ")
             ));
-            self.flush_domain(who, pte.did, Some((pasid, pte)));
+            self.flush_domain(who, &descs, pte.first_stage);
         }
+        tagged
     }
 
     /// The walk of the PASID table: each present entry, read one at a time.
@@ -198,9 +226,10 @@ impl ContextFlush {
 
     /// The invalidations for one domain found in the walk (`entry`: the PASID entry it was
     /// found in, when the walk kept it).
-    fn flush_domain(&self, who: &str, did: Did, entry: Option<(Pasid, PasidEntry)>) {
+    fn domain_descs(&self, did: Did, entry: Option<(Pasid, PasidEntry)>) -> Vec<Desc> {
+        let mut descs = Vec::new();
         for d in self.mech.per_domain {
-            let desc = match (d, entry) {
+            descs.push(match (d, entry) {
                 (DomainFlush::Pasid, _) => Desc::PasidAll { did },
                 (DomainFlush::Iotlb, _) => Desc::IotlbDsi { did },
                 (DomainFlush::PIotlb, Some((pasid, pte))) if pte.first_stage => {
@@ -213,20 +242,43 @@ impl ContextFlush {
                     Desc::DevTlbPasid { sid: SID, pasid }
                 }
                 (DomainFlush::DevTlbPasid, _) => continue,
-            };
-            step(format!("{who}: {desc:?}"));
+            });
+        }
+        descs
+    }
+
+    /// Issue one domain's invalidations (`first_stage`: an entry of the domain is).
+    fn flush_domain(&self, who: &str, descs: &[Desc], first_stage: bool) {
+        for &desc in descs {
+            // Key where the model's reading of the spec decides what stays: a domain-selective
+            // IOTLB invalidation of a domain with a first-stage entry writes nothing the
+            // check reads, yet it is the step a stale first-stage entry was left by; shown,
+            // it brings the fidelity row on what the hardware removes ("vtd-scope").
+            if matches!(desc, Desc::IotlbDsi { .. }) && first_stage {
+                key_step(format!("{who}: {desc:?}"));
+            } else {
+                step(format!("{who}: {desc:?}"));
+            }
             self.vtd.submit_sync(&[desc]);
         }
     }
 
     /// `__context_flush_dev_iotlb(info)`: a device-TLB invalidation of the whole device,
-    /// without PASID, if ATS is enabled.
-    fn context_flush_dev_iotlb(&self, who: &str) {
+    /// without PASID, if ATS is enabled. `tagged`: the walk found a PASID other than
+    /// RID2PASID.
+    fn context_flush_dev_iotlb(&self, who: &str, tagged: bool) {
         if self.hw.ats == 1 {
-            step(format!(
-                "{who}: __context_flush_dev_iotlb: device-TLB invalidation"
-            ));
-            self.vtd.submit_sync(&[Desc::DevTlbAll { sid: SID }]);
+            // Key when a PASID-tagged device-TLB entry may exist, as the first-stage IOTLB
+            // invalidation is (`flush_domain`): the invalidation without PASID leaves such
+            // entries by the model's reading, and the report says so only if it shows it.
+            let desc = Desc::DevTlbAll { sid: SID };
+            let label = format!("{who}: __context_flush_dev_iotlb: {desc:?}");
+            if tagged {
+                key_step(label);
+            } else {
+                step(label);
+            }
+            self.vtd.submit_sync(&[desc]);
         }
     }
 
@@ -319,6 +371,17 @@ impl ContextFlush {
             pasid,
             page,
         }
+    }
+}
+
+/// The cache a descriptor of the walk invalidates, for the walk's key step.
+fn cache_of(d: &Desc) -> &'static str {
+    match d {
+        Desc::PasidAll { .. } | Desc::PasidSel { .. } => "PASID cache",
+        Desc::PIotlb { .. } | Desc::PIotlbPsi { .. } => "PASID-based IOTLB",
+        Desc::DevTlbAll { .. } | Desc::DevTlbPasid { .. } => "device TLB",
+        Desc::ContextDevice { .. } => "context cache",
+        Desc::IotlbDsi { .. } | Desc::IotlbGlobal | Desc::IotlbPsi { .. } => "IOTLB",
     }
 }
 

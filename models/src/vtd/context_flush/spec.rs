@@ -23,8 +23,9 @@ crate::variants! {
         /// and pass it in
         DidFix = "did-fix",
         /// did-fix, and the flush-domains walk invalidates what the domain-selective IOTLB
-        /// and device-TLB invalidations miss: PASID-based IOTLB for first-stage entries and
-        /// the device TLB of each PASID (the checker's suggestion, not from the thread)
+        /// and device-TLB invalidations miss by the model's reading: PASID-based IOTLB for
+        /// first-stage entries (the model's addition) and the device TLB of each PASID (raised
+        /// in the v3 review as one invalidation with the Global bit, per the project's notes)
         PasidFlush = "pasid-flush",
         /// mutant of did-fix: no context-cache invalidation
         NoContextCache = "no-context-cache",
@@ -79,8 +80,8 @@ pub enum DidFrom {
 pub enum Flush {
     /// Device-selective context-cache invalidation.
     Context,
-    /// Legacy mode: the domain-selective IOTLB; scalable mode with affect_domains: each
-    /// domain of a present PASID entry.
+    /// Legacy mode: the domain-selective IOTLB; scalable mode with affect_domains (renamed
+    /// flush_domains in the final diff): each domain of a present PASID entry.
     Domains,
     /// `__context_flush_dev_iotlb`.
     DevTlb,

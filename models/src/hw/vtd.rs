@@ -249,7 +249,8 @@ pub enum Desc {
     },
     /// Device-TLB invalidation of the whole address space of a device, without a PASID
     /// (`qi_flush_dev_iotlb`, as `__context_flush_dev_iotlb` issues it): it covers the
-    /// entries of requests without PASID only (Baolu, in the v3 thread of this helper).
+    /// entries of requests without PASID only (raised in the v3 review of this helper, per
+    /// the project's notes; not in the seed).
     DevTlbAll {
         /// The device.
         sid: Sid,

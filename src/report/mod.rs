@@ -61,6 +61,9 @@ pub struct Report {
     pub model: String,
     /// Variant.
     pub variant: String,
+    /// The variant is a mutant of another (its line says `mutant of`): its twins are the
+    /// variants without the mutation, not fixes of it.
+    pub mutant: bool,
     /// The model's parameters (`levels = 2, entries = 4`), empty for a model without any.
     pub params: String,
     /// Engine name.
@@ -447,6 +450,7 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         note: sc.note.clone(),
         model: sc.model.name().into(),
         variant: sc.variant.clone(),
+        mutant: variant_line(sc).starts_with("mutant of"),
         params: {
             let mut p = sc.params_text();
             for name in config_options(sc) {
@@ -499,7 +503,16 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         functions: {
             let mut f: Vec<String> = Vec::new();
             for c in sc.threads.iter().flat_map(|t| &t.calls) {
-                let line = kernel_function(sc, c.op).map(|k| format!("{} = {k}", c.op));
+                let line = kernel_function(sc, c.op).map(|k| {
+                    // An operation whose kernel code the seed does not show says so.
+                    let doc = sc.model.ops.iter().find(|o| o.name == c.op).map(|o| o.doc);
+                    let inferred = doc.is_some_and(|d| d.contains("inferred"));
+                    format!(
+                        "{} = {k}{}",
+                        c.op,
+                        if inferred { " (inferred)" } else { "" }
+                    )
+                });
                 if let Some(line) = line.filter(|l| !f.contains(l)) {
                     f.push(line);
                 }

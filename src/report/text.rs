@@ -166,7 +166,12 @@ pub fn render(r: &Report) -> String {
         );
     }
     out.push('\n');
-    let (want, head) = if r.kind.is_some() {
+    let (want, head) = if r.kind.is_some() && r.mutant {
+        (
+            "holds",
+            "variants without this mutation (each holds in its twin scenario)",
+        )
+    } else if r.kind.is_some() {
         (
             "holds",
             "fixes the checker proves (each holds in its twin scenario)",

@@ -249,8 +249,8 @@ pub enum Desc {
     },
     /// Device-TLB invalidation of the whole address space of a device, without a PASID
     /// (`qi_flush_dev_iotlb`, as `__context_flush_dev_iotlb` issues it): it covers the
-    /// entries of requests without PASID only (raised in the v3 review of this helper, per
-    /// the project's notes; not in the seed).
+    /// entries of requests without PASID only: the spec has a PASID-based device-TLB
+    /// invalidation for the others, which the kernel's PASID teardown issues.
     DevTlbAll {
         /// The device.
         sid: Sid,
@@ -668,8 +668,8 @@ impl Vtd {
                     "{} through a cached entry of device {sid:#x} PASID {pasid} derived from \
                      the context entry before the change the flush covered (generation {} < \
                      {cf}), after the flush returned (intel_context_flush_present); what it \
-                     translates to did not change, but the spec's guidance for a context-entry \
-                     change is that nothing derived from the old entry stays cached",
+                     translates to did not change, but the entry outlived the invalidations \
+                     issued for the change",
                     what(),
                     d.context
                 ),

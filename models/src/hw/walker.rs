@@ -95,7 +95,7 @@ impl Memory {
             return;
         };
         step(format!(
-            "frame {frame} allocated: its memory holds the old contents (PAGE_POISON)"
+            "frame {frame} allocated: its memory holds whatever it last held (PAGE_POISON)"
         ));
         for word in &behind[frame as usize] {
             word.store(PAGE_POISON, Ordering::Relaxed);

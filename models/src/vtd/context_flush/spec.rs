@@ -24,8 +24,8 @@ crate::variants! {
         DidFix = "did-fix",
         /// did-fix, and the flush-domains walk invalidates what the domain-selective IOTLB
         /// and device-TLB invalidations miss by the model's reading: PASID-based IOTLB for
-        /// first-stage entries (the model's addition) and the device TLB of each PASID (raised
-        /// in the v3 review as one invalidation with the Global bit, per the project's notes)
+        /// first-stage entries and a PASID-based device-TLB invalidation of each PASID (the
+        /// model's, not the thread's)
         PasidFlush = "pasid-flush",
         /// mutant of did-fix: no context-cache invalidation
         NoContextCache = "no-context-cache",
@@ -166,11 +166,13 @@ crate::operations! {
         /// flush it without the domains (scalable mode)
         TeardownTable = "teardown_table" (),
         /// context_flip_pri: flip PRE in the present context entry and flush it, domains
-        /// included (scalable mode)
+        /// included (scalable mode); inferred from the kernel, not in the seed
         FlipPri = "flip_pri" (),
-        /// intel_pasid_setup_*: attach PASID to domain DID (second-stage unless first_stage)
+        /// intel_pasid_setup_*: attach PASID to domain DID (second-stage unless first_stage);
+        /// inferred from the kernel, not in the seed
         Attach = "attach" (pasid: PASID, did: DID) flags(first_stage),
-        /// intel_pasid_tear_down_entry: detach PASID and flush its caches
+        /// intel_pasid_tear_down_entry: detach PASID and flush its caches; inferred from the
+        /// kernel, not in the seed
         Detach = "detach" (pasid: PASID),
         /// the device DMAs with PASID (0: without PASID) to IOVA page PAGE, through its
         /// device TLB and the IOMMU's caches

@@ -19,8 +19,8 @@ crate::variants! {
         /// helper, the assertion moves into the flush-domains branch; the PRI flip keeps the
         /// lock; the DID is still read from the context entry
         Agreed = "agreed",
-        /// agreed, with the August 2024 fix: callers read the DID before changing the entry
-        /// and pass it in
+        /// agreed, with the August 2024 fix (7af6c720417f, v6.11-rc6): callers read the DID
+        /// before changing the entry and pass it in
         DidFix = "did-fix",
         /// did-fix, and the flush-domains walk invalidates what the domain-selective IOTLB
         /// and device-TLB invalidations miss by the model's reading: PASID-based IOTLB for

@@ -282,15 +282,43 @@ fn a_thread_with_nothing_to_show_gets_a_sentence_not_a_column() {
         text.contains("B (get 0x9001000 0x4; put 0x9001000 0x4) did not run before the"),
         "{text}"
     );
-    // The DMA of a teardown runs after the flush, but only the final check's read of the
-    // cache shows the stale entry.
+    // A thread that ran, none of whose lines is shown: the teardown's DMA, with its lines
+    // taken out of those shown (it now shows its stale context-cache hit).
     let sc = common::load("scenarios/vtd-context-flush/teardown-table-no-context-cache.toml");
     let out = engine::run(&sc, EngineKind::Loom, &Settings::default());
-    let r = report::build(&sc, &out);
+    let mut r = report::build(&sc, &out);
+    assert!(
+        r.shown.iter().any(|&i| r.lines[i].thread == "H"),
+        "H is shown"
+    );
+    let mark = r.shown_mark.map(|m| r.lines[m].clone());
+    r.shown.retain(|&i| r.lines[i].thread != "H");
+    assert!(mark.is_some_and(|m| m.thread != "H"), "the mark is not H's");
     let text = report::text::render(&r);
     assert!(
         text.contains("H (hardware: dma 1) ran, but none of its steps bears on the"),
         "{text}"
     );
     assert!(!text.contains("H (hardware): dma"), "{text}");
+}
+
+#[test]
+fn an_invalidation_that_passed_over_an_entry_the_setup_filled_is_shown() {
+    // The stale IOTLB entry was filled in the setup, before the threads: no thread wrote it,
+    // yet the domain-selective invalidation that read it and left it is the story, and with
+    // it the fidelity row on what that invalidation removes.
+    let (r, shown) = shown_lines("scenarios/vtd-context-flush/flip-pri-first-stage-v2.toml");
+    assert!(
+        shown
+            .iter()
+            .any(|l| l.starts_with("IOMMU processes IOTLB inv (domain-selective, did 1)")),
+        "{shown:#?}"
+    );
+    assert!(
+        r.fidelity_shown
+            .iter()
+            .any(|f| f.contains("removes second-stage")),
+        "{:#?}",
+        r.fidelity_shown
+    );
 }

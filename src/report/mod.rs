@@ -778,22 +778,27 @@ impl View<'_> {
                     .filter(|&x| touches(x, at, true))
                     .max_by_key(|&x| self.events[x])
             };
-            let Some(writer) = last_write(self.events[r]) else {
+            // No writer among the threads: the failing access found a value from the setup
+            // (a fill before the threads), and what looked at it since still tells the story.
+            let writer = last_write(self.events[r]);
+            if writer.is_none() && !first {
                 continue;
-            };
-            if !hardware[writer] {
-                if let Some(s) = self.step_of[writer].filter(|_| seed) {
+            }
+            if let Some(w) = writer.filter(|&w| !hardware[w]) {
+                if let Some(s) = self.step_of[w].filter(|_| seed) {
                     keep[s] = true;
                 }
                 continue;
             }
             let looked = (0..n).filter(|&x| {
                 touches(x, self.events[r], false)
-                    && self.events[x] > self.events[writer]
+                    && writer.is_none_or(|w| self.events[x] > self.events[w])
                     && hardware[x]
             });
-            let earlier = last_write(self.events[writer]).filter(|&x| first && hardware[x]);
-            for x in std::iter::once(writer).chain(looked).chain(earlier) {
+            let earlier = writer
+                .and_then(|w| last_write(self.events[w]))
+                .filter(|&x| first && hardware[x]);
+            for x in writer.into_iter().chain(looked).chain(earlier) {
                 let Some(s) = self.step_of[x].filter(|&s| !keep[s]) else {
                     continue;
                 };

@@ -162,8 +162,7 @@ impl ContextFlush {
         if self.mech.locking == Locking::WalkOnly {
             // Kevin's proposal: collect the DIDs under the lock, invalidate outside it.
             let g = spin_lock(&self.lock);
-            // Each DID once, and whether an entry of it is first-stage (for the report only).
-            let mut dids: Vec<(Did, bool)> = Vec::new();
+            let mut dids: Vec<Did> = Vec::new();
             for (pasid, pte) in self.present_entries(who) {
                 tagged |= pasid != NO_PASID;
                 // Key, as the locked walk's outcome is (below).
@@ -171,14 +170,13 @@ impl ContextFlush {
                     "{who}: PASID {pasid} present: DID {} into the bitmap",
                     pte.did
                 ));
-                match dids.iter_mut().find(|(d, _)| *d == pte.did) {
-                    Some((_, fs)) => *fs |= pte.first_stage,
-                    None => dids.push((pte.did, pte.first_stage)),
+                if !dids.contains(&pte.did) {
+                    dids.push(pte.did);
                 }
             }
             spin_unlock(g);
-            for (did, first_stage) in dids {
-                self.flush_domain(who, &self.domain_descs(did, None), first_stage);
+            for did in dids {
+                self.flush_domain(who, &self.domain_descs(did, None));
             }
             return tagged;
         }
@@ -199,7 +197,7 @@ impl ContextFlush {
                 pte.did,
                 kinds.join(", ")
             ));
-            self.flush_domain(who, &descs, pte.first_stage);
+            self.flush_domain(who, &descs);
         }
         tagged
     }
@@ -247,18 +245,12 @@ impl ContextFlush {
         descs
     }
 
-    /// Issue one domain's invalidations (`first_stage`: an entry of the domain is).
-    fn flush_domain(&self, who: &str, descs: &[Desc], first_stage: bool) {
+    /// Issue one domain's invalidations. (A domain-selective IOTLB invalidation that leaves
+    /// a first-stage entry reads it: the report shows it as the invalidation that passed
+    /// over the stale entry.)
+    fn flush_domain(&self, who: &str, descs: &[Desc]) {
         for &desc in descs {
-            // Key where the model's reading of the spec decides what stays: a domain-selective
-            // IOTLB invalidation of a domain with a first-stage entry writes nothing the
-            // check reads, yet it is the step a stale first-stage entry was left by; shown,
-            // it brings the fidelity row on what the hardware removes ("vtd-scope").
-            if matches!(desc, Desc::IotlbDsi { .. }) && first_stage {
-                key_step(format!("{who}: {desc:?}"));
-            } else {
-                step(format!("{who}: {desc:?}"));
-            }
+            step(format!("{who}: {desc:?}"));
             self.vtd.submit_sync(&[desc]);
         }
     }
@@ -268,9 +260,9 @@ impl ContextFlush {
     /// RID2PASID.
     fn context_flush_dev_iotlb(&self, who: &str, tagged: bool) {
         if self.hw.ats == 1 {
-            // Key when a PASID-tagged device-TLB entry may exist, as the first-stage IOTLB
-            // invalidation is (`flush_domain`): the invalidation without PASID leaves such
-            // entries by the model's reading, and the report says so only if it shows it.
+            // Key when a PASID-tagged device-TLB entry may exist: the invalidation without
+            // PASID leaves such entries by the model's reading without touching them (no
+            // access of it shows), and the report says so only if it shows the step.
             let desc = Desc::DevTlbAll { sid: SID };
             let label = format!("{who}: __context_flush_dev_iotlb: {desc:?}");
             if tagged {

@@ -30,18 +30,27 @@ impl Call {
     pub fn has(&self, flag: &str) -> bool {
         self.flags.contains(&flag)
     }
+
+    /// The call as written: the argument at index `i` in hex when `hex(i)`, else decimal.
+    fn text(&self, hex: impl Fn(usize) -> bool) -> String {
+        let mut s = self.op.to_string();
+        for (i, a) in self.args.iter().enumerate() {
+            s += &if hex(i) {
+                format!(" {a:#x}")
+            } else {
+                format!(" {a}")
+            };
+        }
+        for fl in &self.flags {
+            s += &format!(" {fl}");
+        }
+        s
+    }
 }
 
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.op)?;
-        for a in &self.args {
-            write!(f, " {a:#x}")?;
-        }
-        for fl in &self.flags {
-            write!(f, " {fl}")?;
-        }
-        Ok(())
+        f.write_str(&self.text(|_| true))
     }
 }
 
@@ -73,19 +82,10 @@ impl OpSpec {
     /// `DID`, `PAGE`) in decimal, as the kernel prints each. [`Call`]'s `Display`, which has
     /// no kinds, prints every number in hex.
     pub fn call_text(&self, c: &Call) -> String {
-        let mut s = c.op.to_string();
-        for (i, a) in c.args.iter().enumerate() {
+        c.text(|i| {
             let kind = self.args.get(i).copied().unwrap_or("");
-            if matches!(kind, "IOVA" | "PA" | "SIZE") || kind.contains("ADDR") {
-                s += &format!(" {a:#x}");
-            } else {
-                s += &format!(" {a}");
-            }
-        }
-        for fl in &c.flags {
-            s += &format!(" {fl}");
-        }
-        s
+            matches!(kind, "IOVA" | "PA" | "SIZE") || kind.contains("ADDR")
+        })
     }
 }
 

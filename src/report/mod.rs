@@ -12,6 +12,7 @@ pub mod text;
 use iommu_models::kernel::kasan::PAGE_POISON;
 use iommu_models::kernel::page_alloc::PagePool;
 use iommu_models::kernel::FIDELITY;
+use iommu_models::spec::{Call, OpSpec};
 use iommu_models::trace::{Event, Obj, Op, Role};
 use serde::Serialize;
 
@@ -503,16 +504,7 @@ pub fn build(sc: &Scenario, out: &Outcome) -> Report {
         functions: {
             let mut f: Vec<String> = Vec::new();
             for c in sc.threads.iter().flat_map(|t| &t.calls) {
-                let line = kernel_function(sc, c.op).map(|k| {
-                    // An operation whose kernel code the seed does not show says so.
-                    let doc = sc.model.ops.iter().find(|o| o.name == c.op).map(|o| o.doc);
-                    let inferred = doc.is_some_and(|d| d.contains("inferred"));
-                    format!(
-                        "{} = {k}{}",
-                        c.op,
-                        if inferred { " (inferred)" } else { "" }
-                    )
-                });
+                let line = op_spec(sc, c.op).and_then(kernel_function);
                 if let Some(line) = line.filter(|l| !f.contains(l)) {
                     f.push(line);
                 }
@@ -813,17 +805,28 @@ impl View<'_> {
     }
 }
 
-/// The kernel function operation `op` runs: the identifier its doc starts with, when the
-/// doc starts with one (`iommu_get_reserved_iova(domain, ...)`, `context_flip_pri: ...`) and
-/// it is not the operation's own name.
-fn kernel_function(sc: &Scenario, op: &str) -> Option<&'static str> {
-    let doc = sc.model.ops.iter().find(|o| o.name == op)?.doc.trim();
+/// The operation `op` of the scenario's model.
+fn op_spec(sc: &Scenario, op: &str) -> Option<&'static OpSpec> {
+    sc.model.ops.iter().find(|o| o.name == op)
+}
+
+/// The legend's entry for an operation (`get = iommu_get_reserved_iova`): the identifier its
+/// doc starts with, when the doc starts with one (`iommu_get_reserved_iova(domain, ...)`,
+/// `context_flip_pri: ...`) and it is not the operation's own name; `(inferred)` when the doc
+/// says the seed does not show that code.
+fn kernel_function(spec: &OpSpec) -> Option<String> {
+    let doc = spec.doc.trim();
     let end = doc
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '*'))
         .unwrap_or(doc.len());
     let (f, rest) = doc.split_at(end);
     let called = rest.starts_with('(') || rest.starts_with(':') || rest.starts_with(" on ");
-    (called && f.contains('_') && f != op).then_some(f)
+    let inferred = if doc.contains("inferred") {
+        " (inferred)"
+    } else {
+        ""
+    };
+    (called && f.contains('_') && f != spec.name).then(|| format!("{} = {f}{inferred}", spec.name))
 }
 
 /// The kinds whose message names the locks of its chain or context.
@@ -958,8 +961,8 @@ fn twins(sc: &Scenario) -> Vec<Twin> {
 }
 
 /// A call of the scenario's model as reports print it ([`iommu_models::spec::OpSpec::call_text`]).
-fn call_text(sc: &Scenario, c: &iommu_models::spec::Call) -> String {
-    match sc.model.ops.iter().find(|o| o.name == c.op) {
+fn call_text(sc: &Scenario, c: &Call) -> String {
+    match op_spec(sc, c.op) {
         Some(spec) => spec.call_text(c),
         None => c.to_string(),
     }
@@ -1003,9 +1006,7 @@ pub fn hardware_at(note: &str) -> Option<usize> {
 /// What a scenario runs, all but the variant: (setup, each thread's calls and the
 /// parameters; the configuration).
 fn program(sc: &Scenario) -> (String, (bool, bool)) {
-    let calls = |c: &[iommu_models::spec::Call]| -> Vec<String> {
-        c.iter().map(|c| c.to_string()).collect()
-    };
+    let calls = |c: &[Call]| -> Vec<String> { c.iter().map(|c| c.to_string()).collect() };
     let threads: Vec<String> = sc
         .threads
         .iter()

@@ -166,15 +166,14 @@ pub fn render(r: &Report) -> String {
         );
     }
     out.push('\n');
-    let (want, head) = if r.kind.is_some() && r.mutant {
+    let (want, head) = if r.kind.is_some() {
         (
             "holds",
-            "variants without this mutation (each holds in its twin scenario)",
-        )
-    } else if r.kind.is_some() {
-        (
-            "holds",
-            "fixes the checker proves (each holds in its twin scenario)",
+            if r.mutant {
+                "variants without this mutation (each holds in its twin scenario)"
+            } else {
+                "fixes the checker proves (each holds in its twin scenario)"
+            },
         )
     } else {
         (
@@ -214,13 +213,7 @@ pub fn render(r: &Report) -> String {
         found += &format!("; NOT AS EXPECTED: expected {}", r.expected);
     }
     field(&mut out, r.verdict.as_str(), &found);
-    if !r.reached.is_empty() {
-        field(
-            &mut out,
-            "reached",
-            &format!("{} (each in some explored execution)", r.reached.join("; ")),
-        );
-    }
+    reached(&mut out, r);
     command(&mut out, "replay", &r.replay);
     // The scenario's note says who claimed what and what is inferred: a reader of the
     // reply needs it. Its hardware sentence is in the consequence already.
@@ -307,13 +300,7 @@ pub fn render_full(r: &Report) -> String {
             format!("{} (expected {})", r.verdict_detail, r.expected)
         },
     );
-    if !r.reached.is_empty() {
-        field(
-            &mut out,
-            "reached",
-            &format!("{} (each in some explored execution)", r.reached.join("; ")),
-        );
-    }
+    reached(&mut out, r);
     field(&mut out, "engine", &r.search);
     if let Some(m) = &r.memory {
         field(&mut out, "memory", m);
@@ -341,7 +328,11 @@ fn columns(out: &mut String, r: &Report, lines: &[Line], mark: Option<usize>) {
     let headers: Vec<Vec<String>> = threads
         .iter()
         .map(|t| {
-            let who = who(t);
+            let who = if t.hardware {
+                format!("{} (hardware)", t.name)
+            } else {
+                t.name.clone()
+            };
             // A closure model's threads have no operations: the header is the name.
             let first = t.ops.first().map_or(String::new(), |op| format!(": {op}"));
             let mut h = wrap(&format!("{who}{first}"), width, 2);
@@ -414,12 +405,14 @@ fn columns(out: &mut String, r: &Report, lines: &[Line], mark: Option<usize>) {
     }
 }
 
-/// A thread's name as its column header gives it.
-fn who(t: &ThreadInfo) -> String {
-    if t.hardware {
-        format!("{} (hardware)", t.name)
-    } else {
-        t.name.clone()
+/// The `reaches` steps a holding run reached; nothing for a run without any.
+fn reached(out: &mut String, r: &Report) {
+    if !r.reached.is_empty() {
+        field(
+            out,
+            "reached",
+            &format!("{} (each in some explored execution)", r.reached.join("; ")),
+        );
     }
 }
 

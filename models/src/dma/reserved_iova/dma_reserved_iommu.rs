@@ -504,13 +504,9 @@ impl ReservedIova {
 
     /// `prepare`: the activate step only looks the binding up.
     pub(super) fn get_prepared(&self, addr: u64, size: u64) -> Result<u64, Errno> {
-        if self.mech.mask == MaskMsis::Racy {
-            // Key: an activate already under its irq_desc->lock when the teardown looks at
-            // the message without that lock.
-            key_step("activate: look the binding up");
-        } else {
-            step("activate: look the binding up");
-        }
+        // Key: the activate is under its irq_desc->lock from here to its message write, the
+        // window a teardown that looks at the message without that lock races with.
+        key_step("activate: look the binding up");
         let sp = Span::of(addr, size, SHIFT);
         let g = spin_lock_irqsave(&self.reserved_lock);
         let r = match self.find_reserved_binding(&g, sp.aligned_base, sp.binding_size) {

@@ -627,9 +627,10 @@ impl ReservedIova {
     /// 154-155, is not quoted): the lock held is `irq_desc->lock`, a `raw_spinlock_t`, as
     /// `__setup_irq` holds it around the activation (`irq_activate` in today's kernel).
     /// Early activation at allocation time (`MSI_FLAG_ACTIVATE_EARLY`, from
-    /// `msi_domain_alloc_irqs`) holds no raw lock; on that path a v6 get is not atomic. On PREEMPT_RT, v6-atomic's kzalloc(GFP_ATOMIC) and
-    /// alloc_iova's iova_rbtree_lock (a `spinlock_t`) would be invalid under the raw lock
-    /// too; no scenario runs v6 or v6-atomic with PREEMPT_RT.
+    /// `msi_domain_alloc_irqs`) holds no raw lock; on that path a v6 get is not atomic. On
+    /// PREEMPT_RT, v6-atomic's kzalloc(GFP_ATOMIC) and alloc_iova's iova_rbtree_lock (a
+    /// `spinlock_t`) would be invalid under the raw lock too; no scenario runs v6 or
+    /// v6-atomic with PREEMPT_RT.
     pub(super) fn msi_domain_activate(&self, addr: u64, size: u64) {
         let desc = self.irq_desc();
         step("msi_domain_activate");

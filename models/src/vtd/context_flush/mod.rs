@@ -14,10 +14,11 @@
 //! - The helper, line for line: device-selective context-cache invalidation with the DID
 //!   read from the context entry (`context_domain_id(context)`, seed line 21); legacy mode:
 //!   domain-selective IOTLB and the device TLB, then return; scalable mode with
-//!   `affect_domains` (renamed `flush_domains` in the final diff and the kernel): for each present PASID entry, PASID-cache invalidation of its DID
-//!   (all PASIDs) and a domain-selective IOTLB invalidation; then the device TLB.
+//!   `affect_domains` (renamed `flush_domains` in the final diff and the kernel): for each
+//!   present PASID entry, PASID-cache invalidation of its DID (all PASIDs) and a
+//!   domain-selective IOTLB invalidation; then the device TLB.
 //! - Both callers clear the entry (`context_clear_entry`) before calling the helper, so the
-//!   DID the helper reads is 0. The seed does not say so; the kernel fixed it in August 2024
+//!   DID the helper reads is 0. The seed does not say so; the kernel fixed it in August 2024 (7af6c720417f)
 //!   by passing the DID in (variant `did-fix`).
 //! - Inferred from the kernel of that time, not shown in the seed: the PASID attach and
 //!   teardown paths (teardown clears the entry under `iommu->lock` and flushes outside it),
@@ -39,8 +40,8 @@
 //! but no DMA goes astray. Whether the guidance's own invalidations remove first-stage
 //! IOTLB entries and PASID-tagged device-TLB entries is the model's assumption (they do
 //! not: the fidelity table's `vtd-scope` row), so a violation resting on it is an open
-//! question for the spec, not a bug shown in the posted code. In legacy mode a device-selective context-cache invalidation matches the DID as
-//! well as the source ID; in scalable mode the DID is ignored (seed lines 28-32), and the
+//! question for the spec, not a bug shown in the posted code. In legacy mode a
+//! device-selective context-cache invalidation matches the DID as well as the source ID; in scalable mode the DID is ignored (seed lines 28-32), and the
 //! scalable-mode context entry has no DID (the model's is 0 there).
 
 mod iommu;

@@ -18,8 +18,8 @@
 //!   present PASID entry, PASID-cache invalidation of its DID (all PASIDs) and a
 //!   domain-selective IOTLB invalidation; then the device TLB.
 //! - Both callers clear the entry (`context_clear_entry`) before calling the helper, so the
-//!   DID the helper reads is 0. The seed does not say so; the kernel fixed it in August 2024 (7af6c720417f)
-//!   by passing the DID in (variant `did-fix`).
+//!   DID the helper reads is 0. The seed does not say so; the kernel fixed it in August
+//!   2024 (7af6c720417f) by passing the DID in (variant `did-fix`).
 //! - Inferred from the kernel of that time, not shown in the seed: the PASID attach and
 //!   teardown paths (teardown clears the entry under `iommu->lock` and flushes outside it),
 //!   `context_flip_pri` (patch 2/2; it holds `iommu->lock` across the helper), and what
